@@ -1,0 +1,1 @@
+//! Epoch-partitioned slab allocator (being built).

@@ -1,0 +1,1 @@
+//! Safe memory reclamation (being built).
