@@ -180,7 +180,11 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     if failures.is_empty() {
         Ok(())
     } else {
-        Err(format!("{} run(s) failed: {}", failures.len(), failures.join(", ")))
+        Err(format!(
+            "{} run(s) failed: {}",
+            failures.len(),
+            failures.join(", ")
+        ))
     }
 }
 

@@ -4,7 +4,6 @@
 use crate::bench::{Row, Suite};
 use crate::report::{self, Context};
 use plotters::prelude::*;
-use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Writes every plot of a suite into `dir`; returns the file of each (workload, metric)
@@ -14,8 +13,8 @@ pub fn write_all(
     rows: &[&Row],
     dir: &Path,
     ctx: &Context,
-) -> Result<BTreeMap<(String, String), String>, String> {
-    let mut out = BTreeMap::new();
+) -> Result<report::Plots, String> {
+    let mut out = report::Plots::new();
     let impls = report::impl_order(rows);
     for (workload, metric) in report::tables(rows) {
         let sel: Vec<&Row> = rows
@@ -34,8 +33,10 @@ pub fn write_all(
         }
         let file = format!("{workload}-{metric}.svg");
         let path = dir.join(&file);
-        draw(&path, suite, &workload, &metric, &sel, &impls, &threads, ctx)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        draw(
+            &path, suite, &workload, &metric, &sel, &impls, &threads, ctx,
+        )
+        .map_err(|e| format!("{}: {e}", path.display()))?;
         out.insert((workload, metric), format!("{}/{file}", suite.name));
     }
     Ok(out)
@@ -63,13 +64,13 @@ fn draw(
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(72)
-        .build_cartesian_2d(0.5f64..(xmax as f64 + 0.5), 0.0f64..ymax.max(f64::MIN_POSITIVE))?;
+        .build_cartesian_2d(
+            0.5f64..(xmax as f64 + 0.5),
+            0.0f64..ymax.max(f64::MIN_POSITIVE),
+        )?;
     chart
         .configure_mesh()
-        .x_desc(format!(
-            "threads (> {} oversubscribed)",
-            ctx.machine.cores
-        ))
+        .x_desc(format!("threads (> {} oversubscribed)", ctx.machine.cores))
         .y_desc(unit)
         .y_label_formatter(&|v| report::human(*v))
         .x_labels(threads.len().max(2))

@@ -13,6 +13,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 use std::path::Path;
 
+/// Plot files by (workload, metric), relative to `docs/benchmarks/`.
+pub type Plots = BTreeMap<(String, String), String>;
+
 pub struct Context {
     pub machine: Machine,
     pub revision: String,
@@ -93,7 +96,7 @@ pub fn markdown(
     suite: &Suite,
     rows: &[&Row],
     ctx: &Context,
-    docs: Option<(&BTreeMap<(String, String), String>, Option<&str>)>,
+    docs: Option<(&Plots, Option<&str>)>,
 ) -> String {
     let mut s = String::new();
     let m = &ctx.machine;
@@ -140,15 +143,26 @@ pub fn markdown(
             .filter(|r| r.workload == workload && r.metric == metric)
             .map(|r| ((r.threads, r.imp.as_str()), *r))
             .collect();
-        let unit = cell.values().next().map(|r| r.unit.clone()).unwrap_or_default();
-        let better = if higher_is_better(&unit) { "higher" } else { "lower" };
+        let unit = cell
+            .values()
+            .next()
+            .map(|r| r.unit.clone())
+            .unwrap_or_default();
+        let better = if higher_is_better(&unit) {
+            "higher"
+        } else {
+            "lower"
+        };
         let present: Vec<&String> = impls
             .iter()
             .filter(|i| cell.keys().any(|(_, imp)| imp == i))
             .collect();
         let threads: BTreeSet<usize> = cell.keys().map(|(t, _)| *t).collect();
 
-        let _ = writeln!(s, "## `{workload}`: `{metric}` ({unit}, {better} is better)\n");
+        let _ = writeln!(
+            s,
+            "## `{workload}`: `{metric}` ({unit}, {better} is better)\n"
+        );
         let _ = write!(s, "| threads |");
         for i in &present {
             let _ = write!(s, " {i} |");
@@ -221,10 +235,10 @@ pub fn markdown(
             }
             s.push('\n');
         }
-        if let Some((plots, _)) = docs {
-            if let Some(file) = plots.get(&(workload.clone(), metric.clone())) {
-                let _ = writeln!(s, "![{workload} {metric}]({file})\n");
-            }
+        if let Some(file) =
+            docs.and_then(|(plots, _)| plots.get(&(workload.clone(), metric.clone())))
+        {
+            let _ = writeln!(s, "![{workload} {metric}]({file})\n");
         }
     }
     s
@@ -284,7 +298,7 @@ mod tests {
     #[test]
     fn human_numbers() {
         assert_eq!(human(123_456_789.0), "123M");
-        assert_eq!(human(3.14159), "3.14");
+        assert_eq!(human(1.23456), "1.23");
         assert_eq!(human(12_345.0), "12.3k");
         assert_eq!(human(2.5e9), "2.50G");
     }

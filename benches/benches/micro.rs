@@ -1,0 +1,34 @@
+//! Criterion micro-benchmarks: single operations, one thread, for quick A/B comparisons
+//! while developing (`cargo bench -p ebb-benches`). The scaling tables come from
+//! `cargo xtask bench`, which also sweeps threads and repeats runs.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+
+fn alloc_free_pair<A: GlobalAlloc>(a: &A, layout: Layout) {
+    // SAFETY: the layout has a non-zero size; the block is checked for null and freed
+    // once, with the layout it was allocated with.
+    unsafe {
+        let p = a.alloc(layout);
+        assert!(!p.is_null());
+        black_box(p).write(1);
+        a.dealloc(p, layout);
+    }
+}
+
+fn allocators(c: &mut Criterion) {
+    let mut g = c.benchmark_group("alloc_free_64");
+    let layout = Layout::from_size_align(64, 8).expect("valid layout");
+    g.bench_function("system", |b| b.iter(|| alloc_free_pair(&System, layout)));
+    g.bench_function("jemalloc", |b| {
+        b.iter(|| alloc_free_pair(&tikv_jemallocator::Jemalloc, layout))
+    });
+    g.bench_function("mimalloc", |b| {
+        b.iter(|| alloc_free_pair(&mimalloc::MiMalloc, layout))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, allocators);
+criterion_main!(benches);
