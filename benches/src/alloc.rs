@@ -38,7 +38,13 @@ pub fn run(cfg: &Config, sink: &mut Sink) -> Result<(), String> {
     if cfg.wants("producer_consumer") {
         let objects = cfg.scale(2_000_000, 100_000);
         let s = harness::repeat(cfg.repeats, || producer_consumer(cfg.threads, objects));
-        sink.push("producer_consumer", cfg.allocator, "ops_per_sec", "ops/s", s);
+        sink.push(
+            "producer_consumer",
+            cfg.allocator,
+            "ops_per_sec",
+            "ops/s",
+            s,
+        );
     }
     if cfg.wants("btree_churn") {
         let entries = cfg.scale(1_000_000, 100_000) as usize;
@@ -50,13 +56,7 @@ pub fn run(cfg: &Config, sink: &mut Sink) -> Result<(), String> {
             wall.push(w);
             peak.push(p);
         }
-        sink.push(
-            "btree_churn",
-            cfg.allocator,
-            "wall_s",
-            "s",
-            Stat::of(&wall),
-        );
+        sink.push("btree_churn", cfg.allocator, "wall_s", "s", Stat::of(&wall));
         sink.push(
             "btree_churn",
             cfg.allocator,
@@ -110,7 +110,8 @@ pub fn producer_consumer(threads: usize, objects: u64) -> f64 {
             .expect("each receiver is taken once");
         let mut freed = 0usize;
         for b in 0..batches {
-            let batch: Vec<Box<[u8; 64]>> = (0..BATCH).map(|i| Box::new([(b + i) as u8; 64])).collect();
+            let batch: Vec<Box<[u8; 64]>> =
+                (0..BATCH).map(|i| Box::new([(b + i) as u8; 64])).collect();
             tx.send(batch).expect("successor alive");
             let got = rx.recv().expect("predecessor alive");
             freed += black_box(&got).len();

@@ -23,7 +23,10 @@ pub fn run_suite(name: &str, cfg: &Config, sink: &mut Sink) -> Result<(), String
         "alloc" => alloc::run(cfg, sink),
         "smr" => smr::run(cfg, sink),
         "slab" => slab::run(cfg, sink),
-        other => Err(format!("unknown suite `{other}` (known: {})", SUITES.join(", "))),
+        other => Err(format!(
+            "unknown suite `{other}` (known: {})",
+            SUITES.join(", ")
+        )),
     }
 }
 
@@ -105,8 +108,11 @@ mod tests {
 
     #[test]
     fn parses_a_full_command_line() {
-        let (suite, cfg) =
-            parse_args("system", args("--suite alloc --threads 4 --quick --repeats 3")).unwrap();
+        let (suite, cfg) = parse_args(
+            "system",
+            args("--suite alloc --threads 4 --quick --repeats 3"),
+        )
+        .unwrap();
         assert_eq!(suite, "alloc");
         assert_eq!(cfg.threads, 4);
         assert!(cfg.quick);
