@@ -1,0 +1,953 @@
+//! The allocator: epochs, size classes, the lock-free fast path and the mutex slow path.
+//!
+//! # Fast path
+//!
+//! Every (epoch, class) pair has a `current_partial` slab id, published with a `Release`
+//! store under the pair's mutex and read with `Acquire`, so a thread that sees the id
+//! also sees the slab's initialized header and owner tag. An allocation claims a free bit
+//! of that slab's bitmap with one CAS (`Acquire` on success: it synchronizes with the
+//! `Release` of whoever freed the slot, so the previous object's writes and the slot's
+//! advanced generation are visible), then re-reads the slab's owner tag: a thread that
+//! loaded `current_partial` long ago may be claiming a bit of a slab that was since
+//! recycled and re-assigned; if the tag changed it gives the bit back and retries. After
+//! the claim, `claimed` (the slab's count of bits not free in the shared bitmap) grows.
+//!
+//! # Slow path
+//!
+//! When `current_partial` is missing or full, the thread takes the pair's mutex, and if
+//! `current_partial` is still what it saw, detaches the full slab and publishes the next
+//! partial slab, a cached one or a fresh one. A detach sets the `DETACHED` flag in every
+//! bitmap word with `fetch_or` and looks at the old values: a free that raced with it
+//! either happened before its word's `fetch_or` (the detacher sees the free bit and keeps
+//! the slab) or after (the freer's own `fetch_or` returns the flag and the freer, under the
+//! mutex, puts the slab back on the partial list). Both sides are read-modify-writes of one
+//! word, so they are totally ordered and exactly one side sees the other: no full slab
+//! with a free slot is lost, and none is listed twice.
+//!
+//! # Epoch close and recycling
+//!
+//! `epoch_close` marks the epoch closed (new allocations are refused), takes every slab of
+//! the epoch off its lists and marks it orphaned. An orphaned slab is recycled by whoever
+//! brings its `claimed` count to zero: the closer (which checks with an `AcqRel` RMW after
+//! storing the orphan state) or the last free (an `AcqRel` `fetch_sub`, then an `Acquire`
+//! load of the state). The two RMWs on `claimed` are ordered, and the later one
+//! synchronizes with the earlier, so at least one of them sees both "orphan" and "zero".
+//! Recycling itself claims every bitmap word with a CAS from "all free" to "none free", so
+//! it cannot race with a thread still holding a claimed bit, and two recyclers cannot both
+//! win. The recycled slab goes to its class's cache (pages kept or returned by policy) or,
+//! past the cache capacity, to the overflow list (pages returned).
+//!
+//! # Handles
+//!
+//! See [`crate::handle`] and the crate docs: per-slot generations, bumped by the `free`
+//! that wins a CAS, make a handle name exactly one object in the allocator's history.
+
+use crate::config::{ReclaimPolicy, SlabConfig};
+use crate::counters::{ClassCounters, PerfCounters};
+use crate::epoch::EpochId;
+use crate::error::{Error, Result};
+use crate::handle::{HandleParts, MAX_GENERATION, RawHandle};
+use crate::slab::*;
+use crate::sync::{self, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Mutex, Ordering::*};
+use crossbeam_utils::CachePadded;
+use std::ptr::NonNull;
+
+const E_FREE: u64 = 0;
+const E_OPEN: u64 = 1;
+const E_CLOSING: u64 = 2;
+
+static NEXT_INSTANCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Geometry of one size class.
+pub(crate) struct ClassInfo {
+    pub(crate) size: u32,
+    pub(crate) cap: u16,
+    pub(crate) words: u8,
+    pub(crate) masks: [u64; WORDS],
+}
+
+/// The lists of one (epoch, class) pair, guarded by its mutex.
+#[derive(Default)]
+struct Lists {
+    /// Slabs in state PARTIAL, most recently listed last.
+    partial: Vec<u32>,
+    /// Every slab assigned to the pair (current, partial and full).
+    owned: Vec<u32>,
+}
+
+struct EpochClass {
+    /// `slab id + 1` of the `current_partial` slab, 0 for none.
+    current: CachePadded<AtomicU32>,
+    lists: Mutex<Lists>,
+}
+
+#[derive(Default)]
+struct SlabCache {
+    cached: Vec<u32>,
+    overflow: Vec<u32>,
+}
+
+/// A slot whose `free` won the generation CAS; the slot is not yet back in the bitmap.
+pub(crate) struct Killed<'a> {
+    pub(crate) chunk: &'a Chunk,
+    pub(crate) index: usize,
+    pub(crate) parts: HandleParts,
+    pub(crate) retired: bool,
+}
+
+/// An epoch-partitioned slab allocator of fixed size classes, addressed by
+/// generation-checked 64-bit handles.
+///
+/// All operations take `&self` and may run from any number of threads. For the fastest
+/// path give each thread a [`Local`](crate::Local) (see [`SlabAlloc::local`]).
+pub struct SlabAlloc {
+    instance: u64,
+    cfg: SlabConfig,
+    classes: Box<[ClassInfo]>,
+    /// `(size + 7) / 8` -> class index.
+    lookup: Box<[u8]>,
+    slabs_per_chunk: usize,
+    slots_per_slab: usize,
+    chunks: Box<[AtomicPtr<Chunk>]>,
+    /// Slab ids handed out so far; guarded by `grow` for writes.
+    next_slab: AtomicU32,
+    grow: Mutex<()>,
+    /// Per epoch slot: `id << 2 | E_*`.
+    epochs: Box<[CachePadded<AtomicU64>]>,
+    current_epoch: AtomicU64,
+    epoch_lock: Mutex<()>,
+    /// Indexed `epoch_slot * classes + class`.
+    pairs: Box<[EpochClass]>,
+    caches: Box<[Mutex<SlabCache>]>,
+    counters: Box<[CachePadded<ClassCounters>]>,
+    policy: AtomicU8,
+}
+
+// === impl SlabAlloc: construction and geometry ===
+
+impl SlabAlloc {
+    /// An allocator with the default configuration.
+    pub fn new() -> SlabAlloc {
+        SlabAlloc::with_config(SlabConfig::default()).expect("the default configuration is valid")
+    }
+
+    /// An allocator with `cfg`, after [`SlabConfig::validate`].
+    pub fn with_config(cfg: SlabConfig) -> Result<SlabAlloc> {
+        cfg.validate()?;
+        let classes: Box<[ClassInfo]> = cfg
+            .size_classes
+            .iter()
+            .map(|&size| {
+                let cap = cfg.capacity_of(size);
+                ClassInfo {
+                    size,
+                    cap: cap as u16,
+                    words: cap.div_ceil(SLOTS_PER_WORD) as u8,
+                    masks: full_masks(cap),
+                }
+            })
+            .collect();
+        let largest = *cfg.size_classes.last().expect("validated non-empty") as usize;
+        let lookup = (0..=largest.div_ceil(8))
+            .map(|q| {
+                let size = (q * 8) as u32;
+                cfg.size_classes
+                    .iter()
+                    .position(|&c| c >= size)
+                    .expect("size <= largest") as u8
+            })
+            .collect();
+        let slots_per_slab = classes.iter().map(|c| c.cap as usize).max().unwrap_or(1);
+        let slabs_per_chunk = if cfg!(any(miri, ebb_loom)) {
+            2
+        } else {
+            ((1usize << 20) / cfg.slab_size).max(1)
+        };
+        let nchunks = (cfg.max_slabs as usize).div_ceil(slabs_per_chunk);
+        let nclasses = classes.len();
+        let nepochs = cfg.epochs as usize;
+        let epochs: Box<[_]> = (0..nepochs)
+            .map(|i| CachePadded::new(AtomicU64::new(if i == 0 { E_OPEN } else { E_FREE })))
+            .collect();
+        Ok(SlabAlloc {
+            instance: NEXT_INSTANCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            policy: AtomicU8::new(cfg.policy as u8),
+            classes,
+            lookup,
+            slabs_per_chunk,
+            slots_per_slab,
+            chunks: (0..nchunks)
+                .map(|_| AtomicPtr::new(std::ptr::null_mut()))
+                .collect(),
+            next_slab: AtomicU32::new(0),
+            grow: Mutex::new(()),
+            epochs,
+            current_epoch: AtomicU64::new(0),
+            epoch_lock: Mutex::new(()),
+            pairs: (0..nepochs * nclasses)
+                .map(|_| EpochClass {
+                    current: CachePadded::new(AtomicU32::new(0)),
+                    lists: Mutex::new(Lists::default()),
+                })
+                .collect(),
+            caches: (0..nclasses)
+                .map(|_| Mutex::new(SlabCache::default()))
+                .collect(),
+            counters: (0..nclasses)
+                .map(|_| CachePadded::new(ClassCounters::default()))
+                .collect(),
+            cfg,
+        })
+    }
+
+    /// The configuration this allocator was built with.
+    pub fn config(&self) -> &SlabConfig {
+        &self.cfg
+    }
+
+    /// A process-unique id of this allocator instance.
+    pub fn instance_id(&self) -> u64 {
+        self.instance
+    }
+
+    /// The class that serves `size` bytes, or [`Error::SizeTooLarge`].
+    #[inline]
+    pub fn class_for_size(&self, size: usize) -> Result<u8> {
+        self.lookup
+            .get(size.div_ceil(8))
+            .copied()
+            .ok_or(Error::SizeTooLarge { size })
+    }
+
+    /// Object size of `class`.
+    pub fn class_size(&self, class: u8) -> Result<usize> {
+        Ok(self.class(class)?.size as usize)
+    }
+
+    /// Objects per slab of `class`.
+    pub fn class_capacity(&self, class: u8) -> Result<usize> {
+        Ok(self.class(class)?.cap as usize)
+    }
+
+    /// Number of size classes.
+    pub fn class_count(&self) -> usize {
+        self.classes.len()
+    }
+
+    /// The reclamation policy now in force.
+    pub fn policy(&self) -> ReclaimPolicy {
+        if self.policy.load(Relaxed) == ReclaimPolicy::RssFirst as u8 {
+            ReclaimPolicy::RssFirst
+        } else {
+            ReclaimPolicy::LatencyFirst
+        }
+    }
+
+    /// Switches the reclamation policy; it applies to slabs recycled from now on.
+    pub fn set_policy(&self, p: ReclaimPolicy) {
+        // Relaxed: the policy is a hint read at recycling time; no data depends on it.
+        self.policy.store(p as u8, Relaxed);
+    }
+
+    /// A snapshot of `class`'s performance counters.
+    pub fn counters(&self, class: u8) -> Result<PerfCounters> {
+        self.class(class)?;
+        Ok(self.counters[class as usize].snapshot())
+    }
+
+    /// Slabs created so far (fresh ones; cached slabs are reused, not counted again).
+    pub fn slabs_created(&self) -> u32 {
+        self.next_slab.load(Relaxed)
+    }
+
+    #[inline]
+    pub(crate) fn class(&self, class: u8) -> Result<&ClassInfo> {
+        self.classes
+            .get(class as usize)
+            .ok_or(Error::UnknownClass { class })
+    }
+
+    #[inline]
+    pub(crate) fn counters_of(&self, class: u8) -> &ClassCounters {
+        &self.counters[class as usize]
+    }
+
+    /// The chunk holding slab `slab` and the slab's index in it, if it was ever created.
+    #[inline]
+    pub(crate) fn chunk(&self, slab: u32) -> Option<(&Chunk, usize)> {
+        let c = self.chunks.get(slab as usize / self.slabs_per_chunk)?;
+        // Acquire: pairs with the Release store in `fresh_slab`, so the chunk's metadata
+        // is initialized before we read it.
+        let p = c.load(Acquire);
+        // SAFETY: a non-null entry is a `Box<Chunk>` leaked by `fresh_slab` and freed only
+        // in `Drop`, which `&self` excludes.
+        let chunk = unsafe { p.as_ref()? };
+        Some((chunk, slab as usize % self.slabs_per_chunk))
+    }
+
+    #[inline]
+    fn pair(&self, epoch: EpochId, class: u8) -> &EpochClass {
+        let slot = (epoch.0 % self.cfg.epochs as u64) as usize;
+        &self.pairs[slot * self.classes.len() + class as usize]
+    }
+
+    #[inline]
+    pub(crate) fn pair_current(&self, epoch: EpochId, class: u8) -> &AtomicU32 {
+        &self.pair(epoch, class).current
+    }
+
+    #[inline]
+    fn epoch_word(&self, epoch: EpochId) -> &AtomicU64 {
+        &self.epochs[(epoch.0 % self.cfg.epochs as u64) as usize]
+    }
+}
+
+impl Default for SlabAlloc {
+    fn default() -> Self {
+        SlabAlloc::new()
+    }
+}
+
+impl std::fmt::Debug for SlabAlloc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlabAlloc")
+            .field("instance", &self.instance)
+            .field("epoch", &self.epoch_current())
+            .field("slabs_created", &self.slabs_created())
+            .field("policy", &self.policy())
+            .finish_non_exhaustive()
+    }
+}
+
+// === impl SlabAlloc: epochs ===
+
+impl SlabAlloc {
+    /// The epoch new allocations go to by default.
+    pub fn epoch_current(&self) -> EpochId {
+        EpochId(self.current_epoch.load(Acquire))
+    }
+
+    /// Opens the next epoch and makes it current. The previous ones stay open until
+    /// closed. Fails with [`Error::EpochNotClosed`] when the ring slot the new epoch
+    /// needs still holds an epoch that was never closed.
+    pub fn epoch_advance(&self) -> Result<EpochId> {
+        let _g = sync::lock(&self.epoch_lock);
+        let next = self.current_epoch.load(Relaxed) + 1;
+        let word = self.epoch_word(EpochId(next));
+        let w = word.load(Relaxed);
+        if w & 3 != E_FREE {
+            return Err(Error::EpochNotClosed {
+                epoch: EpochId(w >> 2),
+            });
+        }
+        // Release: allocators that read this word (Acquire) see the slot's lists as left
+        // by the last close (published under the same locks anyway).
+        word.store(next << 2 | E_OPEN, Release);
+        self.current_epoch.store(next, Release);
+        Ok(EpochId(next))
+    }
+
+    /// Whether `epoch` accepts allocations.
+    #[inline]
+    pub fn epoch_is_open(&self, epoch: EpochId) -> bool {
+        // Acquire: orders the reads of the pair's `current_partial` after the open.
+        epoch.0 < 1 << 61 && self.epoch_word(epoch).load(Acquire) == epoch.0 << 2 | E_OPEN
+    }
+
+    #[inline]
+    pub(crate) fn check_open(&self, epoch: EpochId) -> Result<()> {
+        if self.epoch_is_open(epoch) {
+            Ok(())
+        } else {
+            Err(Error::EpochNotOpen { epoch })
+        }
+    }
+
+    /// Closes `epoch`: it refuses allocations from now on, its empty slabs are recycled
+    /// now (pages returned to the OS under [`ReclaimPolicy::RssFirst`]), and each of its
+    /// other slabs is recycled by the free that empties it. Live objects stay valid.
+    /// Returns the number of slabs recycled by this call.
+    ///
+    /// An allocation that raced with the close may still land in the epoch; it is then
+    /// ordered before the close.
+    pub fn epoch_close(&self, epoch: EpochId) -> Result<usize> {
+        let _g = sync::lock(&self.epoch_lock);
+        let word = self.epoch_word(epoch);
+        if !self.epoch_is_open(epoch) {
+            return Err(Error::EpochNotOpen { epoch });
+        }
+        word.store(epoch.0 << 2 | E_CLOSING, Release);
+        let mut recycled = 0;
+        for class in 0..self.classes.len() as u8 {
+            let pair = self.pair(epoch, class);
+            let mut lists = sync::lock(&pair.lists);
+            pair.current.store(0, Release);
+            lists.partial.clear();
+            for slab in std::mem::take(&mut lists.owned) {
+                let (chunk, i) = self.chunk(slab).expect("owned slabs exist");
+                let h = chunk.header(i);
+                for w in &h.bits {
+                    w.fetch_and(!DETACHED, Relaxed);
+                }
+                // Release/AcqRel: see the module docs; the RMW on `claimed` orders the
+                // orphan state before any later free's `fetch_sub`.
+                chunk.metas[i].state.store(S_ORPHAN, Release);
+                if h.claimed.fetch_add(0, AcqRel) == 0 && self.try_recycle(chunk, i) {
+                    recycled += 1;
+                }
+            }
+        }
+        word.store(epoch.0 << 2 | E_FREE, Release);
+        Ok(recycled)
+    }
+
+    /// Recycles the empty slabs of an open `epoch` that are not its `current_partial`,
+    /// keeping the epoch open (what a reusable domain does at every exit). Returns the
+    /// number of slabs recycled.
+    pub fn epoch_trim(&self, epoch: EpochId) -> Result<usize> {
+        self.check_open(epoch)?;
+        let mut recycled = 0;
+        for class in 0..self.classes.len() as u8 {
+            let pair = self.pair(epoch, class);
+            let mut lists = sync::lock(&pair.lists);
+            let current = pair.current.load(Relaxed);
+            let Lists { partial, owned } = &mut *lists;
+            partial.retain(|&slab| {
+                if slab + 1 == current {
+                    return true;
+                }
+                let (chunk, i) = self.chunk(slab).expect("listed slabs exist");
+                if chunk.header(i).claimed.load(Acquire) == 0 && self.claim_all(chunk, i) {
+                    chunk.metas[i].state.store(S_ORPHAN, Relaxed);
+                    self.finish_recycle(chunk, i, slab);
+                    owned.retain(|&s| s != slab);
+                    recycled += 1;
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+        Ok(recycled)
+    }
+}
+
+// === impl SlabAlloc: allocation ===
+
+impl SlabAlloc {
+    /// Allocates `size` bytes in the current epoch.
+    #[inline]
+    pub fn alloc(&self, size: usize) -> Result<RawHandle> {
+        self.alloc_in(self.epoch_current(), size)
+    }
+
+    /// Allocates `size` bytes in `epoch`.
+    #[inline]
+    pub fn alloc_in(&self, epoch: EpochId, size: usize) -> Result<RawHandle> {
+        self.alloc_class_in(epoch, self.class_for_size(size)?)
+    }
+
+    /// Allocates one object of `class` in `epoch` through the shared bitmap (one CAS in
+    /// the common case).
+    pub fn alloc_class_in(&self, epoch: EpochId, class: u8) -> Result<RawHandle> {
+        self.class(class)?;
+        self.check_open(epoch)?;
+        let tag = owner_tag(epoch.0, class);
+        let pair = self.pair(epoch, class);
+        loop {
+            let cur = pair.current.load(Acquire);
+            if cur == 0 {
+                ClassCounters::bump(&self.counters_of(class).current_partial_null);
+                self.refill(epoch, class, 0)?;
+                continue;
+            }
+            let slab = cur - 1;
+            let (chunk, i) = self.chunk(slab).expect("published slabs exist");
+            match self.claim(chunk, i, tag, class, false) {
+                Some((w, bit)) => {
+                    ClassCounters::bump(&self.counters_of(class).fast_path_allocs);
+                    let slot = w * SLOTS_PER_WORD + bit.trailing_zeros() as usize;
+                    return Ok(self.issue(chunk, i, slab, slot, class));
+                }
+                None => {
+                    ClassCounters::bump(&self.counters_of(class).current_partial_full);
+                    self.refill(epoch, class, cur)?;
+                }
+            }
+        }
+    }
+
+    /// Claims free bits of slab `i`: the lowest one, or (`all`) every free bit of the
+    /// first word that has any. Returns the word and the claimed mask. Gives the bits
+    /// back and returns `None` if the slab no longer belongs to `tag`.
+    #[inline]
+    pub(crate) fn claim(
+        &self,
+        chunk: &Chunk,
+        i: usize,
+        tag: u64,
+        class: u8,
+        all: bool,
+    ) -> Option<(usize, u64)> {
+        let h = chunk.header(i);
+        let words = self.classes[class as usize].words as usize;
+        for w in 0..words {
+            let mut v = h.bits[w].load(Relaxed);
+            while v & SLOT_BITS != 0 {
+                let free = v & SLOT_BITS;
+                let take = if all {
+                    free
+                } else {
+                    free & free.wrapping_neg()
+                };
+                // Acquire on success: synchronizes with the Release of the free (or the
+                // slab initialization) that made these bits free.
+                match h.bits[w].compare_exchange_weak(v, v & !take, Acquire, Relaxed) {
+                    Ok(_) => {
+                        h.claimed.fetch_add(take.count_ones(), Relaxed);
+                        // Relaxed is enough: the Acquire above made the owner tag stored
+                        // before these bits were published visible.
+                        if chunk.metas[i].owner.load(Relaxed) != tag {
+                            self.release(chunk, i, w, take);
+                            return None;
+                        }
+                        return Some((w, take));
+                    }
+                    Err(now) => v = now,
+                }
+            }
+        }
+        None
+    }
+
+    /// Turns a claimed slot into a live object and its handle.
+    #[inline]
+    pub(crate) fn issue(
+        &self,
+        chunk: &Chunk,
+        i: usize,
+        slab: u32,
+        slot: usize,
+        class: u8,
+    ) -> RawHandle {
+        let sw = chunk.slot_word(i, slot);
+        // Relaxed: the slot is ours (its bit is claimed); the free that set this word
+        // happens-before our claim through the bitmap's Release/Acquire.
+        let g = sw.load(Relaxed);
+        debug_assert_eq!(g & (LIVE | RETIRED), 0, "claimed a live or retired slot");
+        // Release: a validator that reads LIVE also reads everything before the issue.
+        sw.store(g | LIVE, Release);
+        RawHandle::new(HandleParts {
+            slab,
+            generation: g & GEN_MASK,
+            slot: slot as u8,
+            class,
+        })
+    }
+
+    /// The slow path: under the pair's mutex, replaces `observed` as `current_partial`
+    /// (unless someone already did) with a partial, cached or fresh slab.
+    #[cold]
+    pub(crate) fn refill(&self, epoch: EpochId, class: u8, observed: u32) -> Result<()> {
+        let counters = self.counters_of(class);
+        ClassCounters::bump(&counters.slow_path_hits);
+        let pair = self.pair(epoch, class);
+        let mut lists = sync::lock(&pair.lists);
+        // Under the mutex: `epoch_close` stores CLOSING before it takes this mutex, so we
+        // either see it here or publish before the close clears our slab.
+        self.check_open(epoch)?;
+        if pair.current.load(Relaxed) != observed {
+            return Ok(());
+        }
+        if observed != 0 {
+            let slab = observed - 1;
+            let (chunk, i) = self.chunk(slab).expect("published slabs exist");
+            if !self.detach(chunk, i, class) {
+                return Ok(()); // a free raced in: the slab has room again
+            }
+            ClassCounters::bump(&counters.list_move_partial_to_full);
+            pair.current.store(0, Release);
+        }
+        let tag = owner_tag(epoch.0, class);
+        let next = match lists.partial.pop() {
+            Some(slab) => slab,
+            None => {
+                let slab = self.new_slab(tag, class)?;
+                ClassCounters::bump(&counters.new_slab_count);
+                lists.owned.push(slab);
+                slab
+            }
+        };
+        let (chunk, i) = self.chunk(next).expect("listed slabs exist");
+        chunk.metas[i].state.store(S_CURRENT, Relaxed);
+        // Release: publishes the slab's initialized header and owner tag.
+        pair.current.store(next + 1, Release);
+        Ok(())
+    }
+
+    /// Marks slab `i` detached if it has no free bit; see the module docs.
+    fn detach(&self, chunk: &Chunk, i: usize, class: u8) -> bool {
+        let h = chunk.header(i);
+        let words = self.classes[class as usize].words as usize;
+        let mut room = false;
+        for w in &h.bits[..words] {
+            // AcqRel RMW: totally ordered with every free's fetch_or on the same word.
+            room |= w.fetch_or(DETACHED, AcqRel) & SLOT_BITS != 0;
+        }
+        if room {
+            for w in &h.bits[..words] {
+                w.fetch_and(!DETACHED, Relaxed);
+            }
+            return false;
+        }
+        chunk.metas[i].state.store(S_FULL, Relaxed);
+        true
+    }
+
+    /// A slab for `tag`: from the class cache, its overflow list, or fresh.
+    fn new_slab(&self, tag: u64, class: u8) -> Result<u32> {
+        loop {
+            let reuse = {
+                let mut c = sync::lock(&self.caches[class as usize]);
+                c.cached.pop().or_else(|| c.overflow.pop())
+            };
+            let Some(slab) = reuse else { break };
+            let (chunk, i) = self.chunk(slab).expect("cached slabs exist");
+            if self.init_slab(chunk, i, slab, tag, class) {
+                return Ok(slab);
+            }
+            // Every slot retired: the slab leaves circulation for good.
+        }
+        let slab = self.fresh_slab()?;
+        let (chunk, i) = self.chunk(slab).expect("just created");
+        // SAFETY: the slab is fresh, so nothing else refers to its header.
+        unsafe {
+            chunk
+                .slab(i)
+                .cast::<SlabHeader>()
+                .as_ptr()
+                .write(SlabHeader::new())
+        };
+        self.init_slab(chunk, i, slab, tag, class);
+        Ok(slab)
+    }
+
+    /// Assigns slab `i` to `tag`: owner, header, then (Release) its free bits. Returns
+    /// false if every slot of the class is retired.
+    fn init_slab(&self, chunk: &Chunk, i: usize, slab: u32, tag: u64, class: u8) -> bool {
+        let meta = &chunk.metas[i];
+        let ci = &self.classes[class as usize];
+        let masks: [u64; WORDS] =
+            std::array::from_fn(|w| ci.masks[w] & !meta.retired[w].load(Relaxed));
+        if masks.iter().all(|&m| m == 0) {
+            return false;
+        }
+        // Release: a validator that reads this tag (Acquire) sees the slot words it
+        // protects as of now.
+        meta.owner.store(tag, Release);
+        meta.state.store(S_PARTIAL, Relaxed);
+        let h = chunk.header(i);
+        h.slab_id.store(slab, Relaxed);
+        h.class.store(class as u32, Relaxed);
+        h.claimed.store(0, Relaxed);
+        for (w, m) in h.bits.iter().zip(masks) {
+            // Release: a claimer's Acquire CAS sees the owner tag and counters above.
+            w.store(m, Release);
+        }
+        true
+    }
+
+    /// Creates a slab id, mapping a new chunk when needed.
+    fn fresh_slab(&self) -> Result<u32> {
+        let _g = sync::lock(&self.grow);
+        let slab = self.next_slab.load(Relaxed);
+        if slab >= self.cfg.max_slabs {
+            return Err(Error::OutOfSlabs);
+        }
+        let c = &self.chunks[slab as usize / self.slabs_per_chunk];
+        if c.load(Relaxed).is_null() {
+            let chunk = Chunk::new(
+                self.slabs_per_chunk,
+                self.cfg.slab_size,
+                self.slots_per_slab,
+                self.cfg.initial_generation,
+            )
+            .ok_or(Error::OutOfMemory)?;
+            // Release: pairs with the Acquire in `chunk`.
+            c.store(Box::into_raw(Box::new(chunk)), Release);
+        }
+        self.next_slab.store(slab + 1, Relaxed);
+        Ok(slab)
+    }
+}
+
+// === impl SlabAlloc: handles and free ===
+
+impl SlabAlloc {
+    /// Checks everything a handle says that does not depend on the slot's state.
+    #[inline]
+    fn locate(&self, h: RawHandle) -> Result<(&Chunk, usize, HandleParts)> {
+        let p = h.parts()?;
+        let ci = self.class(p.class)?;
+        if p.slab >= self.cfg.max_slabs {
+            return Err(Error::SlabOutOfRange { slab: p.slab });
+        }
+        if p.slot as u16 >= ci.cap {
+            return Err(Error::SlotOutOfRange {
+                slot: p.slot,
+                capacity: ci.cap,
+            });
+        }
+        let (chunk, i) = self
+            .chunk(p.slab)
+            .filter(|_| p.slab < self.next_slab.load(Acquire))
+            .ok_or(Error::UnknownSlab { slab: p.slab })?;
+        Ok((chunk, i, p))
+    }
+
+    /// The error for a handle of generation `hgen` meeting slot word `w`.
+    fn classify(w: u32, hgen: u32, freeing: bool) -> Error {
+        let old = if freeing {
+            Error::DoubleFree
+        } else {
+            Error::Stale
+        };
+        if w & RETIRED != 0 || hgen < w & GEN_MASK {
+            old // the generation was issued, and its object freed
+        } else {
+            Error::ForgedGeneration // never issued yet
+        }
+    }
+
+    /// Checks the slab's class against the handle's (after the slot word matched).
+    #[inline]
+    fn check_class(chunk: &Chunk, i: usize, p: &HandleParts) -> Result<()> {
+        // Acquire: pairs with the Release in `init_slab`/`finish_recycle`; see `resolve`.
+        let owner = chunk.metas[i].owner.load(Acquire);
+        if owner == 0 || tag_class(owner) != p.class {
+            return Err(Error::ClassMismatch {
+                handle: p.class,
+                slab: tag_class(owner),
+            });
+        }
+        Ok(())
+    }
+
+    /// Validates `h` and returns the address of its object.
+    ///
+    /// The slot word is read before and after the owner tag: generations only grow and a
+    /// slot is never recycled while live, so an unchanged word proves the slot held this
+    /// object for the whole check, and the class came from the same slab incarnation.
+    #[inline]
+    pub(crate) fn resolve(&self, h: RawHandle) -> Result<(NonNull<u8>, HandleParts)> {
+        let (chunk, i, p) = self.locate(h)?;
+        let sw = chunk.slot_word(i, p.slot as usize);
+        let w = sw.load(Acquire);
+        if w != p.generation | LIVE {
+            return Err(Self::classify(w, p.generation, false));
+        }
+        Self::check_class(chunk, i, &p)?;
+        if sw.load(Acquire) != w {
+            return Err(Error::Stale);
+        }
+        let size = self.classes[p.class as usize].size as usize;
+        // SAFETY: slot < cap, so the object lies inside the slab.
+        let obj = unsafe { chunk.slab(i).add(HEADER_SIZE + p.slot as usize * size) };
+        Ok((obj, p))
+    }
+
+    /// Checks that `h` names a live object.
+    pub fn validate(&self, h: RawHandle) -> Result<()> {
+        self.resolve(h).map(|_| ())
+    }
+
+    /// The address of `h`'s object (`class_size` bytes, 8-aligned), after validation.
+    ///
+    /// The pointer stays dereferenceable (the memory is never unmapped while `self`
+    /// lives), but the object is the caller's only until someone frees `h`: reading or
+    /// writing through it after that is a logic error the allocator cannot see.
+    pub fn get_ptr(&self, h: RawHandle) -> Result<NonNull<u8>> {
+        self.resolve(h).map(|(p, _)| p)
+    }
+
+    /// Wins the right to free `h`'s object: the one CAS that moves its slot word from
+    /// `generation | LIVE` to the next generation (or to RETIRED at the wrap). Of
+    /// concurrent frees of one handle exactly one gets here; the others get
+    /// [`Error::DoubleFree`].
+    #[inline]
+    pub(crate) fn kill(&self, h: RawHandle) -> Result<Killed<'_>> {
+        let (chunk, index, parts) = self.locate(h)?;
+        let sw = chunk.slot_word(index, parts.slot as usize);
+        let live = parts.generation | LIVE;
+        let w = sw.load(Acquire);
+        if w != live {
+            return Err(Self::classify(w, parts.generation, true));
+        }
+        Self::check_class(chunk, index, &parts)?;
+        let retired = parts.generation == MAX_GENERATION;
+        let next = if retired {
+            RETIRED
+        } else {
+            parts.generation + 1
+        };
+        // AcqRel: Acquire orders the check above before the kill; Release hands the
+        // object's last writes to the next claimer (via the bitmap's Release).
+        if let Err(now) = sw.compare_exchange(live, next, AcqRel, Acquire) {
+            return Err(Self::classify(now, parts.generation, true));
+        }
+        Ok(Killed {
+            chunk,
+            index,
+            parts,
+            retired,
+        })
+    }
+
+    /// The address of a killed slot's object.
+    pub(crate) fn object_ptr(&self, k: &Killed<'_>) -> NonNull<u8> {
+        let size = self.classes[k.parts.class as usize].size as usize;
+        // SAFETY: the slot was validated (< cap), so the object lies inside the slab.
+        unsafe {
+            k.chunk
+                .slab(k.index)
+                .add(HEADER_SIZE + k.parts.slot as usize * size)
+        }
+    }
+
+    /// Returns a killed slot to the shared bitmap (or retires it).
+    pub(crate) fn finish_free(&self, k: Killed<'_>) {
+        let slot = k.parts.slot as usize;
+        let (w, bit) = (slot / SLOTS_PER_WORD, 1u64 << (slot % SLOTS_PER_WORD));
+        if k.retired {
+            ClassCounters::bump(&self.counters_of(k.parts.class).retired_slots);
+            // Release: read by the recycler after its Acquire on `claimed`.
+            k.chunk.metas[k.index].retired[w].fetch_or(bit, Release);
+            self.uncount(k.chunk, k.index, 1);
+        } else {
+            self.release(k.chunk, k.index, w, bit);
+        }
+    }
+
+    /// Frees `h`'s object. Stale, doubly freed and forged handles are refused with the
+    /// matching [`Error`], and change nothing.
+    pub fn free(&self, h: RawHandle) -> Result<()> {
+        let k = self.kill(h)?;
+        self.finish_free(k);
+        Ok(())
+    }
+
+    /// Puts claimed bits back into the shared bitmap.
+    pub(crate) fn release(&self, chunk: &Chunk, i: usize, w: usize, mask: u64) {
+        let h = chunk.header(i);
+        // Release: the next claimer (Acquire CAS) sees our writes and slot words.
+        let old = h.bits[w].fetch_or(mask, Release);
+        if old & DETACHED != 0 {
+            self.reattach(chunk, i);
+        }
+        self.uncount(chunk, i, mask.count_ones());
+    }
+
+    /// Lowers `claimed` by `n`; whoever brings it to zero in an orphaned slab recycles it.
+    fn uncount(&self, chunk: &Chunk, i: usize, n: u32) {
+        // AcqRel: see the module docs (orphan state versus last free).
+        if chunk.header(i).claimed.fetch_sub(n, AcqRel) == n
+            && chunk.metas[i].state.load(Acquire) == S_ORPHAN
+        {
+            self.try_recycle(chunk, i);
+        }
+    }
+
+    /// A free saw `DETACHED`: put the slab back on its partial list, once.
+    #[cold]
+    fn reattach(&self, chunk: &Chunk, i: usize) {
+        let meta = &chunk.metas[i];
+        let tag = meta.owner.load(Acquire);
+        if tag == 0 {
+            return;
+        }
+        let class = tag_class(tag);
+        let pair = self.pair(EpochId(tag_epoch(tag)), class);
+        let mut lists = sync::lock(&pair.lists);
+        if meta.owner.load(Relaxed) != tag || meta.state.load(Relaxed) != S_FULL {
+            return; // someone else reattached, or the epoch closed
+        }
+        let h = chunk.header(i);
+        for w in &h.bits {
+            w.fetch_and(!DETACHED, Relaxed);
+        }
+        meta.state.store(S_PARTIAL, Relaxed);
+        lists.partial.push(h.slab_id.load(Relaxed));
+        ClassCounters::bump(&self.counters_of(class).list_move_full_to_partial);
+    }
+
+    /// Claims every free bit of slab `i` if all its (unretired) slots are free.
+    fn claim_all(&self, chunk: &Chunk, i: usize) -> bool {
+        let meta = &chunk.metas[i];
+        let class = tag_class(meta.owner.load(Acquire));
+        let ci = &self.classes[class as usize];
+        let h = chunk.header(i);
+        for w in 0..ci.words as usize {
+            let expect = ci.masks[w] & !meta.retired[w].load(Acquire);
+            if expect == 0 {
+                continue;
+            }
+            if h.bits[w]
+                .compare_exchange(expect, 0, Acquire, Relaxed)
+                .is_err()
+            {
+                for (u, b) in h.bits[..w].iter().enumerate() {
+                    b.fetch_or(ci.masks[u] & !meta.retired[u].load(Relaxed), Release);
+                }
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Recycles orphaned slab `i` if it is empty; true if this call did.
+    fn try_recycle(&self, chunk: &Chunk, i: usize) -> bool {
+        let meta = &chunk.metas[i];
+        if meta.state.load(Acquire) != S_ORPHAN || !self.claim_all(chunk, i) {
+            return false;
+        }
+        // We hold every bit, so no other recycler can get here for this incarnation.
+        let slab = chunk.header(i).slab_id.load(Relaxed);
+        self.finish_recycle(chunk, i, slab);
+        true
+    }
+
+    /// Moves a slab whose bits we all hold into its class cache or overflow list.
+    fn finish_recycle(&self, chunk: &Chunk, i: usize, slab: u32) {
+        let meta = &chunk.metas[i];
+        let class = tag_class(meta.owner.load(Relaxed));
+        meta.state.store(S_CACHED, Relaxed);
+        // Release: pairs with validators' Acquire; stale handles see no owner.
+        meta.owner.store(0, Release);
+        let counters = self.counters_of(class);
+        let mut c = sync::lock(&self.caches[class as usize]);
+        if c.cached.len() < self.cfg.cache_capacity {
+            if self.policy() == ReclaimPolicy::RssFirst {
+                chunk.discard(i);
+            }
+            c.cached.push(slab);
+            ClassCounters::bump(&counters.empty_slab_recycled);
+        } else {
+            chunk.discard(i);
+            c.overflow.push(slab);
+            ClassCounters::bump(&counters.empty_slab_overflowed);
+        }
+    }
+}
+
+impl Drop for SlabAlloc {
+    fn drop(&mut self) {
+        for c in self.chunks.iter() {
+            let p = c.swap(std::ptr::null_mut(), Relaxed);
+            if !p.is_null() {
+                // SAFETY: `p` came from `Box::into_raw` in `fresh_slab`; `&mut self`
+                // proves no handle check or `Local` can reach it any more.
+                drop(unsafe { Box::from_raw(p) });
+            }
+        }
+    }
+}

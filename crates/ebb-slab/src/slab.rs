@@ -1,0 +1,308 @@
+//! Slab memory: the on-page header with its allocation bitmap, the off-page metadata that
+//! must survive `madvise(MADV_DONTNEED)`, and the chunks of slabs they live in.
+//!
+//! # Layout
+//!
+//! A slab is `slab_size` bytes aligned to `slab_size`, so masking any object pointer
+//! finds its header (the later `GlobalAlloc` needs exactly that):
+//!
+//! ```text
+//! offset 0            64                 64 + size      64 + cap*size
+//! +-------------------+------------------+----- ... ----+--------------+
+//! | SlabHeader (64 B) | object 0         | object 1 ... | unused tail  |
+//! | bitmap, id, owner |                  |              |              |
+//! +-------------------+------------------+----- ... ----+--------------+
+//! ```
+//!
+//! The bitmap has [`WORDS`] words of 63 slot bits each (1 = free) plus a `DETACHED` flag in
+//! bit 63 of every word (see [`crate::alloc`] for the protocol that uses it).
+//!
+//! The per-slot generations, the slab's owner tag (epoch and class) and its list state are
+//! kept off-page in [`SlabMeta`] and a generation array: `MADV_DONTNEED` zero-fills the
+//! slab's pages, and a stale handle must still meet the generation it was issued with
+//! advanced, never a reset one.
+//!
+//! # Memory
+//!
+//! Slabs are carved from chunks mapped with `mmap` and never unmapped while the allocator
+//! lives, so validating any in-range handle, or touching the header of any slab that was
+//! ever published, is always an access to mapped memory. Under Miri and loom, which model
+//! neither `mmap` nor `madvise`, the same helper takes chunks from the heap and
+//! `discard` is a no-op.
+
+use crate::sync::{AtomicU8, AtomicU32, AtomicU64};
+use std::ptr::NonNull;
+
+/// Bytes reserved for the header at the start of every slab.
+pub(crate) const HEADER_SIZE: usize = 64;
+/// Most slots a slab can have (the handle's 8-bit slot field).
+pub(crate) const MAX_SLOTS: usize = 256;
+/// Slot bits per bitmap word; bit 63 is the `DETACHED` flag.
+pub(crate) const SLOTS_PER_WORD: usize = 63;
+/// Bitmap words in a header.
+pub(crate) const WORDS: usize = MAX_SLOTS.div_ceil(SLOTS_PER_WORD);
+/// Bit 63 of every bitmap word: set while the slab is detached as full.
+pub(crate) const DETACHED: u64 = 1 << 63;
+/// The slot bits of a bitmap word.
+pub(crate) const SLOT_BITS: u64 = !DETACHED;
+
+// === slot words ===
+//
+// One `AtomicU32` per slot, off-page: `generation | LIVE` while the slot holds an
+// object, `generation` while it is free, `RETIRED` forever once its generation is spent.
+
+/// Generation bits of a slot word.
+pub(crate) const GEN_MASK: u32 = (1 << 24) - 1;
+/// Set while the slot holds an object.
+pub(crate) const LIVE: u32 = 1 << 24;
+/// The slot's generations are exhausted; it is never handed out again.
+pub(crate) const RETIRED: u32 = 1 << 25;
+
+// === slab states (SlabMeta::state) ===
+
+/// Never assigned.
+pub(crate) const S_UNUSED: u8 = 0;
+/// Published as some (epoch, class)'s `current_partial`.
+pub(crate) const S_CURRENT: u8 = 1;
+/// On some (epoch, class)'s partial list.
+pub(crate) const S_PARTIAL: u8 = 2;
+/// Detached as full; the first free that sees `DETACHED` puts it back.
+pub(crate) const S_FULL: u8 = 3;
+/// Its epoch closed; recycled by whoever sees it empty.
+pub(crate) const S_ORPHAN: u8 = 4;
+/// In a class cache or overflow list, every bitmap bit claimed by the recycler.
+pub(crate) const S_CACHED: u8 = 5;
+
+/// The on-page header. Zeroed memory is a valid header (no free slots), which is what a
+/// slab whose pages were discarded reads as.
+#[repr(C, align(64))]
+pub(crate) struct SlabHeader {
+    /// Allocation bitmap: slot bits (1 = free) and the `DETACHED` flag.
+    pub(crate) bits: [AtomicU64; WORDS],
+    /// Registry index of this slab (for pointer-to-handle lookups by masking).
+    pub(crate) slab_id: AtomicU32,
+    /// Class served now (a copy of the owner tag's class, for the same lookups).
+    pub(crate) class: AtomicU32,
+    /// Bits not free in `bits` (held by objects or by `Local` magazines), give or take
+    /// claims and releases in flight; whoever brings it to 0 in an orphaned slab tries to
+    /// recycle it.
+    pub(crate) claimed: AtomicU32,
+}
+
+const _: () = assert!(std::mem::size_of::<SlabHeader>() == HEADER_SIZE);
+
+impl SlabHeader {
+    pub(crate) fn new() -> SlabHeader {
+        SlabHeader {
+            bits: std::array::from_fn(|_| AtomicU64::new(0)),
+            slab_id: AtomicU32::new(0),
+            class: AtomicU32::new(0),
+            claimed: AtomicU32::new(0),
+        }
+    }
+}
+
+/// Off-page state of one slab.
+pub(crate) struct SlabMeta {
+    /// `owner_tag(epoch, class)` while assigned; 0 while unused or cached.
+    pub(crate) owner: AtomicU64,
+    /// One of the `S_*` states; changed under the owning (epoch, class) lock, except
+    /// ORPHAN -> CACHED, which only the thread that claimed every bitmap bit performs.
+    pub(crate) state: AtomicU8,
+    /// Slots retired at a generation wrap, per bitmap word.
+    pub(crate) retired: [AtomicU64; WORDS],
+}
+
+impl SlabMeta {
+    fn new() -> SlabMeta {
+        SlabMeta {
+            owner: AtomicU64::new(0),
+            state: AtomicU8::new(S_UNUSED),
+            retired: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+/// The owner tag of slabs assigned to `epoch` (an id) and `class`; never 0.
+#[inline]
+pub(crate) fn owner_tag(epoch: u64, class: u8) -> u64 {
+    ((epoch + 1) << 8) | class as u64
+}
+
+/// The class of an owner tag.
+#[inline]
+pub(crate) fn tag_class(tag: u64) -> u8 {
+    tag as u8
+}
+
+/// The epoch id of an owner tag (meaningless for 0).
+#[inline]
+pub(crate) fn tag_epoch(tag: u64) -> u64 {
+    (tag >> 8).wrapping_sub(1)
+}
+
+/// Bitmap mask of the first `cap` slots, per word.
+pub(crate) fn full_masks(cap: usize) -> [u64; WORDS] {
+    std::array::from_fn(|w| {
+        let lo = w * SLOTS_PER_WORD;
+        let n = cap.saturating_sub(lo).min(SLOTS_PER_WORD);
+        if n == 0 { 0 } else { (1u64 << n) - 1 }
+    })
+}
+
+// === impl Chunk ===
+
+/// `slabs` consecutive slabs with their metadata. Created on demand, freed only when the
+/// allocator is dropped.
+pub(crate) struct Chunk {
+    /// First slab; aligned to `slab_size`; `slabs * slab_size` bytes, mapped until drop.
+    base: NonNull<u8>,
+    len: usize,
+    slab_size: usize,
+    pub(crate) metas: Box<[SlabMeta]>,
+    /// `slabs * slots_per_slab` slot words.
+    pub(crate) gens: Box<[AtomicU32]>,
+    slots_per_slab: usize,
+}
+
+// SAFETY: `base` is only an address of memory the chunk owns; all shared state reached
+// through it is atomic.
+unsafe impl Send for Chunk {}
+// SAFETY: as above; `&Chunk` gives access to atomics only.
+unsafe impl Sync for Chunk {}
+
+impl Chunk {
+    /// Maps `slabs` slabs of `slab_size` bytes, with `slots_per_slab` slot words each, all
+    /// at generation `initial_generation`.
+    pub(crate) fn new(
+        slabs: usize,
+        slab_size: usize,
+        slots_per_slab: usize,
+        initial_generation: u32,
+    ) -> Option<Chunk> {
+        let len = slabs * slab_size;
+        let base = map(len, slab_size)?;
+        Some(Chunk {
+            base,
+            len,
+            slab_size,
+            metas: (0..slabs).map(|_| SlabMeta::new()).collect(),
+            gens: (0..slabs * slots_per_slab)
+                .map(|_| AtomicU32::new(initial_generation))
+                .collect(),
+            slots_per_slab,
+        })
+    }
+
+    /// The slab at index `i` of this chunk.
+    #[inline]
+    pub(crate) fn slab(&self, i: usize) -> NonNull<u8> {
+        debug_assert!(i * self.slab_size < self.len);
+        // SAFETY: `i * slab_size < len`, so the offset stays inside the mapping.
+        unsafe { self.base.add(i * self.slab_size) }
+    }
+
+    /// The header of slab `i`.
+    #[inline]
+    pub(crate) fn header(&self, i: usize) -> &SlabHeader {
+        // SAFETY: every slab starts with a header-sized, 64-aligned region that stays mapped
+        // while `self` lives; zeroed bytes are a valid `SlabHeader` (atomics of 0) and it
+        // is only ever accessed through atomics.
+        unsafe { self.slab(i).cast::<SlabHeader>().as_ref() }
+    }
+
+    /// The slot word of slot `slot` of slab `i`.
+    #[inline]
+    pub(crate) fn slot_word(&self, i: usize, slot: usize) -> &AtomicU32 {
+        &self.gens[i * self.slots_per_slab + slot]
+    }
+
+    /// Returns the pages of slab `i` to the OS (its contents read as zero afterwards).
+    pub(crate) fn discard(&self, i: usize) {
+        discard(self.slab(i), self.slab_size);
+    }
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        // SAFETY: `base`/`len` came from `map(len, slab_size)`, and the allocator drops a
+        // chunk only when no handle or `Local` can reach it any more.
+        unsafe { unmap(self.base, self.len, self.slab_size) }
+    }
+}
+
+// === memory backing ===
+
+#[cfg(not(any(miri, ebb_loom)))]
+fn map(len: usize, align: usize) -> Option<NonNull<u8>> {
+    let total = len + align;
+    // SAFETY: an anonymous private mapping at an address of the kernel's choosing touches
+    // no existing memory.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            total,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return None;
+    }
+    let start = p as usize;
+    let aligned = (start + align - 1) & !(align - 1);
+    let head = aligned - start;
+    let tail = total - head - len;
+    // SAFETY: the head and tail ranges lie inside the mapping just made and nothing
+    // refers to them; unmapping them leaves `[aligned, aligned + len)` mapped.
+    unsafe {
+        if head > 0 {
+            libc::munmap(p, head);
+        }
+        if tail > 0 {
+            libc::munmap((aligned + len) as *mut libc::c_void, tail);
+        }
+    }
+    NonNull::new(aligned as *mut u8)
+}
+
+/// # Safety
+///
+/// - `base` and `len` come from one `map(len, align)` call, and nothing uses the range
+///   afterwards.
+#[cfg(not(any(miri, ebb_loom)))]
+unsafe fn unmap(base: NonNull<u8>, len: usize, _align: usize) {
+    // SAFETY: the caller guarantees the range is ours and unused.
+    unsafe { libc::munmap(base.as_ptr().cast(), len) };
+}
+
+#[cfg(not(any(miri, ebb_loom)))]
+fn discard(p: NonNull<u8>, len: usize) {
+    // SAFETY: `p..p+len` is one slab inside a live mapping; MADV_DONTNEED on private
+    // anonymous memory only makes its pages read as zero on next touch, which is a valid
+    // state for the slab (a zeroed header has no free slots).
+    unsafe { libc::madvise(p.as_ptr().cast(), len, libc::MADV_DONTNEED) };
+}
+
+#[cfg(any(miri, ebb_loom))]
+fn map(len: usize, align: usize) -> Option<NonNull<u8>> {
+    let layout = std::alloc::Layout::from_size_align(len, align).ok()?;
+    // SAFETY: `layout` has a non-zero size (at least one slab).
+    NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })
+}
+
+/// # Safety
+///
+/// - `base` and `len` come from one `map(len, align)` call, and nothing uses the range
+///   afterwards.
+#[cfg(any(miri, ebb_loom))]
+unsafe fn unmap(base: NonNull<u8>, len: usize, align: usize) {
+    let layout = std::alloc::Layout::from_size_align(len, align).expect("layout was valid at map");
+    // SAFETY: the caller guarantees `base` came from `alloc_zeroed(layout)`.
+    unsafe { std::alloc::dealloc(base.as_ptr(), layout) };
+}
+
+#[cfg(any(miri, ebb_loom))]
+fn discard(_p: NonNull<u8>, _len: usize) {}

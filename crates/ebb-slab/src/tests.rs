@@ -1,0 +1,473 @@
+//! Unit tests of the allocator as a whole (the handle and config modules test themselves).
+
+use crate::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Loop counts shrink under Miri.
+const fn n(full: usize, miri: usize) -> usize {
+    if cfg!(miri) { miri } else { full }
+}
+
+fn small() -> SlabConfig {
+    SlabConfig {
+        max_slabs: 64,
+        epochs: 4,
+        ..SlabConfig::default()
+    }
+}
+
+fn forge(h: RawHandle, f: impl FnOnce(&mut HandleParts)) -> RawHandle {
+    let mut p = h.parts().unwrap();
+    f(&mut p);
+    RawHandle::new(p)
+}
+
+#[test]
+fn size_classes_map_sizes() {
+    let a = SlabAlloc::new();
+    assert_eq!(a.class_for_size(0), Ok(0));
+    assert_eq!(a.class_for_size(64), Ok(0));
+    assert_eq!(a.class_for_size(65), Ok(1));
+    assert_eq!(a.class_for_size(100), Ok(2));
+    assert_eq!(a.class_for_size(768), Ok(7));
+    assert_eq!(
+        a.class_for_size(769),
+        Err(Error::SizeTooLarge { size: 769 })
+    );
+    assert_eq!(a.class_size(3), Ok(192));
+    assert_eq!(a.class_capacity(0), Ok(63));
+}
+
+#[test]
+fn alloc_write_read_free() {
+    let a = SlabAlloc::with_config(small()).unwrap();
+    let hs: Vec<_> = (0..n(500, 80))
+        .map(|i| (i, a.alloc(64 + (i % 3) * 100).unwrap()))
+        .collect();
+    for &(i, h) in &hs {
+        let p = a.get_ptr(h).unwrap();
+        // SAFETY: `h` is live and ours; every class holds at least 8 bytes.
+        unsafe { p.cast::<u64>().as_ptr().write(i as u64) };
+    }
+    for &(i, h) in &hs {
+        // SAFETY: as above.
+        assert_eq!(
+            unsafe { a.get_ptr(h).unwrap().cast::<u64>().as_ptr().read() },
+            i as u64
+        );
+        assert_eq!(a.free(h), Ok(()));
+    }
+    let ptrs: std::collections::HashSet<_> = hs.iter().map(|&(_, h)| h).collect();
+    assert_eq!(ptrs.len(), hs.len(), "handles are distinct");
+}
+
+#[test]
+fn stale_and_double_free_are_refused() {
+    let a = SlabAlloc::with_config(small()).unwrap();
+    let h = a.alloc(64).unwrap();
+    a.free(h).unwrap();
+    assert_eq!(a.free(h), Err(Error::DoubleFree));
+    assert_eq!(a.validate(h), Err(Error::Stale));
+    assert_eq!(a.get_ptr(h), Err(Error::Stale));
+    // The slot is reused with a new generation; the old handle still does not reach it.
+    let h2 = a.alloc(64).unwrap();
+    let (p1, p2) = (h.parts().unwrap(), h2.parts().unwrap());
+    assert_eq!((p1.slab, p1.slot), (p2.slab, p2.slot));
+    assert_eq!(p2.generation, p1.generation + 1);
+    assert_eq!(a.validate(h), Err(Error::Stale));
+    assert_eq!(a.free(h), Err(Error::DoubleFree));
+    assert_eq!(a.validate(h2), Ok(()));
+    a.free(h2).unwrap();
+}
+
+#[test]
+fn forged_handles_get_their_errors() {
+    let a = SlabAlloc::with_config(small()).unwrap();
+    let h = a.alloc(64).unwrap();
+    assert_eq!(
+        a.validate(RawHandle::from_bits(0)),
+        Err(Error::BadVersion { found: 0 })
+    );
+    let bad_version = RawHandle::from_bits(h.to_bits() & !3 | 2);
+    assert_eq!(a.free(bad_version), Err(Error::BadVersion { found: 2 }));
+    assert_eq!(
+        a.free(forge(h, |p| p.class = 200)),
+        Err(Error::UnknownClass { class: 200 })
+    );
+    assert_eq!(
+        a.free(forge(h, |p| p.slab = 64)),
+        Err(Error::SlabOutOfRange { slab: 64 })
+    );
+    assert_eq!(
+        a.free(forge(h, |p| p.slab = 40)),
+        Err(Error::UnknownSlab { slab: 40 })
+    );
+    assert_eq!(
+        a.free(forge(h, |p| p.slot = 63)),
+        Err(Error::SlotOutOfRange {
+            slot: 63,
+            capacity: 63
+        })
+    );
+    assert_eq!(
+        a.free(forge(h, |p| p.class = 1)),
+        Err(Error::ClassMismatch { handle: 1, slab: 0 })
+    );
+    assert_eq!(
+        a.free(forge(h, |p| p.generation += 5)),
+        Err(Error::ForgedGeneration)
+    );
+    // A free slot at its current generation was never issued either.
+    assert_eq!(
+        a.validate(forge(h, |p| p.slot += 1)),
+        Err(Error::ForgedGeneration)
+    );
+    // None of that touched the real object.
+    assert_eq!(a.free(h), Ok(()));
+}
+
+#[test]
+fn concurrent_double_free_has_one_winner() {
+    let a = SlabAlloc::with_config(small()).unwrap();
+    for _ in 0..n(200, 4) {
+        let h = a.alloc(128).unwrap();
+        let wins = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| match a.free(h) {
+                    Ok(()) => {
+                        wins.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => assert_eq!(e, Error::DoubleFree),
+                });
+            }
+        });
+        assert_eq!(wins.load(Ordering::Relaxed), 1);
+    }
+}
+
+#[test]
+fn generation_wrap_retires_the_slot() {
+    let cfg = SlabConfig {
+        initial_generation: MAX_GENERATION - 1,
+        ..small()
+    };
+    let a = SlabAlloc::with_config(cfg).unwrap();
+    let h1 = a.alloc(768).unwrap();
+    assert_eq!(h1.parts().unwrap().generation, MAX_GENERATION - 1);
+    a.free(h1).unwrap();
+    let h2 = a.alloc(768).unwrap();
+    let p2 = h2.parts().unwrap();
+    assert_eq!((p2.slot, p2.generation), (0, MAX_GENERATION));
+    a.free(h2).unwrap();
+    assert_eq!(a.counters(7).unwrap().retired_slots, 1);
+    // Slot 0 is retired: the next allocation takes slot 1, and no old handle revives.
+    let h3 = a.alloc(768).unwrap();
+    assert_eq!(h3.parts().unwrap().slot, 1);
+    for old in [h1, h2] {
+        assert_eq!(a.validate(old), Err(Error::Stale));
+        assert_eq!(a.free(old), Err(Error::DoubleFree));
+    }
+    // A forged handle with a wrapped generation for the retired slot is refused too.
+    assert_eq!(
+        a.validate(forge(h2, |p| p.generation = 0)),
+        Err(Error::Stale)
+    );
+    // The slab still empties and recycles (retired slot excluded), and is reused
+    // without the retired slot.
+    a.free(h3).unwrap();
+    let e = a.epoch_current();
+    a.epoch_close(e).unwrap();
+    let e2 = a.epoch_advance().unwrap();
+    let hs: Vec<_> = (0..4).map(|_| a.alloc_in(e2, 768).unwrap()).collect();
+    assert!(
+        hs.iter()
+            .all(|h| h.parts().unwrap().slot != 0 || h.parts().unwrap().slab != 0)
+    );
+}
+
+#[test]
+fn epochs_open_close_and_refuse_reuse() {
+    let a = SlabAlloc::with_config(SlabConfig {
+        epochs: 2,
+        ..small()
+    })
+    .unwrap();
+    let e0 = a.epoch_current();
+    assert_eq!(e0, EpochId(0));
+    let e1 = a.epoch_advance().unwrap();
+    assert_eq!(a.epoch_current(), e1);
+    // Slot of e0 is needed for epoch 2, but e0 is still open.
+    assert_eq!(a.epoch_advance(), Err(Error::EpochNotClosed { epoch: e0 }));
+    let h = a.alloc_in(e0, 64).unwrap();
+    a.epoch_close(e0).unwrap();
+    assert_eq!(a.alloc_in(e0, 64), Err(Error::EpochNotOpen { epoch: e0 }));
+    assert_eq!(a.epoch_close(e0), Err(Error::EpochNotOpen { epoch: e0 }));
+    // Live objects of a closed epoch stay valid.
+    assert_eq!(a.validate(h), Ok(()));
+    let e2 = a.epoch_advance().unwrap();
+    assert_eq!(e2, EpochId(2));
+    // EpochId(0) names the old occupant of slot 0: still refused.
+    assert_eq!(a.alloc_in(e0, 64), Err(Error::EpochNotOpen { epoch: e0 }));
+    assert_eq!(
+        a.alloc_in(EpochId(7), 64),
+        Err(Error::EpochNotOpen { epoch: EpochId(7) })
+    );
+    a.alloc_in(e2, 64).unwrap();
+    // Freeing the last object of the closed epoch recycles its slab.
+    let before = a.counters(0).unwrap().empty_slab_recycled;
+    a.free(h).unwrap();
+    assert_eq!(a.counters(0).unwrap().empty_slab_recycled, before + 1);
+}
+
+#[test]
+fn close_recycles_empty_slabs_into_cache_then_overflow() {
+    let a = SlabAlloc::with_config(SlabConfig {
+        cache_capacity: 2,
+        ..small()
+    })
+    .unwrap();
+    let e = a.epoch_advance().unwrap();
+    let hs: Vec<_> = (0..63 * 5).map(|_| a.alloc_in(e, 64).unwrap()).collect();
+    let c = a.counters(0).unwrap();
+    assert_eq!(c.new_slab_count, 5);
+    assert_eq!(c.list_move_partial_to_full, 4);
+    for h in hs {
+        a.free(h).unwrap();
+    }
+    assert_eq!(a.epoch_close(e), Ok(5));
+    let c = a.counters(0).unwrap();
+    assert_eq!((c.empty_slab_recycled, c.empty_slab_overflowed), (2, 3));
+    // New epochs reuse the recycled slabs before creating any.
+    let created = a.slabs_created();
+    let e2 = a.epoch_advance().unwrap();
+    let hs: Vec<_> = (0..63 * 5).map(|_| a.alloc_in(e2, 64).unwrap()).collect();
+    assert_eq!(a.slabs_created(), created);
+    for h in hs {
+        a.free(h).unwrap();
+    }
+}
+
+#[test]
+fn full_slab_returns_to_partial_on_free() {
+    let a = SlabAlloc::with_config(small()).unwrap();
+    let hs: Vec<_> = (0..64).map(|_| a.alloc(64).unwrap()).collect();
+    assert_eq!(a.counters(0).unwrap().list_move_partial_to_full, 1);
+    a.free(hs[3]).unwrap();
+    assert_eq!(a.counters(0).unwrap().list_move_full_to_partial, 1);
+    // Fill the second slab; the next allocation goes back to the first one's free slot.
+    let more: Vec<_> = (0..62).map(|_| a.alloc(64).unwrap()).collect();
+    let again = a.alloc(64).unwrap();
+    let p = again.parts().unwrap();
+    let p3 = hs[3].parts().unwrap();
+    assert_eq!((p.slab, p.slot), (p3.slab, p3.slot));
+    let c = a.counters(0).unwrap();
+    assert!(
+        c.slow_path_hits >= 3 && c.current_partial_full >= 2,
+        "{c:?}"
+    );
+    for h in hs.into_iter().chain(more).chain([again]) {
+        let _ = a.free(h);
+    }
+}
+
+#[test]
+fn local_magazines_allocate_and_free() {
+    let a = SlabAlloc::with_config(small()).unwrap();
+    let e = a.epoch_current();
+    {
+        let mut l = a.local();
+        let mut hs = Vec::new();
+        for i in 0..n(1000, 100) {
+            let h = l.alloc(64).unwrap();
+            // SAFETY: live and ours.
+            unsafe { a.get_ptr(h).unwrap().cast::<usize>().as_ptr().write(i) };
+            hs.push(h);
+            if i % 3 == 0 {
+                let h = hs.swap_remove(i % hs.len());
+                l.free(h).unwrap();
+                assert_eq!(l.free(h), Err(Error::DoubleFree));
+                assert_eq!(a.free(h), Err(Error::DoubleFree));
+            }
+        }
+        // Frees through the shared path and another Local mix freely.
+        let mut other = a.local();
+        for (i, h) in hs.into_iter().enumerate() {
+            match i % 3 {
+                0 => a.free(h).unwrap(),
+                1 => other.free(h).unwrap(),
+                _ => l.free(h).unwrap(),
+            }
+        }
+        assert!(a.counters(0).unwrap().fast_path_allocs < n(1000, 100) as u64);
+    }
+    // Dropped Locals flushed: counters are complete and close recycles everything.
+    assert_eq!(a.counters(0).unwrap().fast_path_allocs, n(1000, 100) as u64);
+    let recycled = a.epoch_close(e).unwrap();
+    assert!(recycled >= 1);
+    assert_eq!(
+        a.counters(0).unwrap().empty_slab_recycled as usize,
+        recycled
+    );
+}
+
+#[test]
+fn local_refuses_closed_epoch_and_flushes() {
+    let a = SlabAlloc::with_config(small()).unwrap();
+    let e = a.epoch_advance().unwrap();
+    let mut l = a.local();
+    let h = l.alloc_in(e, 64).unwrap();
+    l.free(h).unwrap();
+    // The magazine still holds the slab's bits: close cannot recycle it yet.
+    assert_eq!(a.epoch_close(e), Ok(0));
+    assert_eq!(l.alloc_in(e, 64), Err(Error::EpochNotOpen { epoch: e }));
+    // That refusal flushed the magazine, which recycled the orphaned slab.
+    assert_eq!(a.counters(0).unwrap().empty_slab_recycled, 1);
+}
+
+#[test]
+fn domains_close_and_trim() {
+    let a = SlabAlloc::with_config(small()).unwrap();
+    let e = {
+        let d = a.domain().unwrap();
+        let h = d.alloc(128).unwrap();
+        a.free(h).unwrap();
+        d.epoch()
+    };
+    assert_eq!(a.alloc_in(e, 64), Err(Error::EpochNotOpen { epoch: e }));
+    assert_eq!(a.counters(2).unwrap().empty_slab_recycled, 1);
+
+    let frame = a.epoch_advance().unwrap();
+    let mut d = ReusableDomain::wrap(&a, frame);
+    for _ in 0..3 {
+        let s = d.enter();
+        let hs: Vec<_> = (0..100).map(|_| s.alloc(256).unwrap()).collect();
+        for h in hs {
+            a.free(h).unwrap();
+        }
+    }
+    // Each exit trimmed the empty non-current slabs; the epoch is still open.
+    assert!(a.counters(4).unwrap().empty_slab_recycled >= 1);
+    assert!(a.epoch_is_open(frame));
+    assert!(d.force_close().is_ok());
+    assert!(!a.epoch_is_open(frame));
+}
+
+#[test]
+fn typed_slab_insert_get_remove() {
+    let s: TypedSlab<(u64, String)> = TypedSlab::new();
+    let mut h = s.insert((1, "one".into())).unwrap();
+    assert_eq!(s.get(&h).unwrap().1, "one");
+    s.get_mut(&mut h).unwrap().0 = 11;
+    let h2 = s.insert((2, "two".into())).unwrap();
+    assert_ne!(h, h2);
+    assert_eq!(s.remove(h).unwrap(), (11, "one".into()));
+    assert_eq!(s.get(&h2).unwrap().0, 2);
+    let other: TypedSlab<(u64, String)> = TypedSlab::new();
+    assert_eq!(other.get(&h2).err(), Some(Error::WrongAllocator));
+    let raw = h2.into_raw();
+    // SAFETY: `raw` came from `into_raw` and is rebuilt once.
+    let h2 = unsafe { s.from_raw(raw) };
+    assert_eq!(s.remove(h2).unwrap().1, "two");
+}
+
+#[test]
+fn typed_slab_drops_what_it_holds() {
+    use std::rc::Rc;
+    let rc = Rc::new(());
+    {
+        let s: TypedSlab<Rc<()>> = TypedSlab::new();
+        let hs: Vec<_> = (0..n(300, 40))
+            .map(|_| s.insert(rc.clone()).unwrap())
+            .collect();
+        assert_eq!(Rc::strong_count(&rc), n(300, 40) + 1);
+        for h in hs.into_iter().step_by(2) {
+            drop(s.remove(h).unwrap());
+        }
+    }
+    assert_eq!(Rc::strong_count(&rc), 1);
+    let big: TypedSlab<[u8; 5000]> = TypedSlab::new();
+    let h = big.insert([9; 5000]).unwrap();
+    assert_eq!(big.get(&h).unwrap()[4999], 9);
+}
+
+#[test]
+fn policy_switches_at_run_time() {
+    let a = SlabAlloc::new();
+    assert_eq!(a.policy(), ReclaimPolicy::default_policy());
+    a.set_policy(ReclaimPolicy::RssFirst);
+    assert_eq!(a.policy(), ReclaimPolicy::RssFirst);
+    a.set_policy(ReclaimPolicy::LatencyFirst);
+    assert_eq!(a.policy(), ReclaimPolicy::LatencyFirst);
+}
+
+#[cfg(not(miri))]
+#[test]
+fn rss_first_close_returns_pages() {
+    let a = SlabAlloc::with_config(SlabConfig {
+        policy: ReclaimPolicy::RssFirst,
+        ..SlabConfig::default()
+    })
+    .unwrap();
+    let e = a.epoch_advance().unwrap();
+    let before = rss_bytes().unwrap();
+    // 64 MiB of 512-byte objects, touched.
+    let hs: Vec<_> = (0..131072)
+        .map(|_| {
+            let h = a.alloc_in(e, 512).unwrap();
+            // SAFETY: live and ours; 512 bytes.
+            unsafe { a.get_ptr(h).unwrap().as_ptr().write_bytes(1, 512) };
+            h
+        })
+        .collect();
+    let peak = rss_bytes().unwrap();
+    for h in hs {
+        a.free(h).unwrap();
+    }
+    a.epoch_close(e).unwrap();
+    let after = rss_bytes().unwrap();
+    assert!(peak > before + (48 << 20), "{before} -> {peak}");
+    assert!(
+        after < peak - (48 << 20),
+        "peak {peak}, after close {after}"
+    );
+}
+
+#[test]
+fn errors_display() {
+    let msgs = [
+        Error::Stale.to_string(),
+        Error::DoubleFree.to_string(),
+        Error::EpochNotClosed { epoch: EpochId(3) }.to_string(),
+        Error::SlotOutOfRange {
+            slot: 9,
+            capacity: 5,
+        }
+        .to_string(),
+    ];
+    assert!(msgs[0].contains("stale") && msgs[1].contains("double free"));
+    assert!(msgs[2].contains("#3") && msgs[3].contains('9'));
+    let e: Box<dyn std::error::Error> = Box::new(Error::OutOfSlabs);
+    assert!(!e.to_string().is_empty());
+}
+
+#[test]
+fn slab_ids_run_out_cleanly() {
+    let a = SlabAlloc::with_config(SlabConfig {
+        max_slabs: 2,
+        ..SlabConfig::default()
+    })
+    .unwrap();
+    let hs: Vec<_> = (0..10).map_while(|_| a.alloc(768).ok()).collect();
+    assert_eq!(hs.len(), 10);
+    assert_eq!(
+        (0..100).map(|_| a.alloc(768)).find(|r| r.is_err()),
+        Some(Err(Error::OutOfSlabs))
+    );
+}
+
+#[cfg(not(miri))]
+#[test]
+fn rss_is_readable() {
+    assert!(rss_bytes().unwrap() > 0);
+}
