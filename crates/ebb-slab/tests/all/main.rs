@@ -1,0 +1,3 @@
+//! Integration tests of ebb-slab, one binary (modules below).
+
+mod stress;
