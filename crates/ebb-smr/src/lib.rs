@@ -1,1 +1,245 @@
-//! Safe memory reclamation (being built).
+//! Safe memory reclamation: QSBR, epoch-based reclamation and hazard pointers behind one
+//! interface.
+//!
+//! A lock-free data structure unlinks a node with one atomic operation, but cannot free
+//! it then: another thread may have loaded the pointer a moment earlier and still be
+//! reading through it. A *reclamation scheme* decides when the last such reader is gone.
+//! This crate offers three, each a [`Smr`] domain:
+//!
+//! | scheme | read side | what it cannot bound |
+//! |---|---|---|
+//! | [`qsbr`] (McKenney & Slingwine; liburcu-qsbr) | nothing at all; each thread calls `quiescent()` now and then | garbage, while any online thread does not report |
+//! | [`ebr`] (Fraser 2004; crossbeam-epoch) | `pin()`: a thread-local store and a compiler fence | garbage, while any thread stays pinned |
+//! | [`hp`] (Michael 2004) | `protect()`: a store, a compiler fence and a re-load per pointer | nothing: garbage ≤ O(threads × slots) |
+//!
+//! Readers of all three issue no `SeqCst` fence and no locked instruction: the crate's
+//! [asymmetric fences](fence) make the reclaimer pay with a process-wide `membarrier`
+//! instead (with a portable fallback).
+//!
+//! # One interface
+//!
+//! Code generic over the scheme uses three traits: a shared domain ([`Smr`]) registers a
+//! per-thread [`SmrHandle`], which `pin`s an [`SmrGuard`]; the guard `protect`s pointer
+//! loads (in up to [`SmrGuard::SLOTS`] slots at once) and `retire`s unlinked objects.
+//!
+//! ```
+//! use ebb_smr::{Smr, SmrGuard, SmrHandle};
+//! use std::sync::atomic::{AtomicPtr, Ordering};
+//!
+//! /// Reads the current value of a published `u64`, under any scheme.
+//! fn read<S: Smr>(handle: &S::Handle, cell: &AtomicPtr<u64>) -> u64 {
+//!     let mut guard = handle.pin();
+//!     let p = guard.protect(0, cell);
+//!     // SAFETY: `p` is protected by slot 0 of `guard` until the guard drops.
+//!     unsafe { *p }
+//! }
+//!
+//! /// Publishes a new value and retires the old one.
+//! fn write<S: Smr>(handle: &S::Handle, cell: &AtomicPtr<u64>, v: u64) {
+//!     let old = cell.swap(Box::into_raw(Box::new(v)), Ordering::AcqRel);
+//!     let guard = handle.pin();
+//!     // SAFETY: `old` came from `Box::into_raw` and is unlinked: no new reader finds it.
+//!     unsafe { guard.retire(old, ebb_smr::drop_box::<u64>) };
+//! }
+//!
+//! fn demo<S: Smr>(domain: S) {
+//!     let mut h = domain.register();
+//!     let cell = AtomicPtr::new(Box::into_raw(Box::new(1u64)));
+//!     write::<S>(&h, &cell, 2);
+//!     assert_eq!(read::<S>(&h, &cell), 2);
+//!     h.quiescent();
+//!     h.flush();
+//!     // SAFETY: no other thread uses the cell any more.
+//!     drop(unsafe { Box::from_raw(cell.load(Ordering::Relaxed)) });
+//! }
+//!
+//! demo(ebb_smr::qsbr::Domain::new());
+//! demo(ebb_smr::ebr::Domain::new());
+//! demo(ebb_smr::hp::Domain::new());
+//! ```
+//!
+//! Every domain counts what it holds: [`Smr::stats`] returns pending objects and bytes,
+//! grace periods (QSBR), epochs (EBR) or scans (HP) completed, and objects reclaimed.
+//!
+//! # Soundness and checking
+//!
+//! The crate is model-checked with loom (`--cfg ebb_loom`), runs its unit tests under
+//! Miri, and has a multi-threaded stress test with poisoned canaries; see `docs/smr.md`.
+#![warn(missing_docs)]
+
+mod registry;
+mod retired;
+mod sync;
+
+pub mod ebr;
+pub mod fence;
+pub mod hp;
+pub mod qsbr;
+
+#[cfg(all(test, ebb_loom))]
+mod loom_tests;
+#[cfg(all(test, not(ebb_loom)))]
+mod testing;
+#[cfg(all(test, not(ebb_loom)))]
+mod tests;
+
+pub use retired::drop_box;
+
+/// The atomic pointer type the interface protects (std's, or loom's under `ebb_loom`).
+pub type AtomicPtr<T> = sync::atomic::AtomicPtr<T>;
+
+use core::fmt;
+
+/// Counters of one domain, summed over its threads at the moment of the call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Objects retired and not yet reclaimed.
+    pub pending_objects: u64,
+    /// `size_of` of the objects retired and not yet reclaimed.
+    pub pending_bytes: u64,
+    /// Objects ever retired.
+    pub retired_objects: u64,
+    /// Objects ever reclaimed (their drop function has run).
+    pub reclaimed_objects: u64,
+    /// `size_of` of the objects ever reclaimed.
+    pub reclaimed_bytes: u64,
+    /// QSBR: grace periods started; EBR: global epochs advanced; HP: scans of the hazard
+    /// pointers.
+    pub grace_periods: u64,
+    /// Per-thread records ever allocated (the largest number of threads registered at
+    /// once; exited threads' records are reused).
+    pub threads: usize,
+}
+
+/// Identifies a domain, to check that a handle or guard belongs to the right one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DomainId(usize);
+
+impl DomainId {
+    fn next() -> DomainId {
+        // Not modelled under loom: identities are not part of any protocol.
+        static NEXT: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(1);
+        DomainId(NEXT.fetch_add(1, core::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+/// Misuse that the crate detects instead of deadlocking or corrupting memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmrError {
+    /// The calling thread would wait for itself: it holds a handle of this domain that is
+    /// online (QSBR), so the grace period could never end.
+    WouldDeadlock,
+    /// A handle or guard of one domain was used with an object or domain of another.
+    ForeignDomain {
+        /// The domain that was expected.
+        expected: DomainId,
+        /// The domain of the handle or guard that was passed.
+        found: DomainId,
+    },
+}
+
+impl fmt::Display for SmrError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SmrError::WouldDeadlock => f.write_str(
+                "waiting for a grace period from a thread that is online in the same domain \
+                 would deadlock",
+            ),
+            SmrError::ForeignDomain { expected, found } => write!(
+                f,
+                "handle or guard of domain {found:?} used with domain {expected:?}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SmrError {}
+
+/// A reclamation domain: shared by every thread that reads or retires objects it guards.
+///
+/// Cloning a domain gives another reference to the same domain (an `Arc`).
+pub trait Smr: Clone + Send + Sync + 'static {
+    /// A thread's registration with the domain.
+    type Handle: SmrHandle;
+
+    /// Registers the calling thread. The handle is not `Send`: it stays on this thread and
+    /// unregisters it when dropped, handing what it could not reclaim yet to the domain.
+    fn register(&self) -> Self::Handle;
+
+    /// The domain's counters, summed over its threads now.
+    fn stats(&self) -> Stats;
+
+    /// This domain's identity.
+    fn id(&self) -> DomainId;
+}
+
+/// A thread's registration with a domain (see [`Smr::register`]).
+pub trait SmrHandle {
+    /// A read-side critical section.
+    type Guard<'h>: SmrGuard
+    where
+        Self: 'h;
+
+    /// Enters a read-side critical section; it ends when the guard drops.
+    fn pin(&self) -> Self::Guard<'_>;
+
+    /// Declares that this thread holds no reference obtained under this handle (QSBR's
+    /// quiescent state; EBR and HP use it to reclaim what is due). `&mut self` proves no
+    /// guard is alive. Threads of a QSBR domain must call it regularly.
+    fn quiescent(&mut self);
+
+    /// Reclaims everything this thread retired whose grace period is over, without
+    /// blocking.
+    fn flush(&mut self);
+
+    /// The domain this handle is registered with.
+    fn domain_id(&self) -> DomainId;
+}
+
+/// A read-side critical section: protects loads and retires unlinked objects.
+pub trait SmrGuard {
+    /// Protection slots each guard offers (`slot` in `0..SLOTS`). Hazard pointers need one
+    /// per pointer held at the same time; the other schemes protect everything at once.
+    const SLOTS: usize = 4;
+
+    /// Loads `src` and protects the object it points to until the guard drops or `slot`
+    /// protects another pointer. The load is `Acquire`.
+    ///
+    /// # Panics
+    ///
+    /// If `slot >= Self::SLOTS`.
+    fn protect<T>(&mut self, slot: usize, src: &AtomicPtr<T>) -> *mut T;
+
+    /// Retires `ptr`: `drop(ptr)` runs once no thread can hold a protected reference to it.
+    ///
+    /// # Safety
+    ///
+    /// * `ptr` is unreachable from shared memory: no thread can load it anew.
+    /// * `ptr` is retired once.
+    /// * `drop(ptr)` is sound to call exactly once, on any thread, at any later time.
+    unsafe fn retire<T>(&self, ptr: *mut T, drop: unsafe fn(*mut T));
+
+    /// The domain this guard belongs to.
+    fn domain_id(&self) -> DomainId;
+
+    /// `Ok` when this guard belongs to `expected`, else [`SmrError::ForeignDomain`]: a data
+    /// structure calls it to refuse guards of a domain other than its own.
+    fn check_domain(&self, expected: DomainId) -> Result<(), SmrError> {
+        let found = self.domain_id();
+        if found == expected {
+            Ok(())
+        } else {
+            Err(SmrError::ForeignDomain { expected, found })
+        }
+    }
+}
+
+/// Checks the slot index of [`SmrGuard::protect`].
+#[inline(always)]
+#[track_caller]
+fn check_slot(slot: usize, slots: usize) {
+    assert!(
+        slot < slots,
+        "protection slot {slot} out of range 0..{slots}"
+    );
+}

@@ -1,0 +1,541 @@
+//! Epoch-based reclamation (EBR), the model of crossbeam-epoch.
+//!
+//! # The algorithm
+//!
+//! Keir Fraser, "Practical lock-freedom" (PhD thesis, Cambridge, 2004), §5.2.3. A global
+//! epoch counter advances one step at a time. A thread *pins* itself before touching
+//! shared objects by announcing the epoch it saw, and unpins afterwards. The global epoch
+//! can step from `e` to `e + 1` only when every pinned thread announced `e`. An object
+//! unlinked and then stamped with epoch `e` is unreachable to every thread once the epoch
+//! reached `e + 2`: each thread pinned then pinned after the step to `e + 1`, which came
+//! after the unlink.
+//!
+//! * [`Handle::pin`]: read the global epoch, store `(epoch << 1) | 1` into the thread's
+//!   cache-padded record, and a [light fence](crate::fence): a compiler fence when the
+//!   process has `membarrier`, so pinning costs a thread-local load, a global load that
+//!   hits the cache, and a plain store. Nested pins only count depth. Unpinning is one
+//!   `Release` store of 0.
+//! * [`Guard::retire`] (or [`Guard::defer_destroy`]) pushes onto a thread-local bag; a
+//!   full bag is stamped with the current epoch and moved to the thread's limbo list, and
+//!   the thread tries to advance the epoch: one [heavy fence](crate::fence) (`membarrier`)
+//!   and a walk over the records. Bags two epochs old are freed by their owner; there is
+//!   no global garbage queue, so retiring threads never contend on one.
+//! * A thread that exits hands its limbo to the domain; the next collector frees it once
+//!   its epoch is old enough, or the domain frees it when it drops.
+//!
+//! Pointers for use under a guard live in [`atomic`]: [`Atomic`], [`Shared`], [`Owned`].
+//!
+//! # What it cannot bound
+//!
+//! A thread that stays pinned stops the epoch: garbage of every thread then grows without
+//! bound (see [`Stats::pending_bytes`]) until it unpins. Hazard pointers ([`crate::hp`])
+//! bound it.
+
+pub mod atomic;
+
+pub use atomic::{Atomic, CompareExchangeError, Owned, Pointer, Shared};
+
+use crate::fence;
+use crate::registry::{Node, Registry};
+use crate::retired::{Counters, Retired, Totals, reclaim_all};
+use crate::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{Arc, Mutex};
+use crate::{DomainId, Stats};
+use core::cell::{Cell, RefCell};
+use core::fmt;
+use core::marker::PhantomData;
+use core::mem;
+use core::ptr::NonNull;
+use crossbeam_utils::CachePadded;
+use std::collections::VecDeque;
+
+/// Objects per bag; one bag is sealed (and one advance tried) per this many retires.
+const BAG_CAP: usize = if cfg!(any(miri, ebb_loom)) { 2 } else { 128 };
+/// Low bit of a record's epoch word: the thread is pinned.
+const PINNED: u64 = 1;
+
+// === impl Record ===
+
+#[derive(Default)]
+struct Record {
+    /// `(epoch << 1) | PINNED` while the owner is pinned, 0 otherwise. Owner-written.
+    epoch: AtomicU64,
+    counters: Counters,
+}
+
+/// Retired objects stamped with the epoch read after their unlink.
+struct Bag {
+    epoch: u64,
+    items: Vec<Retired>,
+}
+
+// === impl Global ===
+
+struct Global {
+    epoch: CachePadded<AtomicU64>,
+    registry: Registry<Record>,
+    /// Limbo of exited threads.
+    orphans: Mutex<Vec<Bag>>,
+    orphan_count: AtomicUsize,
+    /// Successful epoch advances.
+    advances: AtomicU64,
+    id: DomainId,
+}
+
+impl Global {
+    /// Tries to advance the epoch by one; returns the epoch afterwards.
+    fn try_advance(&self) -> u64 {
+        let g = self.epoch.load(Ordering::Acquire);
+        // Pairs with every reader's light fence after it stored its pinned epoch: each
+        // pinned thread's announcement is visible below, or its loads come after this
+        // point and see what happened before it.
+        fence::heavy();
+        for r in self.registry.records() {
+            // Acquire: pairs with the Release store of pin/unpin, so everything the
+            // thread read before (earlier critical sections) happens before our frees.
+            let l = r.epoch.load(Ordering::Acquire);
+            if l & PINNED != 0 && l >> 1 != g {
+                return g;
+            }
+        }
+        // AcqRel: Acquire continues the release sequences headed by the `fetch_add(0)`
+        // seals (their unlinks happen before this step); Release hands all of that to
+        // readers who load the new epoch with Acquire.
+        match self
+            .epoch
+            .compare_exchange(g, g + 1, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => {
+                self.advances.fetch_add(1, Ordering::Relaxed);
+                g + 1
+            }
+            Err(now) => now,
+        }
+    }
+
+    /// Frees orphaned bags that are two epochs old.
+    fn reclaim_orphans(&self, epoch: u64, counters: &Counters) {
+        if self.orphan_count.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let ready = {
+            let Ok(mut o) = self.orphans.try_lock() else {
+                return;
+            };
+            let (ready, keep): (Vec<Bag>, Vec<Bag>) = mem::take(&mut *o)
+                .into_iter()
+                .partition(|b| b.epoch + 2 <= epoch);
+            *o = keep;
+            self.orphan_count.store(o.len(), Ordering::Relaxed);
+            ready
+        };
+        for b in ready {
+            // SAFETY: two epoch steps happened after the bag was stamped.
+            unsafe { reclaim_all(b.items, counters) };
+        }
+    }
+}
+
+impl Drop for Global {
+    fn drop(&mut self) {
+        let orphans = mem::take(&mut *self.orphans.lock().unwrap_or_else(|e| e.into_inner()));
+        let sink = Counters::default();
+        for b in orphans {
+            // SAFETY: no handle is alive (each holds the `Arc`), so nobody is pinned.
+            unsafe { reclaim_all(b.items, &sink) };
+        }
+    }
+}
+
+// === impl Domain ===
+
+/// An EBR domain (crossbeam's `Collector`). Cheap to clone (an `Arc`).
+#[derive(Clone)]
+pub struct Domain {
+    global: Arc<Global>,
+}
+
+impl Domain {
+    /// A new domain at epoch 0.
+    pub fn new() -> Domain {
+        fence::init();
+        Domain {
+            global: Arc::new(Global {
+                epoch: CachePadded::new(AtomicU64::new(0)),
+                registry: Registry::new(),
+                orphans: Mutex::new(Vec::new()),
+                orphan_count: AtomicUsize::new(0),
+                advances: AtomicU64::new(0),
+                id: DomainId::next(),
+            }),
+        }
+    }
+
+    /// Registers the calling thread.
+    pub fn register(&self) -> Handle {
+        Handle {
+            global: self.global.clone(),
+            node: self.global.registry.acquire(),
+            depth: Cell::new(0),
+            bag: RefCell::new(Vec::new()),
+            limbo: RefCell::new(VecDeque::new()),
+            _not_send: PhantomData,
+        }
+    }
+
+    /// The current global epoch.
+    pub fn epoch(&self) -> u64 {
+        self.global.epoch.load(Ordering::Relaxed)
+    }
+
+    /// The domain's counters (`grace_periods` = epochs advanced).
+    pub fn stats(&self) -> Stats {
+        let mut t = Totals::default();
+        for r in self.global.registry.records() {
+            r.counters.add_to(&mut t);
+        }
+        t.into_stats(
+            self.global.advances.load(Ordering::Relaxed),
+            self.global.registry.len(),
+        )
+    }
+
+    /// This domain's identity.
+    pub fn id(&self) -> DomainId {
+        self.global.id
+    }
+}
+
+impl Default for Domain {
+    fn default() -> Self {
+        Domain::new()
+    }
+}
+
+impl fmt::Debug for Domain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ebr::Domain")
+            .field("id", &self.global.id)
+            .field("epoch", &self.epoch())
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+/// The process-wide default EBR domain.
+#[cfg(not(ebb_loom))]
+pub fn default_domain() -> &'static Domain {
+    static DEFAULT: std::sync::OnceLock<Domain> = std::sync::OnceLock::new();
+    DEFAULT.get_or_init(Domain::new)
+}
+
+/// Pins the calling thread in the [default domain](default_domain) (through a handle
+/// registered lazily per thread) and runs `f` under the guard.
+#[cfg(not(ebb_loom))]
+pub fn with_guard<R>(f: impl FnOnce(&Guard<'_>) -> R) -> R {
+    std::thread_local! {
+        static HANDLE: Handle = default_domain().register();
+    }
+    HANDLE.with(|h| f(&h.pin()))
+}
+
+// === impl Handle ===
+
+/// A thread's registration with an EBR [`Domain`]. Not `Send`; unregisters on drop.
+pub struct Handle {
+    global: Arc<Global>,
+    /// Our record; owned by this handle until drop.
+    node: NonNull<Node<Record>>,
+    /// Live guards of this handle; the thread is pinned while it is non-zero.
+    depth: Cell<usize>,
+    /// Retired objects not yet stamped.
+    bag: RefCell<Vec<Retired>>,
+    /// Stamped bags, oldest first.
+    limbo: RefCell<VecDeque<Bag>>,
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl Handle {
+    #[inline(always)]
+    fn record(&self) -> &Record {
+        // SAFETY: the node lives as long as the registry, which `self.global` keeps alive.
+        unsafe { self.node.as_ref() }.record()
+    }
+
+    /// Pins the thread; it stays pinned until every guard of this handle dropped.
+    #[inline]
+    pub fn pin(&self) -> Guard<'_> {
+        let d = self.depth.get();
+        self.depth.set(d + 1);
+        if d == 0 {
+            // Acquire: pairs with the AcqRel step to this epoch, so every unlink that
+            // happened before that step is visible to our loads.
+            let e = self.global.epoch.load(Ordering::Acquire);
+            // Release: our earlier critical sections happen before an advancer's Acquire
+            // of this value (it frees what they read only after).
+            self.record()
+                .epoch
+                .store((e << 1) | PINNED, Ordering::Release);
+            // Store-then-load: our announcement must be visible before our next loads of
+            // shared pointers. The advancer's heavy fence pays for it.
+            fence::light();
+        }
+        Guard { handle: self }
+    }
+
+    /// True while a guard of this handle is alive.
+    pub fn is_pinned(&self) -> bool {
+        self.depth.get() != 0
+    }
+
+    /// Stamps the current bag, tries to advance the epoch (twice) and frees what is due.
+    pub fn flush(&self) {
+        self.seal();
+        self.global.try_advance();
+        self.collect();
+    }
+
+    /// Objects this thread retired and has not freed yet.
+    pub fn pending(&self) -> usize {
+        self.bag.borrow().len()
+            + self
+                .limbo
+                .borrow()
+                .iter()
+                .map(|b| b.items.len())
+                .sum::<usize>()
+    }
+
+    /// The domain this handle belongs to.
+    pub fn domain_id(&self) -> DomainId {
+        self.global.id
+    }
+
+    /// Defers `drop(ptr)` until no pinned thread can hold it.
+    ///
+    /// # Safety
+    ///
+    /// As [`SmrGuard::retire`](crate::SmrGuard::retire).
+    unsafe fn retire<T>(&self, ptr: *mut T, drop: unsafe fn(*mut T)) {
+        // SAFETY: forwarded from the caller.
+        let r = unsafe { Retired::new(ptr, drop) };
+        self.record().counters.on_retire(r.bytes());
+        let full = {
+            let mut b = self.bag.borrow_mut();
+            b.push(r);
+            b.len() >= BAG_CAP
+        };
+        if full {
+            self.seal();
+            self.collect();
+        }
+    }
+
+    /// Stamps the current bag with the epoch and moves it to limbo.
+    fn seal(&self) {
+        let items = mem::take(&mut *self.bag.borrow_mut());
+        if items.is_empty() {
+            return;
+        }
+        // An RMW rather than a load: it reads the latest epoch (a stale, smaller stamp
+        // would free too early), and with Release it heads a release sequence that the
+        // advancer's AcqRel CAS continues, so our unlinks happen before the next step.
+        let epoch = self.global.epoch.fetch_add(0, Ordering::AcqRel);
+        self.limbo.borrow_mut().push_back(Bag { epoch, items });
+    }
+
+    /// Advances the epoch if our oldest bag needs it, then frees bags two epochs old.
+    fn collect(&self) {
+        let oldest = self.limbo.borrow().front().map(|b| b.epoch);
+        let mut g = self.global.epoch.load(Ordering::Acquire);
+        if oldest.is_some_and(|e| e + 2 > g)
+            || self.global.orphan_count.load(Ordering::Relaxed) != 0
+        {
+            g = self.global.try_advance();
+        }
+        let ready: Vec<Bag> = {
+            let mut l = self.limbo.borrow_mut();
+            let n = l.iter().take_while(|b| b.epoch + 2 <= g).count();
+            l.drain(..n).collect()
+        };
+        // No borrow is held while drop functions run: they may retire more objects.
+        let counters = &self.record().counters;
+        for b in ready {
+            // SAFETY: the epoch advanced twice since the bag was stamped, so every thread
+            // pinned now pinned after its objects were unlinked.
+            unsafe { reclaim_all(b.items, counters) };
+        }
+        self.global.reclaim_orphans(g, counters);
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        debug_assert_eq!(self.depth.get(), 0, "guards borrow the handle");
+        self.seal();
+        self.global.try_advance();
+        self.collect();
+        let left = mem::take(&mut *self.limbo.borrow_mut());
+        if !left.is_empty() {
+            let mut o = self
+                .global
+                .orphans
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            o.extend(left);
+            self.global.orphan_count.store(o.len(), Ordering::Relaxed);
+        }
+        // SAFETY: the node came from `acquire` in `register` and is released once; the
+        // record is unpinned (no guard is alive) and not touched again.
+        unsafe { self.global.registry.release(self.node) };
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ebr::Handle")
+            .field("domain", &self.global.id)
+            .field("pinned", &self.is_pinned())
+            .field("pending", &self.pending())
+            .finish()
+    }
+}
+
+// === impl Guard ===
+
+/// A pinned critical section of an EBR [`Handle`]; unpins on drop (outermost guard).
+pub struct Guard<'h> {
+    handle: &'h Handle,
+}
+
+impl Guard<'_> {
+    /// Defers `drop(ptr)` until every thread pinned now has unpinned.
+    ///
+    /// # Safety
+    ///
+    /// As [`SmrGuard::retire`](crate::SmrGuard::retire).
+    pub unsafe fn retire<T>(&self, ptr: *mut T, drop: unsafe fn(*mut T)) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.handle.retire(ptr, drop) }
+    }
+
+    /// Defers dropping the `Owned` box behind `shared`.
+    ///
+    /// # Safety
+    ///
+    /// * `shared` is unreachable from shared memory and destroyed once.
+    /// * It points to an allocation made by [`Owned::new`].
+    pub unsafe fn defer_destroy<T>(&self, shared: Shared<'_, T>) {
+        // SAFETY: forwarded; `Owned` allocates with `Box`, which `drop_box` frees.
+        unsafe {
+            self.handle
+                .retire(shared.as_raw().cast_mut(), crate::drop_box::<T>)
+        }
+    }
+
+    /// Defers running `f` until every thread pinned now has unpinned.
+    pub fn defer<F: FnOnce() + Send + 'static>(&self, f: F) {
+        unsafe fn call<F: FnOnce()>(p: *mut F) {
+            // SAFETY: `p` came from `Box::into_raw` below and is called once.
+            let f = unsafe { Box::from_raw(p) };
+            f();
+        }
+        // SAFETY: the box is ours alone, `F: Send` may run anywhere, `call` consumes it once.
+        unsafe { self.handle.retire(Box::into_raw(Box::new(f)), call::<F>) };
+    }
+
+    /// Stamps this thread's bag and tries to reclaim (crossbeam's `Guard::flush`).
+    pub fn flush(&self) {
+        self.handle.flush();
+    }
+
+    /// The handle this guard pins.
+    pub fn handle(&self) -> &Handle {
+        self.handle
+    }
+}
+
+impl Drop for Guard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        let h = self.handle;
+        let d = h.depth.get() - 1;
+        h.depth.set(d);
+        if d == 0 {
+            // Release: our reads in the critical section happen before the advancer's
+            // Acquire of this store, hence before any free it allows.
+            h.record().epoch.store(0, Ordering::Release);
+        }
+    }
+}
+
+impl fmt::Debug for Guard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ebr::Guard")
+            .field("domain", &self.handle.global.id)
+            .finish()
+    }
+}
+
+// === impl the generic interface ===
+
+impl crate::Smr for Domain {
+    type Handle = Handle;
+
+    fn register(&self) -> Handle {
+        Domain::register(self)
+    }
+
+    fn stats(&self) -> Stats {
+        Domain::stats(self)
+    }
+
+    fn id(&self) -> DomainId {
+        self.global.id
+    }
+}
+
+impl crate::SmrHandle for Handle {
+    type Guard<'h> = Guard<'h>;
+
+    #[inline]
+    fn pin(&self) -> Guard<'_> {
+        Handle::pin(self)
+    }
+
+    fn quiescent(&mut self) {
+        // Not needed for safety; a convenient moment to free bags that are already due
+        // (without paying for an advance: that happens when a bag is sealed).
+        let front = self.limbo.borrow().front().map(|b| b.epoch);
+        if front.is_some_and(|e| e + 2 <= self.global.epoch.load(Ordering::Relaxed)) {
+            self.collect();
+        }
+    }
+
+    fn flush(&mut self) {
+        Handle::flush(self);
+        Handle::flush(self);
+    }
+
+    fn domain_id(&self) -> DomainId {
+        self.global.id
+    }
+}
+
+impl crate::SmrGuard for Guard<'_> {
+    #[inline(always)]
+    fn protect<T>(&mut self, slot: usize, src: &AtomicPtr<T>) -> *mut T {
+        crate::check_slot(slot, Self::SLOTS);
+        // Acquire: the object's contents are visible; the pin protects it.
+        src.load(Ordering::Acquire)
+    }
+
+    unsafe fn retire<T>(&self, ptr: *mut T, drop: unsafe fn(*mut T)) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.handle.retire(ptr, drop) }
+    }
+
+    fn domain_id(&self) -> DomainId {
+        self.handle.global.id
+    }
+}

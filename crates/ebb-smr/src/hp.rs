@@ -1,0 +1,506 @@
+//! Hazard pointers, after Maged Michael, "Hazard Pointers: Safe Memory Reclamation for
+//! Lock-Free Objects" (IEEE TPDS 15(6), 2004).
+//!
+//! # The algorithm
+//!
+//! Each thread owns a few single-writer, multi-reader *hazard cells*. Before using a
+//! pointer it loaded from shared memory, a reader publishes it in a cell and re-loads the
+//! source: if the source still holds the same pointer, the object was not yet unlinked
+//! when the cell became visible, so a reclaimer that scans afterwards will see the cell.
+//! A retiring thread keeps unlinked objects in a private list; when the list reaches a
+//! threshold `R`, it *scans*: collects every non-null cell of every thread, sorts them,
+//! and frees each retired object not among them.
+//!
+//! * [`Guard::protect`] is the validation loop: store the pointer into the cell
+//!   (`Relaxed`), a [light fence](crate::fence) (a compiler fence when the process has
+//!   `membarrier`), re-load the source (`Acquire`), repeat until both loads agree.
+//!   Michael's algorithm needs a full fence there; the scan's heavy fence pays for it.
+//! * Cells are reused: every thread's record holds 8 cells, handed out from a bit mask
+//!   in the handle (the thread-local cache); a guard claims a cell on its first `protect`
+//!   of a slot and gives it back on drop. A thread that needs more than 8 at once takes
+//!   another record from the domain. Records of exited threads are reused.
+//! * [`Handle::retire`] appends to the thread's list and scans when it holds
+//!   `R = max(64, 2·H)` objects, `H` being the number of cells in the domain. A scan frees
+//!   all but at most `H` objects (only protected ones survive), so every scan frees at
+//!   least `R - H >= H` objects: amortized constant work per retire.
+//! * A thread that exits scans once more and hands the survivors (at most `H`) to the
+//!   domain; the next scan of any thread adopts them.
+//!
+//! # What it bounds
+//!
+//! Whatever readers do, even stalled forever while holding protections, each live thread
+//! holds fewer than `R` retired objects and the orphans are at most `H`: garbage is
+//! O(threads × cells) ([`Domain::garbage_bound`]). The price is the per-pointer
+//! protection on the read side and the ordering work on every retire scan.
+
+use crate::fence;
+use crate::registry::{Node, Registry};
+use crate::retired::{Counters, Retired, Totals, reclaim_all};
+use crate::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{Arc, Mutex};
+use crate::{DomainId, Stats};
+use core::cell::{Cell, RefCell};
+use core::fmt;
+use core::marker::PhantomData;
+use core::mem;
+use core::ptr::{self, NonNull};
+
+/// Hazard cells per record.
+pub const CELLS_PER_RECORD: usize = 8;
+/// The smallest retire-list length that triggers a scan.
+const RETIRE_MIN: usize = if cfg!(any(miri, ebb_loom)) { 2 } else { 64 };
+/// Protection slots per guard.
+const SLOTS: usize = 4;
+
+// === impl Record ===
+
+#[derive(Default)]
+struct Record {
+    /// The owner's hazard cells; null when unused. Owner-written.
+    cells: [AtomicPtr<()>; CELLS_PER_RECORD],
+    counters: Counters,
+}
+
+// === impl Global ===
+
+struct Global {
+    registry: Registry<Record>,
+    /// Survivors of exited threads' last scan (at most `H`).
+    orphans: Mutex<Vec<Retired>>,
+    orphan_count: AtomicUsize,
+    scans: AtomicU64,
+    id: DomainId,
+}
+
+impl Global {
+    /// Hazard cells in the domain (`H`).
+    fn cells(&self) -> usize {
+        self.registry.len() * CELLS_PER_RECORD
+    }
+
+    /// Retire-list length that triggers a scan (`R`).
+    fn threshold(&self) -> usize {
+        RETIRE_MIN.max(2 * self.cells())
+    }
+}
+
+impl Drop for Global {
+    fn drop(&mut self) {
+        let orphans = mem::take(&mut *self.orphans.lock().unwrap_or_else(|e| e.into_inner()));
+        // SAFETY: no handle (hence no guard, no hazard) is alive: each holds the `Arc`.
+        unsafe { reclaim_all(orphans, &Counters::default()) };
+    }
+}
+
+// === impl Domain ===
+
+/// A hazard-pointer domain. Cheap to clone (an `Arc`).
+#[derive(Clone)]
+pub struct Domain {
+    global: Arc<Global>,
+}
+
+impl Domain {
+    /// A new, empty domain.
+    pub fn new() -> Domain {
+        fence::init();
+        Domain {
+            global: Arc::new(Global {
+                registry: Registry::new(),
+                orphans: Mutex::new(Vec::new()),
+                orphan_count: AtomicUsize::new(0),
+                scans: AtomicU64::new(0),
+                id: DomainId::next(),
+            }),
+        }
+    }
+
+    /// Registers the calling thread (takes a record of [`CELLS_PER_RECORD`] cells).
+    pub fn register(&self) -> Handle {
+        Handle {
+            global: self.global.clone(),
+            primary: self.global.registry.acquire(),
+            free_mask: Cell::new((1 << CELLS_PER_RECORD) - 1),
+            extra: RefCell::new(Extra::default()),
+            retired: RefCell::new(Vec::new()),
+            scratch: RefCell::new(Vec::new()),
+            _not_send: PhantomData,
+        }
+    }
+
+    /// The most objects the domain can hold retired-but-unfreed right now, whatever its
+    /// readers do: `T·R + H` for `T` records, `H = T·8` cells and `R = max(64, 2H)`.
+    pub fn garbage_bound(&self) -> usize {
+        let records = self.global.registry.len();
+        records * self.global.threshold() + self.global.cells()
+    }
+
+    /// The domain's counters (`grace_periods` = scans).
+    pub fn stats(&self) -> Stats {
+        let mut t = Totals::default();
+        for r in self.global.registry.records() {
+            r.counters.add_to(&mut t);
+        }
+        t.into_stats(
+            self.global.scans.load(Ordering::Relaxed),
+            self.global.registry.len(),
+        )
+    }
+
+    /// This domain's identity.
+    pub fn id(&self) -> DomainId {
+        self.global.id
+    }
+}
+
+impl Default for Domain {
+    fn default() -> Self {
+        Domain::new()
+    }
+}
+
+impl fmt::Debug for Domain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("hp::Domain")
+            .field("id", &self.global.id)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+/// The process-wide default hazard-pointer domain.
+#[cfg(not(ebb_loom))]
+pub fn default_domain() -> &'static Domain {
+    static DEFAULT: std::sync::OnceLock<Domain> = std::sync::OnceLock::new();
+    DEFAULT.get_or_init(Domain::new)
+}
+
+// === impl Handle ===
+
+/// Records beyond the first, taken when a thread holds more than 8 protections at once.
+#[derive(Default)]
+struct Extra {
+    nodes: Vec<NonNull<Node<Record>>>,
+    free: Vec<*const AtomicPtr<()>>,
+}
+
+/// A thread's registration with a hazard-pointer [`Domain`]. Not `Send`.
+pub struct Handle {
+    global: Arc<Global>,
+    /// Our first record; its counters are this thread's.
+    primary: NonNull<Node<Record>>,
+    /// Bit `i` set: cell `i` of the primary record is free (the thread-local cache).
+    free_mask: Cell<u32>,
+    extra: RefCell<Extra>,
+    /// Retired objects not yet freed.
+    retired: RefCell<Vec<Retired>>,
+    /// Reused buffer for the hazards collected by a scan.
+    scratch: RefCell<Vec<usize>>,
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl Handle {
+    #[inline(always)]
+    fn record(&self) -> &Record {
+        // SAFETY: the node lives as long as the registry, which `self.global` keeps alive.
+        unsafe { self.primary.as_ref() }.record()
+    }
+
+    /// A guard with [`SLOTS`](crate::SmrGuard::SLOTS) protection slots, claimed lazily.
+    #[inline]
+    pub fn pin(&self) -> Guard<'_> {
+        Guard {
+            handle: self,
+            cells: [ptr::null(); SLOTS],
+        }
+    }
+
+    /// Takes a free hazard cell.
+    #[inline]
+    fn claim(&self) -> *const AtomicPtr<()> {
+        let m = self.free_mask.get();
+        if m != 0 {
+            let i = m.trailing_zeros() as usize;
+            self.free_mask.set(m & (m - 1));
+            return &self.record().cells[i];
+        }
+        self.claim_slow()
+    }
+
+    #[cold]
+    fn claim_slow(&self) -> *const AtomicPtr<()> {
+        let mut x = self.extra.borrow_mut();
+        if let Some(c) = x.free.pop() {
+            return c;
+        }
+        let node = self.global.registry.acquire();
+        x.nodes.push(node);
+        // SAFETY: the node is live for the registry's lifetime and now ours.
+        let cells = &unsafe { node.as_ref() }.record().cells;
+        x.free.extend(cells[1..].iter().map(|c| c as *const _));
+        &cells[0]
+    }
+
+    /// Returns a cell (already cleared) to the cache.
+    #[inline]
+    fn unclaim(&self, cell: *const AtomicPtr<()>) {
+        let base = self.record().cells.as_ptr();
+        let i = (cell as usize).wrapping_sub(base as usize) / mem::size_of::<AtomicPtr<()>>();
+        if i < CELLS_PER_RECORD && ptr::eq(base.wrapping_add(i), cell) {
+            self.free_mask.set(self.free_mask.get() | (1 << i));
+        } else {
+            self.extra.borrow_mut().free.push(cell);
+        }
+    }
+
+    /// Retires `ptr`: `drop(ptr)` runs once no hazard cell holds it. Scans when the
+    /// thread's list reaches the threshold.
+    ///
+    /// # Safety
+    ///
+    /// As [`SmrGuard::retire`](crate::SmrGuard::retire).
+    pub unsafe fn retire<T>(&self, ptr: *mut T, drop: unsafe fn(*mut T)) {
+        // SAFETY: forwarded from the caller.
+        let r = unsafe { Retired::new(ptr, drop) };
+        self.record().counters.on_retire(r.bytes());
+        let n = {
+            let mut l = self.retired.borrow_mut();
+            l.push(r);
+            l.len()
+        };
+        if n >= self.global.threshold() {
+            self.scan();
+        }
+    }
+
+    /// Scans now: frees every retired object that no hazard cell protects.
+    pub fn flush(&self) {
+        self.scan();
+    }
+
+    /// Objects this thread retired and has not freed yet.
+    pub fn pending(&self) -> usize {
+        self.retired.borrow().len()
+    }
+
+    /// The domain this handle belongs to.
+    pub fn domain_id(&self) -> DomainId {
+        self.global.id
+    }
+
+    fn scan(&self) {
+        let mut list = mem::take(&mut *self.retired.borrow_mut());
+        if self.global.orphan_count.load(Ordering::Relaxed) != 0
+            && let Ok(mut o) = self.global.orphans.try_lock()
+        {
+            list.append(&mut o);
+            self.global.orphan_count.store(0, Ordering::Relaxed);
+        }
+        // Pairs with every reader's light fence between its cell store and its
+        // validating re-load: a reader whose re-load saw the object still linked has its
+        // cell visible below; one whose re-load comes later sees the unlink (made before
+        // this point) and retries.
+        fence::heavy();
+        let mut hazards = mem::take(&mut *self.scratch.borrow_mut());
+        hazards.clear();
+        for r in self.global.registry.records() {
+            for c in &r.cells {
+                // Acquire: pairs with the Release that cleared or replaced the cell, so a
+                // reader's accesses under an old protection happen before our free.
+                let p = c.load(Ordering::Acquire);
+                if !p.is_null() {
+                    hazards.push(p as usize);
+                }
+            }
+        }
+        hazards.sort_unstable();
+        let (keep, free): (Vec<Retired>, Vec<Retired>) = list
+            .into_iter()
+            .partition(|r| hazards.binary_search(&r.addr()).is_ok());
+        *self.scratch.borrow_mut() = hazards;
+        // Survivors go back first: drop functions below may retire more objects.
+        self.retired.borrow_mut().extend(keep);
+        self.global.scans.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: no hazard cell held these objects after they were unlinked (heavy fence
+        // argument above), and no new protection can validate an unlinked pointer.
+        unsafe { reclaim_all(free, &self.record().counters) };
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.scan();
+        let left = mem::take(&mut *self.retired.borrow_mut());
+        if !left.is_empty() {
+            let mut o = self
+                .global
+                .orphans
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            o.extend(left);
+            self.global.orphan_count.store(o.len(), Ordering::Relaxed);
+        }
+        let x = mem::take(&mut *self.extra.borrow_mut());
+        for n in x.nodes.into_iter().chain(Some(self.primary)) {
+            // SAFETY: every node came from `acquire` and is released once; every guard
+            // dropped (they borrow the handle) and cleared its cells.
+            unsafe { self.global.registry.release(n) };
+        }
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("hp::Handle")
+            .field("domain", &self.global.id)
+            .field("pending", &self.pending())
+            .finish()
+    }
+}
+
+// === impl Guard ===
+
+/// Up to four hazard pointers of one [`Handle`]; clears them on drop.
+pub struct Guard<'h> {
+    handle: &'h Handle,
+    /// Claimed cells per slot; null while the slot has none.
+    cells: [*const AtomicPtr<()>; SLOTS],
+}
+
+impl Guard<'_> {
+    /// Loads `src` and protects the result in `slot` (Michael's validation loop). The
+    /// pointer stays protected until the guard drops or `slot` is reused or reset.
+    ///
+    /// # Panics
+    ///
+    /// If `slot >= 4`.
+    #[inline]
+    pub fn protect<T>(&mut self, slot: usize, src: &AtomicPtr<T>) -> *mut T {
+        crate::check_slot(slot, SLOTS);
+        let mut c = self.cells[slot];
+        if c.is_null() {
+            c = self.handle.claim();
+            self.cells[slot] = c;
+        }
+        // SAFETY: claimed cells belong to a record of this handle, alive as long as the
+        // registry, which the handle keeps alive.
+        let cell = unsafe { &*c };
+        // Relaxed: the value is only a candidate; the validating load below decides.
+        let mut p = src.load(Ordering::Relaxed);
+        loop {
+            // Relaxed: the light fence orders this store before the re-load (with the
+            // scanner's heavy fence); the Release of a previous value is not needed.
+            cell.store(p.cast(), Ordering::Relaxed);
+            fence::light();
+            // Acquire: the object's contents, published with Release, are visible.
+            let q = src.load(Ordering::Acquire);
+            if q == p {
+                return p;
+            }
+            p = q;
+        }
+    }
+
+    /// Stops protecting whatever `slot` protects.
+    pub fn reset(&mut self, slot: usize) {
+        crate::check_slot(slot, SLOTS);
+        let c = mem::replace(&mut self.cells[slot], ptr::null());
+        if !c.is_null() {
+            // SAFETY: as in `protect`.
+            let cell = unsafe { &*c };
+            // Release: our reads through the old pointer happen before a scan that sees
+            // the cleared cell and frees the object.
+            cell.store(ptr::null_mut(), Ordering::Release);
+            self.handle.unclaim(c);
+        }
+    }
+
+    /// Retires through the guard's handle; see [`Handle::retire`].
+    ///
+    /// # Safety
+    ///
+    /// As [`Handle::retire`].
+    pub unsafe fn retire<T>(&self, ptr: *mut T, drop: unsafe fn(*mut T)) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.handle.retire(ptr, drop) }
+    }
+
+    /// The handle this guard belongs to.
+    pub fn handle(&self) -> &Handle {
+        self.handle
+    }
+}
+
+impl Drop for Guard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        for slot in 0..SLOTS {
+            if !self.cells[slot].is_null() {
+                self.reset(slot);
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Guard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("hp::Guard")
+            .field("domain", &self.handle.global.id)
+            .finish_non_exhaustive()
+    }
+}
+
+// === impl the generic interface ===
+
+impl crate::Smr for Domain {
+    type Handle = Handle;
+
+    fn register(&self) -> Handle {
+        Domain::register(self)
+    }
+
+    fn stats(&self) -> Stats {
+        Domain::stats(self)
+    }
+
+    fn id(&self) -> DomainId {
+        self.global.id
+    }
+}
+
+impl crate::SmrHandle for Handle {
+    type Guard<'h> = Guard<'h>;
+
+    #[inline]
+    fn pin(&self) -> Guard<'_> {
+        Handle::pin(self)
+    }
+
+    fn quiescent(&mut self) {}
+
+    fn flush(&mut self) {
+        self.scan();
+    }
+
+    fn domain_id(&self) -> DomainId {
+        self.global.id
+    }
+}
+
+impl crate::SmrGuard for Guard<'_> {
+    const SLOTS: usize = SLOTS;
+
+    #[inline]
+    fn protect<T>(&mut self, slot: usize, src: &AtomicPtr<T>) -> *mut T {
+        Guard::protect(self, slot, src)
+    }
+
+    unsafe fn retire<T>(&self, ptr: *mut T, drop: unsafe fn(*mut T)) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.handle.retire(ptr, drop) }
+    }
+
+    fn domain_id(&self) -> DomainId {
+        self.handle.global.id
+    }
+}

@@ -1,0 +1,684 @@
+//! Quiescent-state-based reclamation (QSBR), the model of liburcu's `urcu-qsbr`.
+//!
+//! # The algorithm
+//!
+//! McKenney and Slingwine's read-copy-update (1998), as brought to user space by
+//! Desnoyers, McKenney, Stern, Dagenais and Walpole ("User-Level Implementations of
+//! Read-Copy Update", IEEE TPDS 2012). A *quiescent state* is a point where a thread holds
+//! no reference to shared objects. A *grace period* is an interval in which every thread
+//! passed through a quiescent state. An object unlinked before a grace period began cannot
+//! be referenced by anybody once it ended, so it may be freed.
+//!
+//! The domain keeps a global counter `gp`. Each registered thread has a record holding
+//! `ctr`, the value of `gp` it saw at its last quiescent state, or `0` while it is
+//! *offline* (blocked, and promising not to read). Starting a grace period increments
+//! `gp` to `t`; the grace period `t` is over once every online thread's `ctr` is `>= t`.
+//!
+//! * Read side: nothing. [`Handle::read`] returns a [`ReadGuard`] that is a plain borrow
+//!   of the handle; it compiles to no instruction.
+//! * [`Handle::quiescent`]: one `Acquire` load of `gp` and one `Release` store into the
+//!   thread's own cache-padded `ctr` (plus, when this thread has garbage waiting, a
+//!   reclamation attempt every few calls).
+//! * [`Handle::offline`] returns an [`Offline`] guard that stores `0` and goes back online
+//!   on drop. Going online is the one reader-side store-then-load race; it is closed by an
+//!   [asymmetric fence](crate::fence) (compiler fence here, `membarrier` in the scanner).
+//! * Deferred frees ([`Handle::retire`], [`Handle::defer`]) gather in a thread-local batch.
+//!   A full batch is sealed by starting a grace period (`gp.fetch_add(1)`); batches whose
+//!   grace period is over are freed by the owner, non-blocking, from `quiescent`.
+//! * [`Handle::synchronize`] starts a grace period and waits for it; [`Handle::barrier`]
+//!   also runs every callback the thread deferred. A thread exiting (dropping its handle)
+//!   goes offline and hands its unfinished batches to the domain; any thread's next
+//!   reclamation attempt, or the domain's drop, frees them.
+//!
+//! # Types instead of rules
+//!
+//! liburcu relies on the programmer not to keep a reference across `quiescent_state()`.
+//! Here a [`ReadGuard`] borrows the handle shared (`&self`) and references loaded through
+//! it live no longer than the guard, while [`Handle::quiescent`], [`Handle::offline`],
+//! [`Handle::synchronize`] and [`Handle::barrier`] borrow it exclusively (`&mut self`).
+//! Keeping a reference across a quiescent point is therefore a compile error:
+//!
+//! ```compile_fail
+//! use ebb_smr::qsbr::Domain;
+//! use std::sync::atomic::AtomicPtr;
+//!
+//! let domain = Domain::new();
+//! let mut handle = domain.register();
+//! let cell = AtomicPtr::new(Box::into_raw(Box::new(7u64)));
+//! let guard = handle.read();
+//! // SAFETY: `cell` only ever holds boxes retired through `domain`.
+//! let seven: &u64 = unsafe { guard.load(&cell) }.unwrap();
+//! handle.quiescent(); // error[E0502]: `handle` is borrowed by `guard`
+//! assert_eq!(*seven, 7);
+//! ```
+//!
+//! A thread that would wait for itself (calling [`Domain::synchronize`] while it has an
+//! online handle of the same domain) gets [`SmrError::WouldDeadlock`] instead.
+//!
+//! # What it cannot bound
+//!
+//! One online thread that stops calling `quiescent` stops every grace period: garbage then
+//! grows without bound (visible in [`Stats::pending_bytes`]) until it reports again. Use
+//! [`Offline`] around anything that blocks.
+
+use crate::fence;
+use crate::registry::{Node, Registry};
+use crate::retired::{Counters, Retired, Totals, reclaim_all};
+use crate::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{Arc, Mutex, thread_token, yield_now};
+use crate::{DomainId, SmrError, Stats};
+use core::cell::{Cell, RefCell};
+use core::fmt;
+use core::marker::PhantomData;
+use core::mem;
+use core::ptr::NonNull;
+use crossbeam_utils::CachePadded;
+use std::collections::VecDeque;
+
+/// `ctr` of a thread that is offline (or of a free record).
+const OFFLINE: u64 = 0;
+/// Deferred objects per batch; each sealed batch starts one grace period.
+const BATCH: usize = if cfg!(any(miri, ebb_loom)) { 2 } else { 128 };
+/// While batches wait, `quiescent` tries to reclaim every this many calls.
+const POLL_INTERVAL: u32 = if cfg!(any(miri, ebb_loom)) { 1 } else { 32 };
+
+// === impl Record ===
+
+/// The part of a thread's state that other threads read.
+#[derive(Default)]
+struct Record {
+    /// `gp` at the owner's last quiescent state; `OFFLINE` while offline or free.
+    /// Written only by the owner.
+    ctr: AtomicU64,
+    /// `thread_token()` of the owner; 0 while free.
+    owner: AtomicUsize,
+    counters: Counters,
+}
+
+/// Deferred objects whose grace period `target` must end before they are freed.
+struct Batch {
+    target: u64,
+    items: Vec<Retired>,
+}
+
+// === impl Global ===
+
+struct Global {
+    /// The grace-period counter; starts at 1 so that `OFFLINE` is never a valid value.
+    gp: CachePadded<AtomicU64>,
+    /// Every grace period `<= completed` is known to be over (a cache of `scan`).
+    completed: AtomicU64,
+    registry: Registry<Record>,
+    /// Unfinished batches of threads that exited.
+    orphans: Mutex<Vec<Batch>>,
+    /// `orphans.len()`, readable without the lock.
+    orphan_count: AtomicUsize,
+    id: DomainId,
+}
+
+impl Global {
+    /// The newest grace period known to be over, after reading every record.
+    ///
+    /// `heavy` must be true unless the caller already issued a heavy fence after the
+    /// grace period it is interested in started.
+    fn scan(&self, heavy: bool) -> u64 {
+        // Acquire: a batch sealed at `t <= snap` was unlinked before `gp` reached `t`.
+        let snap = self.gp.load(Ordering::Acquire);
+        if heavy {
+            // Pairs with the reader's light fence when it comes online: either we see
+            // its `ctr` store below, or its reads after coming online see everything that
+            // happened before this point (including every unlink sealed at `<= snap`).
+            fence::heavy();
+        }
+        let mut min = snap;
+        for r in self.registry.records() {
+            // Acquire: pairs with the owner's Release store, so its reads before that
+            // quiescent state (or before going offline) happen before our frees.
+            let c = r.ctr.load(Ordering::Acquire);
+            if c != OFFLINE && c < min {
+                min = c;
+            }
+        }
+        // AcqRel: publish what we learned (and the Acquire above) to later readers of
+        // `completed`, who then skip the scan.
+        self.completed.fetch_max(min, Ordering::AcqRel);
+        min
+    }
+
+    /// Starts a new grace period and returns its number.
+    fn start_grace_period(&self) -> u64 {
+        // AcqRel: the Release half orders every unlink made by this thread before the new
+        // value, so a reader that sees it (Acquire) no longer finds the unlinked objects;
+        // the RMW also reads the latest value, so the period truly starts after them.
+        self.gp.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// Spins (yielding) until grace period `target` is over.
+    fn wait_for(&self, target: u64) {
+        if self.completed.load(Ordering::Acquire) >= target {
+            return;
+        }
+        // One heavy fence after `target` started covers every later scan: a thread that
+        // comes online after it reads `gp >= target`.
+        if self.scan(true) >= target {
+            return;
+        }
+        while self.scan(false) < target {
+            yield_now();
+        }
+    }
+
+    /// True when the calling thread owns an online record other than `except`.
+    fn caller_is_online(&self, except: Option<NonNull<Node<Record>>>) -> bool {
+        let me = thread_token();
+        self.registry.nodes().any(|n| {
+            // SAFETY: nodes live as long as the registry.
+            let node = unsafe { n.as_ref() };
+            let r = node.record();
+            Some(n) != except
+                && node.in_use()
+                && r.owner.load(Ordering::Relaxed) == me
+                && r.ctr.load(Ordering::Relaxed) != OFFLINE
+        })
+    }
+
+    /// Frees the orphaned batches whose grace period is at most `done`, counting them in
+    /// `counters`.
+    fn reclaim_orphans(&self, done: u64, counters: &Counters) {
+        if self.orphan_count.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let ready = {
+            let Ok(mut orphans) = self.orphans.try_lock() else {
+                return;
+            };
+            let (ready, keep): (Vec<Batch>, Vec<Batch>) = mem::take(&mut *orphans)
+                .into_iter()
+                .partition(|b| b.target <= done);
+            *orphans = keep;
+            self.orphan_count.store(orphans.len(), Ordering::Relaxed);
+            ready
+        };
+        for b in ready {
+            // SAFETY: grace period `b.target` is over, so no thread holds these objects.
+            unsafe { reclaim_all(b.items, counters) };
+        }
+    }
+}
+
+impl Drop for Global {
+    fn drop(&mut self) {
+        // No handle is alive (each holds an `Arc<Global>`), so nobody can read anything.
+        let orphans = mem::take(&mut *self.orphans.lock().unwrap_or_else(|e| e.into_inner()));
+        let sink = Counters::default();
+        for b in orphans {
+            // SAFETY: no thread is registered, hence none holds a reference.
+            unsafe { reclaim_all(b.items, &sink) };
+        }
+    }
+}
+
+// === impl Domain ===
+
+/// A QSBR domain. Cheap to clone (an `Arc`); see the [module docs](self).
+#[derive(Clone)]
+pub struct Domain {
+    global: Arc<Global>,
+}
+
+impl Domain {
+    /// A new, empty domain.
+    pub fn new() -> Domain {
+        fence::init();
+        Domain {
+            global: Arc::new(Global {
+                gp: CachePadded::new(AtomicU64::new(1)),
+                completed: AtomicU64::new(0),
+                registry: Registry::new(),
+                orphans: Mutex::new(Vec::new()),
+                orphan_count: AtomicUsize::new(0),
+                id: DomainId::next(),
+            }),
+        }
+    }
+
+    /// Registers the calling thread; the handle is online.
+    pub fn register(&self) -> Handle {
+        let node = self.global.registry.acquire();
+        // SAFETY: `acquire` returns a live node, owned by us now.
+        let r = unsafe { node.as_ref() }.record();
+        r.owner.store(thread_token(), Ordering::Relaxed);
+        go_online(&self.global, r);
+        Handle {
+            global: self.global.clone(),
+            node,
+            batch: RefCell::new(Vec::new()),
+            waiting: RefCell::new(VecDeque::new()),
+            waiting_len: Cell::new(0),
+            ticks: Cell::new(0),
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Waits for a grace period from a thread that is not online in this domain.
+    ///
+    /// # Errors
+    ///
+    /// [`SmrError::WouldDeadlock`] if the calling thread has an online handle of this
+    /// domain (it would wait for itself). Use [`Handle::synchronize`] there, or call this
+    /// while the handle is [`offline`](Handle::offline).
+    pub fn synchronize(&self) -> Result<(), SmrError> {
+        if self.global.caller_is_online(None) {
+            return Err(SmrError::WouldDeadlock);
+        }
+        let target = self.global.start_grace_period();
+        self.global.wait_for(target);
+        Ok(())
+    }
+
+    /// The domain's counters.
+    pub fn stats(&self) -> Stats {
+        let mut t = Totals::default();
+        for r in self.global.registry.records() {
+            r.counters.add_to(&mut t);
+        }
+        let gps = self.global.gp.load(Ordering::Relaxed) - 1;
+        t.into_stats(gps, self.global.registry.len())
+    }
+
+    /// This domain's identity.
+    pub fn id(&self) -> DomainId {
+        self.global.id
+    }
+}
+
+impl Default for Domain {
+    fn default() -> Self {
+        Domain::new()
+    }
+}
+
+impl fmt::Debug for Domain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("qsbr::Domain")
+            .field("id", &self.global.id)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+/// The process-wide default QSBR domain.
+#[cfg(not(ebb_loom))]
+pub fn default_domain() -> &'static Domain {
+    static DEFAULT: std::sync::OnceLock<Domain> = std::sync::OnceLock::new();
+    DEFAULT.get_or_init(Domain::new)
+}
+
+/// Announces the record as online: read `gp`, store it, then the reader's light fence so
+/// that no later load of the thread is performed before the store is visible to a scanner
+/// that issued a heavy fence.
+fn go_online(global: &Global, r: &Record) {
+    // Acquire: objects unlinked before the grace period we observe are not found later.
+    let g = global.gp.load(Ordering::Acquire);
+    // Release: orders nothing in particular here (the thread was quiescent), but keeps
+    // every `ctr` store Release so that scanners can always Acquire it.
+    r.ctr.store(g, Ordering::Release);
+    fence::light();
+}
+
+// === impl Handle ===
+
+/// A thread's registration with a QSBR [`Domain`]. Not `Send`; unregisters on drop.
+pub struct Handle {
+    global: Arc<Global>,
+    /// Our record; owned by this handle until drop.
+    node: NonNull<Node<Record>>,
+    /// Deferred objects not yet sealed into a batch.
+    batch: RefCell<Vec<Retired>>,
+    /// Sealed batches, oldest first (targets increase).
+    waiting: RefCell<VecDeque<Batch>>,
+    /// `waiting.len()`, read on the fast path of `quiescent` without a borrow.
+    waiting_len: Cell<usize>,
+    /// Calls to `quiescent` since the last reclamation attempt.
+    ticks: Cell<u32>,
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl Handle {
+    fn record(&self) -> &Record {
+        // SAFETY: the node lives as long as the registry, which `self.global` keeps alive.
+        unsafe { self.node.as_ref() }.record()
+    }
+
+    /// Enters a read-side critical section. Costs nothing; references obtained through
+    /// the guard cannot outlive it, and the guard prevents `quiescent` until it drops.
+    #[inline(always)]
+    pub fn read(&self) -> ReadGuard<'_> {
+        ReadGuard { handle: self }
+    }
+
+    /// Reports a quiescent state: this thread holds no reference to objects of this
+    /// domain (`&mut self` proves that no [`ReadGuard`] is alive).
+    #[inline]
+    pub fn quiescent(&mut self) {
+        let r = self.record();
+        // Acquire: after announcing `g`, our reads see every unlink made before the grace
+        // periods `<= g` started. Release (store): our earlier reads happen before the
+        // scan that sees this value and frees what they may have touched.
+        let g = self.global.gp.load(Ordering::Acquire);
+        r.ctr.store(g, Ordering::Release);
+        if self.waiting_len.get() != 0 {
+            let t = self.ticks.get() + 1;
+            if t >= POLL_INTERVAL {
+                self.ticks.set(0);
+                self.poll();
+            } else {
+                self.ticks.set(t);
+            }
+        }
+    }
+
+    /// Goes offline until the returned guard drops (or [`Offline::online`] is called):
+    /// use around blocking calls so that other threads' grace periods do not wait.
+    pub fn offline(&mut self) -> Offline<'_> {
+        // Release: our reads so far happen before any scan that sees us offline.
+        self.record().ctr.store(OFFLINE, Ordering::Release);
+        Offline { handle: self }
+    }
+
+    /// Starts a grace period and waits until it is over. The caller is quiescent while it
+    /// waits (`&mut self`), as in liburcu-qsbr.
+    ///
+    /// # Errors
+    ///
+    /// [`SmrError::WouldDeadlock`] if this thread has *another* online handle of the same
+    /// domain, which could never report a quiescent state while we wait.
+    pub fn synchronize(&mut self) -> Result<(), SmrError> {
+        if self.global.caller_is_online(Some(self.node)) {
+            return Err(SmrError::WouldDeadlock);
+        }
+        let target = self.global.start_grace_period();
+        // We are quiescent: announce the new period ourselves (Release as in `quiescent`).
+        self.record().ctr.store(target, Ordering::Release);
+        self.global.wait_for(target);
+        Ok(())
+    }
+
+    /// Waits for a grace period and then runs every callback this thread deferred, and
+    /// those orphaned by exited threads whose grace period is over. (Callbacks deferred
+    /// by other live threads stay theirs.)
+    ///
+    /// # Errors
+    ///
+    /// As [`synchronize`](Handle::synchronize); nothing is reclaimed then.
+    pub fn barrier(&mut self) -> Result<(), SmrError> {
+        self.seal();
+        self.synchronize()?;
+        self.poll();
+        Ok(())
+    }
+
+    /// Defers `drop(ptr)` until a grace period has passed.
+    ///
+    /// # Safety
+    ///
+    /// * `ptr` is unreachable from shared memory: no thread can load it anew.
+    /// * `ptr` is retired once, and `drop(ptr)` is sound to call once, on any thread.
+    pub unsafe fn retire<T>(&self, ptr: *mut T, drop: unsafe fn(*mut T)) {
+        // SAFETY: forwarded from the caller.
+        let r = unsafe { Retired::new(ptr, drop) };
+        self.record().counters.on_retire(r.bytes());
+        let full = {
+            let mut b = self.batch.borrow_mut();
+            b.push(r);
+            b.len() >= BATCH
+        };
+        if full {
+            self.seal();
+            self.poll();
+        }
+    }
+
+    /// Defers running `f` until a grace period has passed (liburcu's `call_rcu`).
+    pub fn defer<F: FnOnce() + Send + 'static>(&self, f: F) {
+        unsafe fn call<F: FnOnce()>(p: *mut F) {
+            // SAFETY: `p` came from `Box::into_raw` below and is called once.
+            let f = unsafe { Box::from_raw(p) };
+            f();
+        }
+        // SAFETY: the box is ours alone, `F: Send` may run on any thread, and `call`
+        // consumes it once.
+        unsafe { self.retire(Box::into_raw(Box::new(f)), call::<F>) };
+    }
+
+    /// Reclaims, without blocking, every batch whose grace period is over.
+    pub fn flush(&mut self) {
+        self.seal();
+        self.poll();
+    }
+
+    /// Objects this thread deferred and has not reclaimed yet.
+    pub fn pending(&self) -> usize {
+        self.batch.borrow().len()
+            + self
+                .waiting
+                .borrow()
+                .iter()
+                .map(|b| b.items.len())
+                .sum::<usize>()
+    }
+
+    /// The domain this handle belongs to.
+    pub fn domain_id(&self) -> DomainId {
+        self.global.id
+    }
+
+    /// Test hook: attribute this handle to another thread for the deadlock check.
+    #[cfg(all(test, not(ebb_loom)))]
+    pub(crate) fn set_owner_for_test(&self, owner: usize) {
+        self.record().owner.store(owner, Ordering::Relaxed);
+    }
+
+    /// Seals the current batch (if any) by starting a grace period.
+    fn seal(&self) {
+        let items = mem::take(&mut *self.batch.borrow_mut());
+        if items.is_empty() {
+            return;
+        }
+        let target = self.global.start_grace_period();
+        let mut w = self.waiting.borrow_mut();
+        w.push_back(Batch { target, items });
+        self.waiting_len.set(w.len());
+    }
+
+    /// Frees what is due: our sealed batches and orphans whose grace period is over.
+    fn poll(&self) {
+        let front = self.waiting.borrow().front().map(|b| b.target);
+        let orphans = self.global.orphan_count.load(Ordering::Relaxed) != 0;
+        let Some(need) = front.or(orphans.then_some(0)) else {
+            return;
+        };
+        let mut done = self.global.completed.load(Ordering::Acquire);
+        if done < need || orphans {
+            done = self.global.scan(true);
+        }
+        let ready: Vec<Batch> = {
+            let mut w = self.waiting.borrow_mut();
+            let n = w.iter().take_while(|b| b.target <= done).count();
+            let ready = w.drain(..n).collect();
+            self.waiting_len.set(w.len());
+            ready
+        };
+        // No borrow is held while drop functions run: they may defer more objects.
+        let counters = &self.record().counters;
+        for b in ready {
+            // SAFETY: grace period `b.target <= done` is over: every thread online when
+            // it started has since passed a quiescent state or gone offline.
+            unsafe { reclaim_all(b.items, counters) };
+        }
+        self.global.reclaim_orphans(done, counters);
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        let r = self.record();
+        // Release: our reads happen before any scan that sees us offline.
+        r.ctr.store(OFFLINE, Ordering::Release);
+        self.seal();
+        self.poll();
+        let left = mem::take(&mut *self.waiting.borrow_mut());
+        if !left.is_empty() {
+            let mut o = self
+                .global
+                .orphans
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            o.extend(left);
+            self.global.orphan_count.store(o.len(), Ordering::Relaxed);
+        }
+        r.owner.store(0, Ordering::Relaxed);
+        // SAFETY: the node came from `acquire` in `register` and is released once; the
+        // record is offline and this handle does not touch it again.
+        unsafe { self.global.registry.release(self.node) };
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("qsbr::Handle")
+            .field("domain", &self.global.id)
+            .field("pending", &self.pending())
+            .finish()
+    }
+}
+
+// === impl ReadGuard ===
+
+/// A QSBR read-side critical section: a shared borrow of the [`Handle`], nothing more.
+#[derive(Clone, Copy)]
+pub struct ReadGuard<'h> {
+    handle: &'h Handle,
+}
+
+impl<'h> ReadGuard<'h> {
+    /// Loads `src` (`Acquire`) and borrows the object for as long as the guard lives.
+    ///
+    /// # Safety
+    ///
+    /// * Every non-null pointer ever stored in `src` points to a valid `T` until it is
+    ///   retired, and is retired through this guard's domain only.
+    #[inline(always)]
+    pub unsafe fn load<'g, T>(&'g self, src: &AtomicPtr<T>) -> Option<&'g T> {
+        let p = src.load(Ordering::Acquire);
+        // SAFETY: the caller guarantees validity until retirement through this domain, and
+        // our thread cannot pass a quiescent state while `self` borrows the handle.
+        unsafe { p.as_ref() }
+    }
+
+    /// Retires through the guard's handle; see [`Handle::retire`].
+    ///
+    /// # Safety
+    ///
+    /// As [`Handle::retire`].
+    pub unsafe fn retire<T>(&self, ptr: *mut T, drop: unsafe fn(*mut T)) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.handle.retire(ptr, drop) }
+    }
+
+    /// The handle this guard borrows.
+    pub fn handle(&self) -> &'h Handle {
+        self.handle
+    }
+}
+
+// === impl Offline ===
+
+/// A QSBR handle that is offline: grace periods do not wait for this thread. The handle
+/// goes back online when this drops. While it lives the handle is borrowed, so no read
+/// guard can exist: reading while offline is a compile error.
+pub struct Offline<'h> {
+    handle: &'h mut Handle,
+}
+
+impl Offline<'_> {
+    /// Goes back online (same as dropping the guard).
+    pub fn online(self) {}
+
+    /// Waits for a grace period; see [`Handle::synchronize`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Handle::synchronize`].
+    pub fn synchronize(&mut self) -> Result<(), SmrError> {
+        self.handle.synchronize()?;
+        // `synchronize` announced the thread; it stays offline until dropped.
+        self.handle.record().ctr.store(OFFLINE, Ordering::Release);
+        Ok(())
+    }
+}
+
+impl Drop for Offline<'_> {
+    fn drop(&mut self) {
+        go_online(&self.handle.global, self.handle.record());
+    }
+}
+
+// === impl the generic interface ===
+
+impl crate::Smr for Domain {
+    type Handle = Handle;
+
+    fn register(&self) -> Handle {
+        Domain::register(self)
+    }
+
+    fn stats(&self) -> Stats {
+        Domain::stats(self)
+    }
+
+    fn id(&self) -> DomainId {
+        self.global.id
+    }
+}
+
+impl crate::SmrHandle for Handle {
+    type Guard<'h> = ReadGuard<'h>;
+
+    #[inline(always)]
+    fn pin(&self) -> ReadGuard<'_> {
+        self.read()
+    }
+
+    #[inline]
+    fn quiescent(&mut self) {
+        Handle::quiescent(self)
+    }
+
+    fn flush(&mut self) {
+        Handle::flush(self)
+    }
+
+    fn domain_id(&self) -> DomainId {
+        self.global.id
+    }
+}
+
+impl crate::SmrGuard for ReadGuard<'_> {
+    #[inline(always)]
+    fn protect<T>(&mut self, slot: usize, src: &AtomicPtr<T>) -> *mut T {
+        crate::check_slot(slot, Self::SLOTS);
+        // Acquire: the object's contents, written before it was published with Release,
+        // are visible. No announcement is needed: the thread is not quiescent.
+        src.load(Ordering::Acquire)
+    }
+
+    unsafe fn retire<T>(&self, ptr: *mut T, drop: unsafe fn(*mut T)) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.handle.retire(ptr, drop) }
+    }
+
+    fn domain_id(&self) -> DomainId {
+        self.handle.global.id
+    }
+}

@@ -1,0 +1,138 @@
+//! Retired objects and the per-thread counters behind [`Stats`](crate::Stats).
+
+use crate::sync::atomic::{AtomicU64, Ordering};
+use core::mem;
+
+/// An object that was unlinked from every shared location and waits to be dropped.
+pub(crate) struct Retired {
+    ptr: *mut (),
+    drop: unsafe fn(*mut ()),
+    bytes: usize,
+}
+
+// SAFETY: `retire`'s contract makes the retirer hand the object over to whichever thread
+// runs its drop function (the caller promises the object may be dropped on any thread).
+unsafe impl Send for Retired {}
+
+impl Retired {
+    /// # Safety
+    ///
+    /// * `drop(ptr)` is sound to call once, on any thread, after the object is unreachable.
+    pub(crate) unsafe fn new<T>(ptr: *mut T, drop: unsafe fn(*mut T)) -> Self {
+        Retired {
+            ptr: ptr.cast(),
+            // SAFETY: `*mut T` and `*mut ()` are ABI-compatible for sized `T` (thin
+            // pointers), so calling `drop` through the erased type passes the same pointer.
+            drop: unsafe { mem::transmute::<unsafe fn(*mut T), unsafe fn(*mut ())>(drop) },
+            bytes: mem::size_of::<T>(),
+        }
+    }
+
+    pub(crate) fn addr(&self) -> usize {
+        self.ptr as usize
+    }
+
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Runs the drop function.
+    ///
+    /// # Safety
+    ///
+    /// * No thread can reach the object any more (its grace period is over or no hazard
+    ///   pointer protects it).
+    pub(crate) unsafe fn reclaim(self) {
+        // SAFETY: the contract of `Retired::new` and of this function.
+        unsafe { (self.drop)(self.ptr) }
+    }
+}
+
+/// Drop function for objects allocated by `Box::new`: the usual `dropper` argument.
+///
+/// # Safety
+///
+/// * `ptr` came from `Box::into_raw` and is not used afterwards.
+pub unsafe fn drop_box<T>(ptr: *mut T) {
+    // SAFETY: the caller guarantees the pointer is an unused `Box` allocation.
+    drop(unsafe { Box::from_raw(ptr) });
+}
+
+/// Per-thread monotonic counters, kept in the thread's record. Only the owner writes
+/// them (plain load + store, no locked instruction); anybody may sum them.
+#[derive(Default)]
+pub(crate) struct Counters {
+    retired: AtomicU64,
+    retired_bytes: AtomicU64,
+    reclaimed: AtomicU64,
+    reclaimed_bytes: AtomicU64,
+}
+
+fn bump(c: &AtomicU64, by: u64) {
+    // Relaxed: counters are statistics, never used to order memory; only the record's
+    // owner writes, so load + store does not lose updates.
+    c.store(
+        c.load(Ordering::Relaxed).wrapping_add(by),
+        Ordering::Relaxed,
+    );
+}
+
+impl Counters {
+    pub(crate) fn on_retire(&self, bytes: usize) {
+        bump(&self.retired, 1);
+        bump(&self.retired_bytes, bytes as u64);
+    }
+
+    pub(crate) fn on_reclaim(&self, objects: u64, bytes: u64) {
+        bump(&self.reclaimed, objects);
+        bump(&self.reclaimed_bytes, bytes);
+    }
+
+    pub(crate) fn add_to(&self, s: &mut Totals) {
+        s.retired += self.retired.load(Ordering::Relaxed);
+        s.retired_bytes += self.retired_bytes.load(Ordering::Relaxed);
+        s.reclaimed += self.reclaimed.load(Ordering::Relaxed);
+        s.reclaimed_bytes += self.reclaimed_bytes.load(Ordering::Relaxed);
+    }
+}
+
+/// Sums of every record's counters.
+#[derive(Default)]
+pub(crate) struct Totals {
+    pub(crate) retired: u64,
+    pub(crate) retired_bytes: u64,
+    pub(crate) reclaimed: u64,
+    pub(crate) reclaimed_bytes: u64,
+}
+
+impl Totals {
+    pub(crate) fn into_stats(self, grace_periods: u64, threads: usize) -> crate::Stats {
+        crate::Stats {
+            // Counters of different threads are read at slightly different times, so a
+            // reclaim may be seen before its retire: saturate instead of wrapping.
+            pending_objects: self.retired.saturating_sub(self.reclaimed),
+            pending_bytes: self.retired_bytes.saturating_sub(self.reclaimed_bytes),
+            retired_objects: self.retired,
+            reclaimed_objects: self.reclaimed,
+            reclaimed_bytes: self.reclaimed_bytes,
+            grace_periods,
+            threads,
+        }
+    }
+}
+
+/// Runs the drop function of every object in `items` and counts them in `counters`.
+///
+/// # Safety
+///
+/// * Every object in `items` is unreachable by every thread.
+pub(crate) unsafe fn reclaim_all(items: Vec<Retired>, counters: &Counters) {
+    let (mut n, mut bytes) = (0u64, 0u64);
+    for r in items {
+        n += 1;
+        bytes += r.bytes() as u64;
+        // SAFETY: the caller guarantees the object is unreachable.
+        unsafe { r.reclaim() };
+    }
+    counters.on_reclaim(n, bytes);
+}
