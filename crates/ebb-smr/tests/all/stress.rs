@@ -81,6 +81,7 @@ pub fn check(p: *const Canary) -> u64 {
 pub unsafe fn poison(p: *mut Canary) {
     // SAFETY: canaries and their context outlive every drop.
     let c = unsafe { &*p };
+    // SAFETY: as above.
     let ctx = unsafe { &*c.ctx };
     if c.magic.swap(DEAD, Ordering::Relaxed) != ALIVE {
         ctx.double_drops.fetch_add(1, Ordering::Relaxed);
@@ -128,11 +129,11 @@ pub fn stress<S: Smr>(domain: S, readers: usize, writers: usize, budget: Duratio
                 }
                 n += 1;
                 i = i.wrapping_add(1);
-                if n % 16 == 0 {
+                if n.is_multiple_of(16) {
                     h.quiescent();
                 }
-                if n % 4096 == 0 {
-                    // Go offline now and then (QSBR) around a "blocking" pause.
+                if n.is_multiple_of(4096) {
+                    // Let the writers run on a busy machine.
                     std::thread::yield_now();
                 }
             }
