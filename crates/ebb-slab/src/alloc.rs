@@ -107,11 +107,15 @@ pub struct SlabAlloc {
     /// `(size + 7) / 8` -> class index.
     lookup: Box<[u8]>,
     slabs_per_chunk: usize,
-    slots_per_slab: usize,
+    /// log2 of `slabs_per_chunk` (a power of two).
+    chunk_shift: u32,
+    /// `epochs - 1` (epochs is a power of two).
+    epoch_mask: u64,
     chunks: Box<[AtomicPtr<Chunk>]>,
-    /// Slab ids handed out so far; guarded by `grow` for writes.
-    next_slab: AtomicU32,
-    grow: Mutex<()>,
+    /// Fresh slabs handed out so far (statistics).
+    created: AtomicU32,
+    /// Per class, the chunk fresh slabs come from; the number of chunks mapped so far.
+    grow: Mutex<(Vec<Option<u32>>, u32)>,
     /// Per epoch slot: `id << 2 | E_*`.
     epochs: Box<[CachePadded<AtomicU64>]>,
     current_epoch: AtomicU64,
@@ -157,12 +161,15 @@ impl SlabAlloc {
                     .expect("size <= largest") as u8
             })
             .collect();
-        let slots_per_slab = classes.iter().map(|c| c.cap as usize).max().unwrap_or(1);
-        let slabs_per_chunk = if cfg!(any(miri, ebb_loom)) {
+        // Each class takes slab ids a chunk at a time: small enough that every class can
+        // have one chunk within `max_slabs`, at most 1 MiB of slabs (2 under Miri/loom).
+        let base = if cfg!(any(miri, ebb_loom)) {
             2
         } else {
             ((1usize << 20) / cfg.slab_size).max(1)
         };
+        let share = (cfg.max_slabs as usize / classes.len()).max(1);
+        let slabs_per_chunk = base.min(1 << share.ilog2());
         let nchunks = (cfg.max_slabs as usize).div_ceil(slabs_per_chunk);
         let nclasses = classes.len();
         let nepochs = cfg.epochs as usize;
@@ -175,12 +182,13 @@ impl SlabAlloc {
             classes,
             lookup,
             slabs_per_chunk,
-            slots_per_slab,
+            chunk_shift: slabs_per_chunk.trailing_zeros(),
+            epoch_mask: cfg.epochs as u64 - 1,
             chunks: (0..nchunks)
                 .map(|_| AtomicPtr::new(std::ptr::null_mut()))
                 .collect(),
-            next_slab: AtomicU32::new(0),
-            grow: Mutex::new(()),
+            created: AtomicU32::new(0),
+            grow: Mutex::new((vec![None; nclasses], 0)),
             epochs,
             current_epoch: AtomicU64::new(0),
             epoch_lock: Mutex::new(()),
@@ -257,7 +265,18 @@ impl SlabAlloc {
 
     /// Slabs created so far (fresh ones; cached slabs are reused, not counted again).
     pub fn slabs_created(&self) -> u32 {
-        self.next_slab.load(Relaxed)
+        self.created.load(Relaxed)
+    }
+
+    /// Every slab ever created (for `TypedSlab`'s drop).
+    pub(crate) fn all_slabs(&self) -> impl Iterator<Item = (&Chunk, usize)> {
+        self.chunks.iter().flat_map(|c| {
+            // SAFETY: as in `chunk`: a non-null entry is a live leaked `Box<Chunk>`.
+            let chunk = unsafe { c.load(Acquire).as_ref() };
+            chunk
+                .into_iter()
+                .flat_map(|ch| (0..ch.used.load(Acquire) as usize).map(move |i| (ch, i)))
+        })
     }
 
     #[inline]
@@ -275,19 +294,19 @@ impl SlabAlloc {
     /// The chunk holding slab `slab` and the slab's index in it, if it was ever created.
     #[inline]
     pub(crate) fn chunk(&self, slab: u32) -> Option<(&Chunk, usize)> {
-        let c = self.chunks.get(slab as usize / self.slabs_per_chunk)?;
+        let c = self.chunks.get((slab >> self.chunk_shift) as usize)?;
         // Acquire: pairs with the Release store in `fresh_slab`, so the chunk's metadata
         // is initialized before we read it.
         let p = c.load(Acquire);
         // SAFETY: a non-null entry is a `Box<Chunk>` leaked by `fresh_slab` and freed only
         // in `Drop`, which `&self` excludes.
         let chunk = unsafe { p.as_ref()? };
-        Some((chunk, slab as usize % self.slabs_per_chunk))
+        Some((chunk, slab as usize & (self.slabs_per_chunk - 1)))
     }
 
     #[inline]
     fn pair(&self, epoch: EpochId, class: u8) -> &EpochClass {
-        let slot = (epoch.0 % self.cfg.epochs as u64) as usize;
+        let slot = (epoch.0 & self.epoch_mask) as usize;
         &self.pairs[slot * self.classes.len() + class as usize]
     }
 
@@ -298,7 +317,7 @@ impl SlabAlloc {
 
     #[inline]
     fn epoch_word(&self, epoch: EpochId) -> &AtomicU64 {
-        &self.epochs[(epoch.0 % self.cfg.epochs as u64) as usize]
+        &self.epochs[(epoch.0 & self.epoch_mask) as usize]
     }
 }
 
@@ -545,6 +564,15 @@ impl SlabAlloc {
         })
     }
 
+    /// The address of slot `slot` of slab `i` in `class`.
+    #[inline]
+    pub(crate) fn slot_ptr(&self, chunk: &Chunk, i: usize, slot: usize, class: u8) -> NonNull<u8> {
+        let size = self.classes[class as usize].size as usize;
+        debug_assert!(slot < self.classes[class as usize].cap as usize);
+        // SAFETY: slot < cap, so the object lies inside the slab.
+        unsafe { chunk.slab(i).add(HEADER_SIZE + slot * size) }
+    }
+
     /// The slow path: under the pair's mutex, replaces `observed` as `current_partial`
     /// (unless someone already did) with a partial, cached or fresh slab.
     #[cold]
@@ -618,7 +646,7 @@ impl SlabAlloc {
             }
             // Every slot retired: the slab leaves circulation for good.
         }
-        let slab = self.fresh_slab()?;
+        let slab = self.fresh_slab(class)?;
         let (chunk, i) = self.chunk(slab).expect("just created");
         // SAFETY: the slab is fresh, so nothing else refers to its header.
         unsafe {
@@ -636,9 +664,7 @@ impl SlabAlloc {
     /// false if every slot of the class is retired.
     fn init_slab(&self, chunk: &Chunk, i: usize, slab: u32, tag: u64, class: u8) -> bool {
         let meta = &chunk.metas[i];
-        let ci = &self.classes[class as usize];
-        let masks: [u64; WORDS] =
-            std::array::from_fn(|w| ci.masks[w] & !meta.retired[w].load(Relaxed));
+        let masks = self.unretired_masks(chunk, i);
         if masks.iter().all(|&m| m == 0) {
             return false;
         }
@@ -657,27 +683,55 @@ impl SlabAlloc {
         true
     }
 
-    /// Creates a slab id, mapping a new chunk when needed.
-    fn fresh_slab(&self) -> Result<u32> {
-        let _g = sync::lock(&self.grow);
-        let slab = self.next_slab.load(Relaxed);
-        if slab >= self.cfg.max_slabs {
+    /// Creates a slab of `class`, mapping a new chunk for the class when needed.
+    fn fresh_slab(&self, class: u8) -> Result<u32> {
+        let mut g = sync::lock(&self.grow);
+        let (current, mapped) = &mut *g;
+        if let Some(c) = current[class as usize] {
+            let (chunk, _) = self.chunk(c << self.chunk_shift).expect("mapped chunk");
+            let used = chunk.used.load(Relaxed);
+            if (used as usize) < self.slabs_per_chunk {
+                // Release: `locate` (Acquire) accepts the id only after this.
+                chunk.used.store(used + 1, Release);
+                self.created.fetch_add(1, Relaxed);
+                return Ok(c << self.chunk_shift | used);
+            }
+        }
+        let c = *mapped;
+        if c as usize >= self.chunks.len()
+            || (c as u64 + 1) * self.slabs_per_chunk as u64 > self.cfg.max_slabs as u64
+        {
             return Err(Error::OutOfSlabs);
         }
-        let c = &self.chunks[slab as usize / self.slabs_per_chunk];
-        if c.load(Relaxed).is_null() {
-            let chunk = Chunk::new(
-                self.slabs_per_chunk,
-                self.cfg.slab_size,
-                self.slots_per_slab,
-                self.cfg.initial_generation,
-            )
-            .ok_or(Error::OutOfMemory)?;
-            // Release: pairs with the Acquire in `chunk`.
-            c.store(Box::into_raw(Box::new(chunk)), Release);
+        let chunk = Chunk::new(
+            class,
+            self.slabs_per_chunk,
+            self.cfg.slab_size,
+            self.classes[class as usize].cap as usize,
+            self.cfg.initial_generation,
+        )
+        .ok_or(Error::OutOfMemory)?;
+        chunk.used.store(1, Relaxed);
+        // Release: pairs with the Acquire in `chunk`.
+        self.chunks[c as usize].store(Box::into_raw(Box::new(chunk)), Release);
+        *mapped += 1;
+        current[class as usize] = Some(c);
+        self.created.fetch_add(1, Relaxed);
+        Ok(c << self.chunk_shift)
+    }
+
+    /// The class's full masks without the slots of slab `i` retired at a generation wrap
+    /// (read from the slot words; slow paths only).
+    fn unretired_masks(&self, chunk: &Chunk, i: usize) -> [u64; WORDS] {
+        let ci = &self.classes[chunk.class as usize];
+        let mut masks = ci.masks;
+        for slot in 0..ci.cap as usize {
+            // Acquire: pairs with the retiring free's AcqRel CAS.
+            if chunk.slot_word(i, slot).load(Acquire) & RETIRED != 0 {
+                masks[slot / SLOTS_PER_WORD] &= !(1 << (slot % SLOTS_PER_WORD));
+            }
         }
-        self.next_slab.store(slab + 1, Relaxed);
-        Ok(slab)
+        masks
     }
 }
 
@@ -700,8 +754,15 @@ impl SlabAlloc {
         }
         let (chunk, i) = self
             .chunk(p.slab)
-            .filter(|_| p.slab < self.next_slab.load(Acquire))
+            // Acquire: pairs with the Release in `fresh_slab`.
+            .filter(|&(c, i)| i < c.used.load(Acquire) as usize)
             .ok_or(Error::UnknownSlab { slab: p.slab })?;
+        if chunk.class != p.class {
+            return Err(Error::ClassMismatch {
+                handle: p.class,
+                slab: chunk.class,
+            });
+        }
         Ok((chunk, i, p))
     }
 
@@ -719,25 +780,11 @@ impl SlabAlloc {
         }
     }
 
-    /// Checks the slab's class against the handle's (after the slot word matched).
-    #[inline]
-    fn check_class(chunk: &Chunk, i: usize, p: &HandleParts) -> Result<()> {
-        // Acquire: pairs with the Release in `init_slab`/`finish_recycle`; see `resolve`.
-        let owner = chunk.metas[i].owner.load(Acquire);
-        if owner == 0 || tag_class(owner) != p.class {
-            return Err(Error::ClassMismatch {
-                handle: p.class,
-                slab: tag_class(owner),
-            });
-        }
-        Ok(())
-    }
-
     /// Validates `h` and returns the address of its object.
     ///
-    /// The slot word is read before and after the owner tag: generations only grow and a
-    /// slot is never recycled while live, so an unchanged word proves the slot held this
-    /// object for the whole check, and the class came from the same slab incarnation.
+    /// `locate` checked the class against the slab's, which never changes; the slot word
+    /// equal to `generation | LIVE` proves this object is live, since a (slab, slot,
+    /// generation) triple is issued at most once.
     #[inline]
     pub(crate) fn resolve(&self, h: RawHandle) -> Result<(NonNull<u8>, HandleParts)> {
         let (chunk, i, p) = self.locate(h)?;
@@ -745,10 +792,6 @@ impl SlabAlloc {
         let w = sw.load(Acquire);
         if w != p.generation | LIVE {
             return Err(Self::classify(w, p.generation, false));
-        }
-        Self::check_class(chunk, i, &p)?;
-        if sw.load(Acquire) != w {
-            return Err(Error::Stale);
         }
         let size = self.classes[p.class as usize].size as usize;
         // SAFETY: slot < cap, so the object lies inside the slab.
@@ -783,7 +826,6 @@ impl SlabAlloc {
         if w != live {
             return Err(Self::classify(w, parts.generation, true));
         }
-        Self::check_class(chunk, index, &parts)?;
         let retired = parts.generation == MAX_GENERATION;
         let next = if retired {
             RETIRED
@@ -819,9 +861,8 @@ impl SlabAlloc {
         let slot = k.parts.slot as usize;
         let (w, bit) = (slot / SLOTS_PER_WORD, 1u64 << (slot % SLOTS_PER_WORD));
         if k.retired {
+            // The slot word now says RETIRED; its bit stays claimed forever.
             ClassCounters::bump(&self.counters_of(k.parts.class).retired_slots);
-            // Release: read by the recycler after its Acquire on `claimed`.
-            k.chunk.metas[k.index].retired[w].fetch_or(bit, Release);
             self.uncount(k.chunk, k.index, 1);
         } else {
             self.release(k.chunk, k.index, w, bit);
@@ -865,7 +906,7 @@ impl SlabAlloc {
         if tag == 0 {
             return;
         }
-        let class = tag_class(tag);
+        let class = chunk.class;
         let pair = self.pair(EpochId(tag_epoch(tag)), class);
         let mut lists = sync::lock(&pair.lists);
         if meta.owner.load(Relaxed) != tag || meta.state.load(Relaxed) != S_FULL {
@@ -882,21 +923,19 @@ impl SlabAlloc {
 
     /// Claims every free bit of slab `i` if all its (unretired) slots are free.
     fn claim_all(&self, chunk: &Chunk, i: usize) -> bool {
-        let meta = &chunk.metas[i];
-        let class = tag_class(meta.owner.load(Acquire));
-        let ci = &self.classes[class as usize];
+        let masks = self.unretired_masks(chunk, i);
         let h = chunk.header(i);
-        for w in 0..ci.words as usize {
-            let expect = ci.masks[w] & !meta.retired[w].load(Acquire);
-            if expect == 0 {
+        for w in 0..self.classes[chunk.class as usize].words as usize {
+            if masks[w] == 0 {
                 continue;
             }
+            // Acquire: the recycler takes over the slots, after their last frees.
             if h.bits[w]
-                .compare_exchange(expect, 0, Acquire, Relaxed)
+                .compare_exchange(masks[w], 0, Acquire, Relaxed)
                 .is_err()
             {
-                for (u, b) in h.bits[..w].iter().enumerate() {
-                    b.fetch_or(ci.masks[u] & !meta.retired[u].load(Relaxed), Release);
+                for (b, m) in h.bits[..w].iter().zip(masks) {
+                    b.fetch_or(m, Release);
                 }
                 return false;
             }
@@ -919,7 +958,7 @@ impl SlabAlloc {
     /// Moves a slab whose bits we all hold into its class cache or overflow list.
     fn finish_recycle(&self, chunk: &Chunk, i: usize, slab: u32) {
         let meta = &chunk.metas[i];
-        let class = tag_class(meta.owner.load(Relaxed));
+        let class = chunk.class;
         meta.state.store(S_CACHED, Relaxed);
         // Release: pairs with validators' Acquire; stale handles see no owner.
         meta.owner.store(0, Release);

@@ -6,6 +6,8 @@ use crate::slab::{HEADER_SIZE, MAX_SLOTS};
 
 /// The seed's size classes, in bytes.
 pub const DEFAULT_SIZE_CLASSES: [u32; 8] = [64, 96, 128, 192, 256, 384, 512, 768];
+/// [`DEFAULT_SIZE_CLASSES`] as `usize`.
+pub const DEFAULT_SIZE_CLASSES_USIZE: [usize; 8] = [64, 96, 128, 192, 256, 384, 512, 768];
 
 /// What `epoch_close` does with the pages of the empty slabs it recycles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,7 +48,7 @@ pub struct SlabConfig {
     /// Bytes per slab: a power of two, at least 4096; slabs are aligned to it, so the
     /// header of the slab holding a pointer is found by masking. Default 4096.
     pub slab_size: usize,
-    /// Epoch slots in the ring (at least 2). Default 128.
+    /// Epoch slots in the ring: a power of two, at least 2. Default 128.
     pub epochs: u32,
     /// Empty slabs kept per class in the cache before they spill to the overflow list.
     /// Default 32.
@@ -107,8 +109,8 @@ impl SlabConfig {
             }
             prev = c;
         }
-        if self.epochs < 2 {
-            return Err(Error::InvalidConfig("need at least 2 epochs"));
+        if self.epochs < 2 || !self.epochs.is_power_of_two() {
+            return Err(Error::InvalidConfig("epochs must be a power of two >= 2"));
         }
         if self.max_slabs == 0 || self.max_slabs > MAX_SLABS {
             return Err(Error::InvalidConfig("max_slabs must be in 1..=2^22"));
@@ -156,6 +158,7 @@ mod tests {
         bad(|c| c.slab_size = 3000);
         bad(|c| c.slab_size = 2048);
         bad(|c| c.epochs = 1);
+        bad(|c| c.epochs = 12);
         bad(|c| c.max_slabs = 0);
         bad(|c| c.max_slabs = MAX_SLABS + 1);
         bad(|c| c.initial_generation = MAX_GENERATION + 1);

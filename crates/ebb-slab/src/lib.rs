@@ -39,9 +39,9 @@
 //! Generations only grow; a slot whose generation would wrap past 2^24 - 1 is retired
 //! for good instead, so an old handle can never become valid again. Thus the triple
 //! (slab, slot, generation) is issued at most once in the allocator's life, and a handle
-//! resolves only while its own object is live. The class in the handle is checked against
-//! the slab's current class, between two reads of the slot word, so a handle forged with
-//! the right triple and a wrong class is refused too.
+//! resolves only while its own object is live. A slab serves one size class for its whole
+//! life (recycled slabs return to their class's cache), and the handle's class is checked
+//! against it, so a handle forged with the right triple and a wrong class is refused too.
 //!
 //! # Crate layout
 //!
@@ -72,7 +72,7 @@ mod loom_tests;
 mod tests;
 
 pub use alloc::SlabAlloc;
-pub use config::{DEFAULT_SIZE_CLASSES, ReclaimPolicy, SlabConfig};
+pub use config::{DEFAULT_SIZE_CLASSES, DEFAULT_SIZE_CLASSES_USIZE, ReclaimPolicy, SlabConfig};
 pub use counters::PerfCounters;
 pub use domain::{DomainScope, EpochDomain, ReusableDomain};
 pub use epoch::EpochId;

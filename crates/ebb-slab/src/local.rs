@@ -23,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::handle::RawHandle;
 use crate::slab::{Chunk, SLOTS_PER_WORD, owner_tag};
 use crate::sync::Ordering::{Acquire, Relaxed};
+use std::ptr::NonNull;
 
 #[derive(Default)]
 struct Magazine<'a> {
@@ -81,6 +82,14 @@ impl<'a> Local<'a> {
     /// Allocates one object of `class` in `epoch`.
     #[inline]
     pub fn alloc_class_in(&mut self, epoch: EpochId, class: u8) -> Result<RawHandle> {
+        self.alloc_ptr_in(epoch, class).map(|(h, _)| h)
+    }
+
+    /// Allocates one object of `class` in `epoch` and returns its handle and address
+    /// (what [`SlabAlloc::get_ptr`] would return, without validating the fresh handle
+    /// again). The pointer carries the same contract as `get_ptr`'s.
+    #[inline]
+    pub fn alloc_ptr_in(&mut self, epoch: EpochId, class: u8) -> Result<(RawHandle, NonNull<u8>)> {
         let alloc = self.alloc;
         let m = self
             .mags
@@ -96,17 +105,19 @@ impl<'a> Local<'a> {
             let bit = m.mask.trailing_zeros() as usize;
             m.mask &= m.mask - 1;
             m.hits += 1;
-            let h = alloc.issue(chunk, m.index, m.slab, m.word * SLOTS_PER_WORD + bit, class);
+            let slot = m.word * SLOTS_PER_WORD + bit;
+            let h = alloc.issue(chunk, m.index, m.slab, slot, class);
+            let p = alloc.slot_ptr(chunk, m.index, slot, class);
             if m.mask == 0 {
                 m.chunk = None;
             }
-            return Ok(h);
+            return Ok((h, p));
         }
         self.refill(epoch, class)
     }
 
     #[cold]
-    fn refill(&mut self, epoch: EpochId, class: u8) -> Result<RawHandle> {
+    fn refill(&mut self, epoch: EpochId, class: u8) -> Result<(RawHandle, NonNull<u8>)> {
         let alloc = self.alloc;
         let m = &mut self.mags[class as usize];
         Self::flush_one(alloc, m, class);
@@ -136,7 +147,9 @@ impl<'a> Local<'a> {
                 mask: rest,
                 hits: 1,
             };
-            return Ok(alloc.issue(chunk, index, slab, word * SLOTS_PER_WORD + bit, class));
+            let slot = word * SLOTS_PER_WORD + bit;
+            let h = alloc.issue(chunk, index, slab, slot, class);
+            return Ok((h, alloc.slot_ptr(chunk, index, slot, class)));
         }
     }
 

@@ -109,8 +109,6 @@ pub(crate) struct SlabMeta {
     /// One of the `S_*` states; changed under the owning (epoch, class) lock, except
     /// ORPHAN -> CACHED, which only the thread that claimed every bitmap bit performs.
     pub(crate) state: AtomicU8,
-    /// Slots retired at a generation wrap, per bitmap word.
-    pub(crate) retired: [AtomicU64; WORDS],
 }
 
 impl SlabMeta {
@@ -118,7 +116,6 @@ impl SlabMeta {
         SlabMeta {
             owner: AtomicU64::new(0),
             state: AtomicU8::new(S_UNUSED),
-            retired: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 }
@@ -127,12 +124,6 @@ impl SlabMeta {
 #[inline]
 pub(crate) fn owner_tag(epoch: u64, class: u8) -> u64 {
     ((epoch + 1) << 8) | class as u64
-}
-
-/// The class of an owner tag.
-#[inline]
-pub(crate) fn tag_class(tag: u64) -> u8 {
-    tag as u8
 }
 
 /// The epoch id of an owner tag (meaningless for 0).
@@ -152,9 +143,14 @@ pub(crate) fn full_masks(cap: usize) -> [u64; WORDS] {
 
 // === impl Chunk ===
 
-/// `slabs` consecutive slabs with their metadata. Created on demand, freed only when the
-/// allocator is dropped.
+/// `slabs` consecutive slabs of one size class with their metadata. Created on demand,
+/// freed only when the allocator is dropped. Slabs never change class (a recycled slab
+/// goes back to its class's cache), so the slot words are sized for that class.
 pub(crate) struct Chunk {
+    /// The size class of every slab in the chunk.
+    pub(crate) class: u8,
+    /// Slabs handed out so far (a prefix of the chunk); only grows.
+    pub(crate) used: AtomicU32,
     /// First slab; aligned to `slab_size`; `slabs * slab_size` bytes, mapped until drop.
     base: NonNull<u8>,
     len: usize,
@@ -172,9 +168,10 @@ unsafe impl Send for Chunk {}
 unsafe impl Sync for Chunk {}
 
 impl Chunk {
-    /// Maps `slabs` slabs of `slab_size` bytes, with `slots_per_slab` slot words each, all
-    /// at generation `initial_generation`.
+    /// Maps `slabs` slabs of `slab_size` bytes for `class`, with `slots_per_slab` slot
+    /// words each, all at generation `initial_generation`.
     pub(crate) fn new(
+        class: u8,
         slabs: usize,
         slab_size: usize,
         slots_per_slab: usize,
@@ -183,6 +180,8 @@ impl Chunk {
         let len = slabs * slab_size;
         let base = map(len, slab_size)?;
         Some(Chunk {
+            class,
+            used: AtomicU32::new(0),
             base,
             len,
             slab_size,

@@ -195,9 +195,8 @@ impl<T> Drop for TypedSlab<T> {
         if !std::mem::needs_drop::<T>() {
             return;
         }
-        for slab in 0..self.alloc.slabs_created() {
-            let (chunk, i) = self.alloc.chunk(slab).expect("created slabs exist");
-            let cap = self.alloc.class_capacity(0).expect("one class");
+        let cap = self.alloc.class_capacity(0).expect("one class");
+        for (chunk, i) in self.alloc.all_slabs() {
             for slot in 0..cap {
                 // Relaxed: `&mut self` means every other thread is done with the slab.
                 if chunk
