@@ -120,7 +120,8 @@ impl Domain {
         Handle {
             global: self.global.clone(),
             primary: self.global.registry.acquire(),
-            free_mask: Cell::new((1 << CELLS_PER_RECORD) - 1),
+            direct_free: Cell::new(true),
+            free_mask: Cell::new(((1 << CELLS_PER_RECORD) - 1) & !((1 << SLOTS) - 1)),
             extra: RefCell::new(Extra::default()),
             retired: RefCell::new(Vec::new()),
             scratch: RefCell::new(Vec::new()),
@@ -189,7 +190,11 @@ pub struct Handle {
     global: Arc<Global>,
     /// Our first record; its counters are this thread's.
     primary: NonNull<Node<Record>>,
-    /// Bit `i` set: cell `i` of the primary record is free (the thread-local cache).
+    /// True while cells `0..SLOTS` of the primary record (the *direct set*) are free. The
+    /// first guard of the thread takes them whole: no per-slot claim on the hot path.
+    direct_free: Cell<bool>,
+    /// Bit `i` set: cell `i` of the primary record is free (the thread-local cache for
+    /// nested guards; the direct set is never in it).
     free_mask: Cell<u32>,
     extra: RefCell<Extra>,
     /// Retired objects not yet freed.
@@ -206,12 +211,26 @@ impl Handle {
         unsafe { self.primary.as_ref() }.record()
     }
 
-    /// A guard with [`SLOTS`](crate::SmrGuard::SLOTS) protection slots, claimed lazily.
+    /// A guard with [`SLOTS`](crate::SmrGuard::SLOTS) protection slots. The thread's first
+    /// live guard owns a fixed set of cells; nested guards claim cells lazily.
     #[inline]
     pub fn pin(&self) -> Guard<'_> {
-        Guard {
-            handle: self,
-            cells: [ptr::null(); SLOTS],
+        if self.direct_free.get() {
+            self.direct_free.set(false);
+            let c = &self.record().cells;
+            Guard {
+                handle: self,
+                cells: [&c[0], &c[1], &c[2], &c[3]],
+                used: 0,
+                direct: true,
+            }
+        } else {
+            Guard {
+                handle: self,
+                cells: [ptr::null(); SLOTS],
+                used: 0,
+                direct: false,
+            }
         }
     }
 
@@ -241,7 +260,7 @@ impl Handle {
         &cells[0]
     }
 
-    /// Returns a cell (already cleared) to the cache.
+    /// Returns a cell (already cleared) of a nested guard to the cache.
     #[inline]
     fn unclaim(&self, cell: *const AtomicPtr<()>) {
         let base = self.record().cells.as_ptr();
@@ -363,8 +382,12 @@ impl fmt::Debug for Handle {
 /// Up to four hazard pointers of one [`Handle`]; clears them on drop.
 pub struct Guard<'h> {
     handle: &'h Handle,
-    /// Claimed cells per slot; null while the slot has none.
+    /// The cell of each slot; null while a nested guard's slot has not claimed one.
     cells: [*const AtomicPtr<()>; SLOTS],
+    /// Bit `i` set: slot `i` published a pointer that must be cleared.
+    used: u8,
+    /// The guard owns the handle's direct set (`cells` are fixed, never unclaimed).
+    direct: bool,
 }
 
 impl Guard<'_> {
@@ -385,6 +408,7 @@ impl Guard<'_> {
         // SAFETY: claimed cells belong to a record of this handle, alive as long as the
         // registry, which the handle keeps alive.
         let cell = unsafe { &*c };
+        self.used |= 1 << slot;
         // Relaxed: the value is only a candidate; the validating load below decides.
         let mut p = src.load(Ordering::Relaxed);
         loop {
@@ -401,16 +425,32 @@ impl Guard<'_> {
         }
     }
 
+    #[inline(never)]
+    fn drop_nested(&mut self) {
+        while self.used != 0 {
+            self.clear(self.used.trailing_zeros() as usize);
+        }
+    }
+
     /// Stops protecting whatever `slot` protects.
     pub fn reset(&mut self, slot: usize) {
         crate::check_slot(slot, SLOTS);
-        let c = mem::replace(&mut self.cells[slot], ptr::null());
-        if !c.is_null() {
-            // SAFETY: as in `protect`.
-            let cell = unsafe { &*c };
-            // Release: our reads through the old pointer happen before a scan that sees
-            // the cleared cell and frees the object.
-            cell.store(ptr::null_mut(), Ordering::Release);
+        if self.used & (1 << slot) != 0 {
+            self.clear(slot);
+        }
+    }
+
+    /// Clears the cell of a used slot (and gives it back if the guard is nested).
+    fn clear(&mut self, slot: usize) {
+        self.used &= !(1 << slot);
+        let c = self.cells[slot];
+        // SAFETY: as in `protect`.
+        let cell = unsafe { &*c };
+        // Release: our reads through the old pointer happen before a scan that sees the
+        // cleared cell (Acquire) and frees the object.
+        cell.store(ptr::null_mut(), Ordering::Release);
+        if !self.direct {
+            self.cells[slot] = ptr::null();
             self.handle.unclaim(c);
         }
     }
@@ -432,12 +472,22 @@ impl Guard<'_> {
 }
 
 impl Drop for Guard<'_> {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
-        for slot in 0..SLOTS {
-            if !self.cells[slot].is_null() {
-                self.reset(slot);
+        if self.direct {
+            // The common case, kept inline: clear the used cells of the direct set.
+            let mut used = self.used;
+            while used != 0 {
+                let slot = used.trailing_zeros() as usize;
+                used &= used - 1;
+                // SAFETY: direct cells belong to the handle's primary record.
+                let cell = unsafe { &*self.cells[slot] };
+                // Release: as in `clear`.
+                cell.store(ptr::null_mut(), Ordering::Release);
             }
+            self.handle.direct_free.set(true);
+        } else {
+            self.drop_nested();
         }
     }
 }

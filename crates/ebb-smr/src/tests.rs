@@ -542,3 +542,50 @@ fn hp_garbage_stays_bounded_with_a_stalled_reader() {
     unsafe { Canary::drop_fn(src.load(Ordering::Relaxed)) };
     assert_eq!(d.stats().pending_objects, 0);
 }
+
+/// With every thread reporting regularly, garbage is reclaimed while the run goes on,
+/// not only at the end.
+fn reclaims_during_the_run<S: Smr>(domain: S) {
+    let drops = StdArc::new(AtomicUsize::new(0));
+    let cell = StdArc::new(RcuCell::new(domain.id(), 0, &drops));
+    let stop = StdArc::new(AtomicBool::new(false));
+    let started = StdArc::new(AtomicBool::new(false));
+    let reader = {
+        let (domain, cell, stop, started) =
+            (domain.clone(), cell.clone(), stop.clone(), started.clone());
+        std::thread::spawn(move || {
+            let mut h = domain.register();
+            while !stop.load(Ordering::Relaxed) {
+                cell.read(&mut h.pin()).unwrap();
+                h.quiescent();
+                started.store(true, Ordering::Relaxed);
+            }
+        })
+    };
+    while !started.load(Ordering::Relaxed) {
+        std::thread::yield_now();
+    }
+    let writes = n(20_000, 300) as u64;
+    let mut h = domain.register();
+    for v in 1..=writes {
+        cell.write(&h.pin(), v, &drops).unwrap();
+        h.quiescent();
+        if v % 64 == 0 {
+            std::thread::yield_now();
+        }
+    }
+    let during = drops.load(Ordering::Relaxed) as u64;
+    stop.store(true, Ordering::Relaxed);
+    reader.join().unwrap();
+    assert!(
+        during > writes / 2,
+        "only {during} of {writes} reclaimed during the run"
+    );
+}
+
+#[test]
+fn every_scheme_reclaims_during_the_run() {
+    reclaims_during_the_run(qsbr::Domain::new());
+    reclaims_during_the_run(ebr::Domain::new());
+    reclaims_during_the_run(hp::Domain::new());
+}
