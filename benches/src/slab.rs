@@ -1,8 +1,547 @@
-//! The `slab` suite (being built; see the crate's issue).
+//! The `slab` suite: ebb-slab against general-purpose allocators and slab crates.
+//!
+//! Workloads:
+//!
+//! * `alloc_free_{64,256,512}`: each thread allocates one object of that size, writes a
+//!   byte into it and frees it, in a tight loop. One op is one alloc+free pair.
+//!   - `ops_per_sec` (`ops/s`): pairs per second summed over threads, timed as a whole
+//!     run with no per-op timer.
+//!   - `p50_ns`, `p99_ns`, `p999_ns`, `max_ns` (`ns`): a separate run in which every
+//!     pair is timed on its own with the time-stamp counter (`lfence; rdtsc` before and
+//!     after; `Instant` where there is no TSC), converted to ns with a frequency
+//!     calibrated against `Instant`. The figures include the timer's own cost, reported
+//!     as workload `timer_overhead` (impl `rdtsc`): the same measurement around nothing.
+//!
+//!   Impls: `ebb` (a [`Local`](ebb_slab::Local) per thread over one shared
+//!   [`SlabAlloc`]), `mimalloc`, `jemalloc`, `system` (each called directly through
+//!   `GlobalAlloc`, whatever the runner's global allocator is), `sharded-slab`
+//!   (`Slab<[u8; N]>`, insert + remove), and, at `--threads 1` only, the single-threaded
+//!   references `slab` and `slotmap` (reported at threads = 1). The typed slabs move an
+//!   `N`-byte value in, where the allocators write one byte.
+//! * `churn_close`: a live set of objects over the eight default size classes is churned
+//!   (free a random object, allocate a random size) for 10M cycles (200k under
+//!   `--quick`), then everything is freed and the allocator asked to give memory back:
+//!   ebb closes the epoch under the RSS-first policy, jemalloc purges its arenas (decay
+//!   times set to 0), mimalloc runs `mi_collect(true)`. Metrics `peak_rss_mb` and
+//!   `rss_after_close_mb` (`MB`) are the RSS growth over a baseline taken just before
+//!   each impl's phase; `rss_drop_ratio` (`x`) is their quotient, with the after-close
+//!   growth floored at one page.
 
-use crate::{Config, Sink};
+use crate::harness::{self, Config, Sink, Stat};
+use ebb_slab::{EpochId, RawHandle, ReclaimPolicy, SlabAlloc, SlabConfig};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::sync::Mutex;
+
+/// Object sizes of the `alloc_free_*` workloads.
+pub const SIZES: [usize; 3] = [64, 256, 512];
 
 /// Runs the suite.
-pub fn run(_cfg: &Config, _sink: &mut Sink) -> Result<(), String> {
-    Err("the slab suite is not built yet".into())
+pub fn run(cfg: &Config, sink: &mut Sink) -> Result<(), String> {
+    let timer = Timer::calibrate();
+    if cfg.wants("timer_overhead") {
+        let (p50, p99) = timer.overhead();
+        sink.push(
+            "timer_overhead",
+            timer.name(),
+            "p50_ns",
+            "ns",
+            Stat::single(p50),
+        );
+        sink.push(
+            "timer_overhead",
+            timer.name(),
+            "p99_ns",
+            "ns",
+            Stat::single(p99),
+        );
+    }
+    for size in SIZES {
+        let w = format!("alloc_free_{size}");
+        if !cfg.wants(&w) {
+            continue;
+        }
+        match size {
+            64 => alloc_free::<64>(cfg, sink, &timer, &w)?,
+            256 => alloc_free::<256>(cfg, sink, &timer, &w)?,
+            _ => alloc_free::<512>(cfg, sink, &timer, &w)?,
+        }
+    }
+    if cfg.wants("churn_close") {
+        churn_close(cfg, sink)?;
+    }
+    Ok(())
+}
+
+// === timing ===
+
+/// Per-op timer: the TSC on x86_64, `Instant` elsewhere.
+pub struct Timer {
+    ns_per_tick: f64,
+}
+
+impl Timer {
+    /// Calibrates the tick rate against `Instant` over a few milliseconds.
+    pub fn calibrate() -> Timer {
+        let (t0, i0) = (ticks(), std::time::Instant::now());
+        while i0.elapsed() < std::time::Duration::from_millis(20) {
+            std::hint::spin_loop();
+        }
+        let (t1, ns) = (ticks(), i0.elapsed().as_nanos() as f64);
+        Timer {
+            ns_per_tick: ns / (t1.wrapping_sub(t0)).max(1) as f64,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        if cfg!(target_arch = "x86_64") {
+            "rdtsc"
+        } else {
+            "instant"
+        }
+    }
+
+    fn ns(&self, ticks: u64) -> f64 {
+        ticks as f64 * self.ns_per_tick
+    }
+
+    /// p50 and p99 of an empty timed region, in ns.
+    pub fn overhead(&self) -> (f64, f64) {
+        let mut v: Vec<u64> = (0..100_000)
+            .map(|_| {
+                let t0 = ticks();
+                ticks().wrapping_sub(t0)
+            })
+            .collect();
+        let p = harness::percentiles(&mut v, &[50.0, 99.0]);
+        (self.ns(p[0]), self.ns(p[1]))
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn ticks() -> u64 {
+    use std::arch::x86_64::{_mm_lfence, _rdtsc};
+    // SAFETY: lfence and rdtsc are baseline x86_64 instructions with no memory effects;
+    // the fences keep the timed operations from moving across the reads.
+    unsafe {
+        _mm_lfence();
+        let t = _rdtsc();
+        _mm_lfence();
+        t
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn ticks() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_nanos() as u64
+}
+
+// === alloc_free ===
+
+/// Measures one impl: `setup` makes each thread's state, `op(state, i)` is one pair.
+/// Returns (throughput, [p50, p99, p999, max]) over `cfg.repeats` runs.
+fn measure<S>(
+    threads: usize,
+    cfg: &Config,
+    timer: &Timer,
+    setup: impl Fn() -> S + Sync,
+    op: impl Fn(&mut S, u64) + Sync,
+) -> (Stat, [Stat; 4]) {
+    let ops = cfg.scale(2_000_000, 100_000);
+    let lat_ops = cfg.scale(500_000, 50_000) as usize;
+    let tput = harness::repeat(cfg.repeats, || {
+        harness::ops_per_sec(threads, ops, |_| {
+            let mut s = setup();
+            for i in 0..ops {
+                op(&mut s, i);
+            }
+        })
+    });
+    let mut reps: [Vec<f64>; 4] = Default::default();
+    for _ in 0..cfg.repeats.max(1) {
+        let all = Mutex::new(Vec::with_capacity(threads * lat_ops));
+        harness::run_parallel(threads, |_| {
+            let mut s = setup();
+            let mut v = Vec::with_capacity(lat_ops);
+            // Warm up the thread's caches without recording.
+            for i in 0..1000 {
+                op(&mut s, i);
+            }
+            for i in 0..lat_ops as u64 {
+                let t0 = ticks();
+                op(&mut s, i);
+                v.push(ticks().wrapping_sub(t0));
+            }
+            all.lock().expect("sample lock").extend_from_slice(&v);
+        });
+        let mut all = all.into_inner().expect("sample lock");
+        let p = harness::percentiles(&mut all, &[50.0, 99.0, 99.9, 100.0]);
+        for (r, t) in reps.iter_mut().zip(p) {
+            r.push(timer.ns(t));
+        }
+    }
+    (tput, reps.map(|r| Stat::of(&r)))
+}
+
+fn push(sink: &mut Sink, w: &str, imp: &str, threads: usize, r: (Stat, [Stat; 4])) {
+    sink.push_at(w, imp, threads, "ops_per_sec", "ops/s", r.0);
+    for (m, s) in ["p50_ns", "p99_ns", "p999_ns", "max_ns"].iter().zip(r.1) {
+        sink.push_at(w, imp, threads, m, "ns", s);
+    }
+}
+
+/// One byte written and the block freed, through `GlobalAlloc`.
+fn global_pair<A: GlobalAlloc>(a: &A, layout: Layout, i: u64) {
+    // SAFETY: `layout` has a non-zero size; the block is null-checked, written within
+    // bounds and freed once with the layout it was allocated with.
+    unsafe {
+        let p = a.alloc(layout);
+        assert!(!p.is_null(), "allocation failed");
+        p.write(i as u8);
+        black_box(p);
+        a.dealloc(p, layout);
+    }
+}
+
+fn alloc_free<const N: usize>(
+    cfg: &Config,
+    sink: &mut Sink,
+    timer: &Timer,
+    w: &str,
+) -> Result<(), String> {
+    let t = cfg.threads;
+    let layout = Layout::from_size_align(N, 8).map_err(|e| e.to_string())?;
+
+    let ebb = SlabAlloc::new();
+    let epoch = ebb.epoch_current();
+    let class = ebb.class_for_size(N).map_err(|e| e.to_string())?;
+    let r = measure(
+        t,
+        cfg,
+        timer,
+        || ebb.local(),
+        |l, i| {
+            let (h, p) = l.alloc_ptr_in(epoch, class).expect("ebb alloc");
+            // SAFETY: `p` is the fresh object of `h`, at least N bytes, ours until freed.
+            unsafe { p.as_ptr().write(i as u8) };
+            black_box(p);
+            l.free(h).expect("ebb free");
+        },
+    );
+    push(sink, w, "ebb", t, r);
+
+    let r = measure(
+        t,
+        cfg,
+        timer,
+        || (),
+        |_, i| global_pair(&mimalloc::MiMalloc, layout, i),
+    );
+    push(sink, w, "mimalloc", t, r);
+    let r = measure(
+        t,
+        cfg,
+        timer,
+        || (),
+        |_, i| global_pair(&tikv_jemallocator::Jemalloc, layout, i),
+    );
+    push(sink, w, "jemalloc", t, r);
+    let r = measure(t, cfg, timer, || (), |_, i| global_pair(&System, layout, i));
+    push(sink, w, "system", t, r);
+
+    let sharded: sharded_slab::Slab<[u8; N]> = sharded_slab::Slab::new();
+    let r = measure(
+        t,
+        cfg,
+        timer,
+        || (),
+        |_, i| {
+            let k = sharded.insert([i as u8; N]).expect("sharded-slab has room");
+            black_box(k);
+            assert!(sharded.remove(k));
+        },
+    );
+    push(sink, w, "sharded-slab", t, r);
+
+    if t == 1 {
+        let r = measure(1, cfg, timer, slab::Slab::<[u8; N]>::new, |s, i| {
+            let k = s.insert([i as u8; N]);
+            black_box(s.remove(black_box(k)));
+        });
+        push(sink, w, "slab", 1, r);
+        let r = measure(
+            1,
+            cfg,
+            timer,
+            slotmap::SlotMap::<slotmap::DefaultKey, [u8; N]>::new,
+            |s, i| {
+                let k = s.insert([i as u8; N]);
+                black_box(s.remove(black_box(k)));
+            },
+        );
+        push(sink, w, "slotmap", 1, r);
+    }
+    Ok(())
+}
+
+// === churn_close ===
+
+/// Deterministic xorshift, so every impl churns the same sequence.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// Growth over `base` at peak and after the give-back, in bytes.
+struct Churn {
+    peak: u64,
+    after: u64,
+}
+
+/// Runs the churn with `alloc(size) -> token`, `touch`, `free(token)`, then `give_back`.
+fn churn<T: Copy>(
+    live: usize,
+    cycles: u64,
+    mut alloc: impl FnMut(usize) -> T,
+    mut free: impl FnMut(T),
+    give_back: impl FnOnce(),
+) -> Churn {
+    const CLASSES: [usize; 8] = ebb_slab::DEFAULT_SIZE_CLASSES_USIZE;
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let mut set: Vec<T> = Vec::with_capacity(live);
+    let base = harness::rss_bytes();
+    for _ in 0..live {
+        set.push(alloc(CLASSES[rng.next() as usize % 8]));
+    }
+    let mut peak = harness::rss_bytes();
+    for c in 0..cycles {
+        let r = rng.next();
+        let i = (r >> 8) as usize % live;
+        free(set[i]);
+        set[i] = alloc(CLASSES[r as usize % 8]);
+        if c % 65536 == 0 {
+            peak = peak.max(harness::rss_bytes());
+        }
+    }
+    peak = peak.max(harness::rss_bytes());
+    for t in set.drain(..) {
+        free(t);
+    }
+    give_back();
+    let after = harness::rss_bytes();
+    Churn {
+        peak: peak.saturating_sub(base),
+        after: after.saturating_sub(base),
+    }
+}
+
+fn push_churn(sink: &mut Sink, imp: &str, runs: &[Churn]) {
+    let page = harness::page_size();
+    let f = |g: &dyn Fn(&Churn) -> f64| Stat::of(&runs.iter().map(g).collect::<Vec<_>>());
+    sink.push(
+        "churn_close",
+        imp,
+        "peak_rss_mb",
+        "MB",
+        f(&|c| harness::mb(c.peak)),
+    );
+    sink.push(
+        "churn_close",
+        imp,
+        "rss_after_close_mb",
+        "MB",
+        f(&|c| harness::mb(c.after)),
+    );
+    sink.push(
+        "churn_close",
+        imp,
+        "rss_drop_ratio",
+        "x",
+        f(&|c| c.peak as f64 / c.after.max(page) as f64),
+    );
+}
+
+/// Writes the first 8 bytes of a fresh block, so its page is resident.
+///
+/// # Safety
+///
+/// - `p` points to at least 8 writable bytes, aligned to 8.
+unsafe fn touch(p: *mut u8, v: u64) {
+    // SAFETY: guaranteed by the caller.
+    unsafe { p.cast::<u64>().write(v) };
+}
+
+fn churn_close(cfg: &Config, sink: &mut Sink) -> Result<(), String> {
+    let live = cfg.scale(200_000, 20_000) as usize;
+    let cycles = cfg.scale(10_000_000, 200_000);
+    let repeats = if cfg.quick { 1 } else { cfg.repeats.min(3) };
+
+    let mut runs = Vec::new();
+    for _ in 0..repeats {
+        let a = SlabAlloc::with_config(SlabConfig {
+            policy: ReclaimPolicy::RssFirst,
+            ..SlabConfig::default()
+        })
+        .map_err(|e| e.to_string())?;
+        let epoch: EpochId = a.epoch_advance().map_err(|e| e.to_string())?;
+        let local = std::cell::RefCell::new(a.local());
+        let c = churn(
+            live,
+            cycles,
+            |size| {
+                let class = a.class_for_size(size).expect("default class");
+                let (h, p) = local
+                    .borrow_mut()
+                    .alloc_ptr_in(epoch, class)
+                    .expect("ebb alloc");
+                // SAFETY: a fresh object of at least 64 bytes, 8-aligned.
+                unsafe { touch(p.as_ptr(), h.to_bits()) };
+                h
+            },
+            |h: RawHandle| local.borrow_mut().free(h).expect("ebb free"),
+            || {
+                local.borrow_mut().flush();
+                a.epoch_close(epoch).expect("close");
+            },
+        );
+        runs.push(c);
+    }
+    push_churn(sink, "ebb", &runs);
+
+    let mut runs = Vec::new();
+    for _ in 0..repeats {
+        let je = tikv_jemallocator::Jemalloc;
+        runs.push(churn(
+            live,
+            cycles,
+            |size| global_alloc(&je, size),
+            |(p, l)| {
+                // SAFETY: `p` came from `je.alloc(l)` and is freed once.
+                unsafe { je.dealloc(p, l) }
+            },
+            jemalloc_purge,
+        ));
+    }
+    push_churn(sink, "jemalloc", &runs);
+
+    let mut runs = Vec::new();
+    for _ in 0..repeats {
+        let mi = mimalloc::MiMalloc;
+        runs.push(churn(
+            live,
+            cycles,
+            |size| global_alloc(&mi, size),
+            |(p, l)| {
+                // SAFETY: `p` came from `mi.alloc(l)` and is freed once.
+                unsafe { mi.dealloc(p, l) }
+            },
+            || {
+                // SAFETY: mi_collect has no preconditions.
+                unsafe { libmimalloc_sys::mi_collect(true) }
+            },
+        ));
+    }
+    push_churn(sink, "mimalloc", &runs);
+    Ok(())
+}
+
+fn global_alloc<A: GlobalAlloc>(a: &A, size: usize) -> (*mut u8, Layout) {
+    let l = Layout::from_size_align(size, 8).expect("valid layout");
+    // SAFETY: `l` has a non-zero size; the block is null-checked and then touched within
+    // its first 8 bytes.
+    unsafe {
+        let p = a.alloc(l);
+        assert!(!p.is_null(), "allocation failed");
+        touch(p, size as u64);
+        (p, l)
+    }
+}
+
+/// Purges every jemalloc arena: setting an arena's decay times to 0 returns its unused
+/// dirty and muzzy pages at once.
+fn jemalloc_purge() {
+    let Ok(n) = tikv_jemalloc_ctl::arenas::narenas::read() else {
+        return;
+    };
+    for i in 0..n {
+        for key in ["dirty_decay_ms", "muzzy_decay_ms"] {
+            let name = format!("arena.{i}.{key}\0");
+            // SAFETY: both keys are `ssize_t` (isize) and the name is NUL-terminated.
+            let _ = unsafe { tikv_jemalloc_ctl::raw::write(name.as_bytes(), 0isize) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quick(threads: usize, w: &str) -> Config {
+        Config {
+            threads,
+            quick: true,
+            repeats: 1,
+            allocator: "system",
+            workloads: vec![w.into()],
+        }
+    }
+
+    #[test]
+    fn alloc_free_reports_every_impl_and_metric() {
+        let mut sink = Sink::quiet("slab", 1);
+        run(&quick(1, "alloc_free_64"), &mut sink).unwrap();
+        let imps: std::collections::BTreeSet<_> =
+            sink.rows().iter().map(|r| r.imp.as_str()).collect();
+        assert_eq!(
+            imps.into_iter().collect::<Vec<_>>(),
+            [
+                "ebb",
+                "jemalloc",
+                "mimalloc",
+                "sharded-slab",
+                "slab",
+                "slotmap",
+                "system"
+            ]
+        );
+        assert_eq!(sink.rows().len(), 7 * 5);
+        assert!(sink.rows().iter().all(|r| r.value > 0.0));
+    }
+
+    #[test]
+    fn single_threaded_peers_only_at_one_thread() {
+        let mut sink = Sink::quiet("slab", 2);
+        run(&quick(2, "alloc_free_64"), &mut sink).unwrap();
+        assert!(
+            sink.rows()
+                .iter()
+                .all(|r| r.imp != "slab" && r.imp != "slotmap")
+        );
+        assert!(sink.rows().iter().all(|r| r.threads == 2));
+    }
+
+    #[test]
+    fn churn_close_reports_rss() {
+        let mut sink = Sink::quiet("slab", 1);
+        run(&quick(1, "churn_close"), &mut sink).unwrap();
+        assert_eq!(sink.rows().len(), 9);
+        let ebb_peak = sink
+            .rows()
+            .iter()
+            .find(|r| r.imp == "ebb" && r.metric == "peak_rss_mb")
+            .unwrap();
+        assert!(ebb_peak.value > 1.0, "{ebb_peak:?}");
+    }
 }

@@ -51,10 +51,8 @@ fn alloc_write_read_free() {
     }
     for &(i, h) in &hs {
         // SAFETY: as above.
-        assert_eq!(
-            unsafe { a.get_ptr(h).unwrap().cast::<u64>().as_ptr().read() },
-            i as u64
-        );
+        let v = unsafe { a.get_ptr(h).unwrap().cast::<u64>().as_ptr().read() };
+        assert_eq!(v, i as u64);
         assert_eq!(a.free(h), Ok(()));
     }
     let ptrs: std::collections::HashSet<_> = hs.iter().map(|&(_, h)| h).collect();
