@@ -820,20 +820,28 @@ impl SlabAlloc {
     #[inline]
     pub(crate) fn kill(&self, h: RawHandle) -> Result<Killed<'_>> {
         let (chunk, index, parts) = self.locate(h)?;
+        Self::kill_located(chunk, index, parts)
+    }
+
+    /// [`kill`](Self::kill) of a handle already located: `parts.slab` is slab `index` of
+    /// `chunk`, `parts.class` is the chunk's class and `parts.slot` below its capacity.
+    #[inline]
+    pub(crate) fn kill_located(
+        chunk: &Chunk,
+        index: usize,
+        parts: HandleParts,
+    ) -> Result<Killed<'_>> {
         let sw = chunk.slot_word(index, parts.slot as usize);
         let live = parts.generation | LIVE;
-        let w = sw.load(Acquire);
-        if w != live {
-            return Err(Self::classify(w, parts.generation, true));
-        }
         let retired = parts.generation == MAX_GENERATION;
         let next = if retired {
             RETIRED
         } else {
             parts.generation + 1
         };
-        // AcqRel: Acquire orders the check above before the kill; Release hands the
-        // object's last writes to the next claimer (via the bitmap's Release).
+        // AcqRel: Release hands the object's last writes to the next claimer (through the
+        // bitmap's Release); Acquire makes a failed CAS's value, used to classify the
+        // error, at least as new as the handle's issue.
         if let Err(now) = sw.compare_exchange(live, next, AcqRel, Acquire) {
             return Err(Self::classify(now, parts.generation, true));
         }

@@ -33,6 +33,8 @@ struct Magazine<'a> {
     slab: u32,
     epoch: u64,
     word: usize,
+    /// Objects per slab of the magazine's class.
+    cap: usize,
     /// Claimed slots not handed out, as bits of `word`. Non-zero whenever `chunk` is set.
     mask: u64,
     /// Allocations served since the last report to the shared counters.
@@ -144,6 +146,7 @@ impl<'a> Local<'a> {
                 slab,
                 epoch: epoch.0,
                 word,
+                cap: alloc.class_capacity(class)?,
                 mask: rest,
                 hits: 1,
             };
@@ -157,6 +160,23 @@ impl<'a> Local<'a> {
     #[inline]
     pub fn free(&mut self, h: RawHandle) -> Result<()> {
         let alloc = self.alloc;
+        let p = h.parts()?;
+        // A handle into the magazine's own slab skips the registry lookup: the magazine
+        // already holds the chunk, and its class and capacity.
+        if let Some(m) = self.mags.get_mut(p.class as usize)
+            && let Some(chunk) = m.chunk
+            && m.slab == p.slab
+            && (p.slot as usize) < m.cap
+        {
+            let k = SlabAlloc::kill_located(chunk, m.index, p)?;
+            let slot = p.slot as usize;
+            if !k.retired && m.word == slot / SLOTS_PER_WORD {
+                m.mask |= 1 << (slot % SLOTS_PER_WORD);
+            } else {
+                alloc.finish_free(k);
+            }
+            return Ok(());
+        }
         let k = alloc.kill(h)?;
         let slot = k.parts.slot as usize;
         if !k.retired
