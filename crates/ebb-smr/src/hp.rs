@@ -12,7 +12,7 @@
 //! and frees each retired object not among them.
 //!
 //! * [`Guard::protect`] is the validation loop: store the pointer into the cell
-//!   (`Relaxed`), a [light fence](crate::fence) (a compiler fence when the process has
+//!   (`Release`), a [light fence](crate::fence) (a compiler fence when the process has
 //!   `membarrier`), re-load the source (`Acquire`), repeat until both loads agree.
 //!   Michael's algorithm needs a full fence there; the scan's heavy fence pays for it.
 //! * Cells are reused: every thread's record holds 8 cells, handed out from a bit mask
@@ -412,9 +412,12 @@ impl Guard<'_> {
         // Relaxed: the value is only a candidate; the validating load below decides.
         let mut p = src.load(Ordering::Relaxed);
         loop {
-            // Relaxed: the light fence orders this store before the re-load (with the
-            // scanner's heavy fence); the Release of a previous value is not needed.
-            cell.store(p.cast(), Ordering::Relaxed);
+            // Release: this store may overwrite an earlier protection of the same slot;
+            // our reads through that pointer must happen before a scanner that reads the
+            // new value (Acquire) and frees the old object. (Loom found this: with Relaxed,
+            // a slot reused by a retrying `pop` races with the reuse of the node it left.)
+            // The light fence then orders the store before the re-load below.
+            cell.store(p.cast(), Ordering::Release);
             fence::light();
             // Acquire: the object's contents, published with Release, are visible.
             let q = src.load(Ordering::Acquire);

@@ -20,8 +20,9 @@
 //!   thread's own cache-padded `ctr` (plus, when this thread has garbage waiting, a
 //!   reclamation attempt every few calls).
 //! * [`Handle::offline`] returns an [`Offline`] guard that stores `0` and goes back online
-//!   on drop. Going online is the one reader-side store-then-load race; it is closed by an
-//!   [asymmetric fence](crate::fence) (compiler fence here, `membarrier` in the scanner).
+//!   on drop. Going online is the one reader-side store-then-load race; it is closed by a
+//!   `SeqCst` fence there and one in the scanner. Both are rare, so QSBR needs no
+//!   [asymmetric fence](crate::fence): its readers issue no fence at all.
 //! * Deferred frees ([`Handle::retire`], [`Handle::defer`]) gather in a thread-local batch.
 //!   A full batch is sealed by starting a grace period (`gp.fetch_add(1)`); batches whose
 //!   grace period is over are freed by the owner, non-blocking, from `quiescent`.
@@ -61,10 +62,9 @@
 //! grows without bound (visible in [`Stats::pending_bytes`]) until it reports again. Use
 //! [`Offline`] around anything that blocks.
 
-use crate::fence;
 use crate::registry::{Node, Registry};
 use crate::retired::{Counters, Retired, Totals, reclaim_all};
-use crate::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::atomic::{self, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use crate::sync::{Arc, Mutex, thread_token, yield_now};
 use crate::{DomainId, SmrError, Stats};
 use core::cell::{Cell, RefCell};
@@ -118,18 +118,15 @@ struct Global {
 
 impl Global {
     /// The newest grace period known to be over, after reading every record.
-    ///
-    /// `heavy` must be true unless the caller already issued a heavy fence after the
-    /// grace period it is interested in started.
-    fn scan(&self, heavy: bool) -> u64 {
+    fn scan(&self) -> u64 {
         // Acquire: a batch sealed at `t <= snap` was unlinked before `gp` reached `t`.
         let snap = self.gp.load(Ordering::Acquire);
-        if heavy {
-            // Pairs with the reader's light fence when it comes online: either we see
-            // its `ctr` store below, or its reads after coming online see everything that
-            // happened before this point (including every unlink sealed at `<= snap`).
-            fence::heavy();
-        }
+        // Pairs with the fence of a thread coming online (`go_online`): either we see its
+        // `ctr` store below, or its reads after coming online see everything that happened
+        // before this fence, including every unlink sealed at `<= snap`. Online threads
+        // need no fence (their `ctr` only grows), so scans, which are rare, pay a plain
+        // fence instead of the `membarrier` of EBR and HP.
+        atomic::fence(Ordering::SeqCst);
         let mut min = snap;
         for r in self.registry.records() {
             // Acquire: pairs with the owner's Release store, so its reads before that
@@ -158,12 +155,7 @@ impl Global {
         if self.completed.load(Ordering::Acquire) >= target {
             return;
         }
-        // One heavy fence after `target` started covers every later scan: a thread that
-        // comes online after it reads `gp >= target`.
-        if self.scan(true) >= target {
-            return;
-        }
-        while self.scan(false) < target {
+        while self.scan() < target {
             yield_now();
         }
     }
@@ -229,7 +221,6 @@ pub struct Domain {
 impl Domain {
     /// A new, empty domain.
     pub fn new() -> Domain {
-        fence::init();
         Domain {
             global: Arc::new(Global {
                 gp: CachePadded::new(AtomicU64::new(1)),
@@ -314,16 +305,17 @@ pub fn default_domain() -> &'static Domain {
     DEFAULT.get_or_init(Domain::new)
 }
 
-/// Announces the record as online: read `gp`, store it, then the reader's light fence so
-/// that no later load of the thread is performed before the store is visible to a scanner
-/// that issued a heavy fence.
+/// Announces the record as online: read `gp`, store it, then a `SeqCst` fence so that no
+/// later load of the thread is performed before the store is visible to a scanner (whose
+/// own fence closes the store-buffering race). Going online is rare (registration, the
+/// end of a blocking call), so it pays a real fence, as liburcu-qsbr's `smp_mb()` does.
 fn go_online(global: &Global, r: &Record) {
     // Acquire: objects unlinked before the grace period we observe are not found later.
     let g = global.gp.load(Ordering::Acquire);
     // Release: orders nothing in particular here (the thread was quiescent), but keeps
     // every `ctr` store Release so that scanners can always Acquire it.
     r.ctr.store(g, Ordering::Release);
-    fence::light();
+    atomic::fence(Ordering::SeqCst);
 }
 
 // === impl Handle ===
@@ -500,7 +492,7 @@ impl Handle {
         };
         let mut done = self.global.completed.load(Ordering::Acquire);
         if done < need || orphans {
-            done = self.global.scan(true);
+            done = self.global.scan();
         }
         let ready: Vec<Batch> = {
             let mut w = self.waiting.borrow_mut();
