@@ -25,7 +25,7 @@
 //!
 //! The mode only moves from "unknown" to one final value, and a reader treats "unknown" as
 //! the fallback (a full fence pairs with either kind of heavy barrier), so a reader and a
-//! reclaimer can never disagree in a way that loses a fence. Domains call [`init`] when
+//! reclaimer can never disagree in a way that loses a fence. Domains detect the mode when
 //! they are created so that readers take the cheap path from their first pin.
 
 use core::sync::atomic::{AtomicU8, Ordering, compiler_fence};
@@ -83,7 +83,7 @@ fn disabled_by_env() -> bool {
 /// The reader's half: a compiler fence when the reclaimer's half is `membarrier`, a full
 /// `SeqCst` fence otherwise (including while the mode is still unknown).
 #[inline(always)]
-pub(crate) fn light() {
+pub fn light() {
     // Relaxed is enough: the mode is written once, and reading a stale `UNKNOWN` only makes
     // this reader take the stronger fence.
     if MODE.load(Ordering::Relaxed) == MEMBARRIER {
@@ -96,7 +96,7 @@ pub(crate) fn light() {
 /// The reclaimer's half: after it returns, every store a reader made before its [`light`]
 /// is visible to the caller, and no reader's load after its [`light`] was performed before
 /// the caller's earlier stores became visible.
-pub(crate) fn heavy() {
+pub fn heavy() {
     if init() == MEMBARRIER {
         membarrier::private_expedited();
     } else {

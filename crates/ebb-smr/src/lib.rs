@@ -77,7 +77,7 @@ pub mod hp;
 pub mod qsbr;
 
 #[cfg(all(test, ebb_loom))]
-mod loom_tests;
+mod loom;
 #[cfg(all(test, not(ebb_loom)))]
 mod testing;
 #[cfg(all(test, not(ebb_loom)))]

@@ -1,6 +1,7 @@
 //! Loom models: every interleaving (up to `LOOM_MAX_PREEMPTIONS`) of small races, per
 //! scheme. Run with
-//! `RUSTFLAGS="--cfg ebb_loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p ebb-smr --profile loom --lib loom`.
+//! `RUSTFLAGS="--cfg ebb_loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p ebb-smr --profile loom --lib loom`
+//! (one scheme: `... --lib loom::ebr`).
 //!
 //! Objects are canaries whose payload sits in a loom `UnsafeCell`: a read that is not
 //! ordered before the drop function's poisoning write is reported as a data race, which
@@ -10,9 +11,9 @@
 
 use crate::sync::Arc;
 use crate::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
-use crate::{Smr, SmrGuard, SmrHandle, ebr, hp, qsbr};
-use loom::cell::UnsafeCell;
-use loom::sync::Mutex;
+use crate::{Smr, SmrGuard, SmrHandle};
+use ::loom::cell::UnsafeCell;
+use ::loom::sync::Mutex;
 
 const ALIVE: u64 = 0x600D;
 const DEAD: u64 = 0xDEAD;
@@ -20,7 +21,7 @@ const DEAD: u64 = 0xDEAD;
 /// Runs a named model (the name shows in the failure output).
 fn model(name: &str, f: impl Fn() + Sync + Send + 'static) {
     eprintln!("loom model: {name}");
-    loom::model(f);
+    ::loom::model(f);
 }
 
 struct Canary {
@@ -81,7 +82,7 @@ fn publish_read_retire<S: Smr>(make: fn() -> S) {
     let cell = Arc::new(AtomicPtr::new(c0));
     let reader = {
         let (domain, cell) = (domain.clone(), cell.clone());
-        loom::thread::spawn(move || {
+        ::loom::thread::spawn(move || {
             let mut h = domain.register();
             {
                 let mut g = h.pin();
@@ -104,27 +105,6 @@ fn publish_read_retire<S: Smr>(make: fn() -> S) {
     drop(domain);
     assert_eq!(drops.load(Ordering::Relaxed), 1, "reclaimed exactly once");
     free_all(&[c0, c1]);
-}
-
-#[test]
-fn loom_qsbr_publish_read_retire() {
-    model("qsbr publish/read/retire", || {
-        publish_read_retire(qsbr::Domain::new)
-    });
-}
-
-#[test]
-fn loom_ebr_publish_read_retire() {
-    model("ebr publish/read/retire", || {
-        publish_read_retire(ebr::Domain::new)
-    });
-}
-
-#[test]
-fn loom_hp_publish_read_retire() {
-    model("hp publish/read/retire", || {
-        publish_read_retire(hp::Domain::new)
-    });
 }
 
 // === ABA on a Treiber stack whose nodes are recycled by the drop function ===
@@ -228,7 +208,7 @@ fn aba<S: Smr>(make: fn() -> S) {
     }
     let t = {
         let (domain, stack) = (domain.clone(), stack.clone());
-        loom::thread::spawn(move || {
+        ::loom::thread::spawn(move || {
             POOL.with(|p| p.set(&*stack));
             let mut h = domain.register();
             let v = stack.pop(&mut h.pin(), recycle);
@@ -265,21 +245,6 @@ fn aba<S: Smr>(make: fn() -> S) {
     }
 }
 
-#[test]
-fn loom_qsbr_aba() {
-    model("qsbr aba", || aba(qsbr::Domain::new));
-}
-
-#[test]
-fn loom_ebr_aba() {
-    model("ebr aba", || aba(ebr::Domain::new));
-}
-
-#[test]
-fn loom_hp_aba() {
-    model("hp aba", || aba(hp::Domain::new));
-}
-
 // === a thread exits while another reclaims ===
 
 fn exit_during_reclaim<S: Smr>(make: fn() -> S) {
@@ -290,7 +255,7 @@ fn exit_during_reclaim<S: Smr>(make: fn() -> S) {
     let writer = {
         let (domain, cell) = (domain.clone(), cell.clone());
         let c1 = SendPtr(c1);
-        loom::thread::spawn(move || {
+        ::loom::thread::spawn(move || {
             let h = domain.register();
             let old = cell.swap({ c1 }.0, Ordering::AcqRel);
             // SAFETY: unlinked by the swap, retired once.
@@ -315,23 +280,113 @@ fn exit_during_reclaim<S: Smr>(make: fn() -> S) {
     free_all(&[c0, c1]);
 }
 
-#[test]
-fn loom_qsbr_exit_during_reclaim() {
-    model("qsbr exit during reclaim", || {
-        exit_during_reclaim(qsbr::Domain::new)
-    });
+/// The models under qsbr.
+mod qsbr {
+    use super::model;
+
+    #[test]
+    fn publish_read_retire() {
+        model("qsbr publish/read/retire", || {
+            super::publish_read_retire(crate::qsbr::Domain::new)
+        });
+    }
+
+    #[test]
+    fn aba() {
+        model("qsbr aba", || super::aba(crate::qsbr::Domain::new));
+    }
+
+    #[test]
+    fn exit_during_reclaim() {
+        model("qsbr exit during reclaim", || {
+            super::exit_during_reclaim(crate::qsbr::Domain::new)
+        });
+    }
+
+    /// A reader comes back online (the store-then-load race of QSBR) and reads while a
+    /// writer retires and reclaims; the writer also waits out a grace period with
+    /// `synchronize`, which must not wait for the offline reader.
+    #[test]
+    fn offline_online() {
+        use super::{Arc, AtomicPtr, AtomicUsize, Ordering, canary, free_all, poison, read};
+        model("qsbr offline/online", || {
+            let domain = crate::qsbr::Domain::new();
+            let drops = Arc::new(AtomicUsize::new(0));
+            let (c0, c1) = (canary(&drops), canary(&drops));
+            let cell = Arc::new(AtomicPtr::new(c0));
+            let mut reader = domain.register();
+            let off = reader.offline();
+            let t = {
+                let (domain, cell) = (domain.clone(), cell.clone());
+                let c1 = super::SendPtr(c1);
+                ::loom::thread::spawn(move || {
+                    let mut h = domain.register();
+                    let old = cell.swap({ c1 }.0, Ordering::AcqRel);
+                    // SAFETY: unlinked by the swap, retired once.
+                    unsafe { h.retire(old, poison) };
+                    h.flush();
+                })
+            };
+            drop(off);
+            {
+                let mut g = crate::SmrHandle::pin(&reader);
+                read(crate::SmrGuard::protect(&mut g, 0, &*cell));
+            }
+            reader.quiescent();
+            t.join().unwrap();
+            reader.barrier().unwrap();
+            drop(reader);
+            drop(domain);
+            assert_eq!(drops.load(Ordering::Relaxed), 1);
+            free_all(&[c0, c1]);
+        });
+    }
 }
 
-#[test]
-fn loom_ebr_exit_during_reclaim() {
-    model("ebr exit during reclaim", || {
-        exit_during_reclaim(ebr::Domain::new)
-    });
+/// The models under ebr.
+mod ebr {
+    use super::model;
+
+    #[test]
+    fn publish_read_retire() {
+        model("ebr publish/read/retire", || {
+            super::publish_read_retire(crate::ebr::Domain::new)
+        });
+    }
+
+    #[test]
+    fn aba() {
+        model("ebr aba", || super::aba(crate::ebr::Domain::new));
+    }
+
+    #[test]
+    fn exit_during_reclaim() {
+        model("ebr exit during reclaim", || {
+            super::exit_during_reclaim(crate::ebr::Domain::new)
+        });
+    }
 }
 
-#[test]
-fn loom_hp_exit_during_reclaim() {
-    model("hp exit during reclaim", || {
-        exit_during_reclaim(hp::Domain::new)
-    });
+/// The models under hp.
+mod hp {
+    use super::model;
+
+    #[test]
+    fn publish_read_retire() {
+        model("hp publish/read/retire", || {
+            super::publish_read_retire(crate::hp::Domain::new)
+        });
+    }
+
+    #[test]
+    fn aba() {
+        model("hp aba", || super::aba(crate::hp::Domain::new));
+    }
+
+    #[test]
+    fn exit_during_reclaim() {
+        model("hp exit during reclaim", || {
+            super::exit_during_reclaim(crate::hp::Domain::new)
+        });
+    }
 }
