@@ -549,29 +549,35 @@ fn reclaims_during_the_run<S: Smr>(domain: S) {
     let drops = StdArc::new(AtomicUsize::new(0));
     let cell = StdArc::new(RcuCell::new(domain.id(), 0, &drops));
     let stop = StdArc::new(AtomicBool::new(false));
-    let started = StdArc::new(AtomicBool::new(false));
+    let progress = StdArc::new(AtomicUsize::new(0));
     let reader = {
-        let (domain, cell, stop, started) =
-            (domain.clone(), cell.clone(), stop.clone(), started.clone());
+        let (domain, cell, stop, progress) =
+            (domain.clone(), cell.clone(), stop.clone(), progress.clone());
         std::thread::spawn(move || {
             let mut h = domain.register();
             while !stop.load(Ordering::Relaxed) {
                 cell.read(&mut h.pin()).unwrap();
                 h.quiescent();
-                started.store(true, Ordering::Relaxed);
+                progress.fetch_add(1, Ordering::Relaxed);
             }
         })
     };
-    while !started.load(Ordering::Relaxed) {
-        std::thread::yield_now();
-    }
+    // The reader must make progress now and then (on a loaded machine it may not be
+    // scheduled for milliseconds, which holds QSBR's grace periods, as documented).
+    let reader_moved = || {
+        let p = progress.load(Ordering::Relaxed);
+        while progress.load(Ordering::Relaxed) == p {
+            std::thread::yield_now();
+        }
+    };
+    reader_moved();
     let writes = n(20_000, 300) as u64;
     let mut h = domain.register();
     for v in 1..=writes {
         cell.write(&h.pin(), v, &drops).unwrap();
         h.quiescent();
-        if v % 64 == 0 {
-            std::thread::yield_now();
+        if v % 256 == 0 {
+            reader_moved();
         }
     }
     let during = drops.load(Ordering::Relaxed) as u64;
