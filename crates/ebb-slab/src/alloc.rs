@@ -162,9 +162,12 @@ impl SlabAlloc {
             })
             .collect();
         // Each class takes slab ids a chunk at a time: small enough that every class can
-        // have one chunk within `max_slabs`, at most 1 MiB of slabs (2 under Miri/loom).
-        let base = if cfg!(any(miri, ebb_loom)) {
+        // have one chunk within `max_slabs`, at most 1 MiB of slabs (fewer under loom and
+        // Miri, which back chunks with the heap).
+        let base = if cfg!(ebb_loom) {
             2
+        } else if cfg!(miri) {
+            64
         } else {
             ((1usize << 20) / cfg.slab_size).max(1)
         };
@@ -668,8 +671,8 @@ impl SlabAlloc {
         if masks.iter().all(|&m| m == 0) {
             return false;
         }
-        // Release: a validator that reads this tag (Acquire) sees the slot words it
-        // protects as of now.
+        // Release: `reattach` reads the tag with Acquire; claimers read it after their
+        // Acquire CAS on the bits stored below.
         meta.owner.store(tag, Release);
         meta.state.store(S_PARTIAL, Relaxed);
         let h = chunk.header(i);
@@ -968,7 +971,7 @@ impl SlabAlloc {
         let meta = &chunk.metas[i];
         let class = chunk.class;
         meta.state.store(S_CACHED, Relaxed);
-        // Release: pairs with validators' Acquire; stale handles see no owner.
+        // Release: a late `reattach` (Acquire) sees the slab as unowned and does nothing.
         meta.owner.store(0, Release);
         let counters = self.counters_of(class);
         let mut c = sync::lock(&self.caches[class as usize]);

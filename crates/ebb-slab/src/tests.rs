@@ -24,7 +24,7 @@ fn forge(h: RawHandle, f: impl FnOnce(&mut HandleParts)) -> RawHandle {
 
 #[test]
 fn size_classes_map_sizes() {
-    let a = SlabAlloc::new();
+    let a = SlabAlloc::with_config(small()).unwrap();
     assert_eq!(a.class_for_size(0), Ok(0));
     assert_eq!(a.class_for_size(64), Ok(0));
     assert_eq!(a.class_for_size(65), Ok(1));
@@ -353,7 +353,7 @@ fn domains_close_and_trim() {
 
 #[test]
 fn typed_slab_insert_get_remove() {
-    let s: TypedSlab<(u64, String)> = TypedSlab::new();
+    let s: TypedSlab<(u64, String)> = TypedSlab::with_config(small()).unwrap();
     let mut h = s.insert((1, "one".into())).unwrap();
     assert_eq!(s.get(&h).unwrap().1, "one");
     s.get_mut(&mut h).unwrap().0 = 11;
@@ -361,7 +361,7 @@ fn typed_slab_insert_get_remove() {
     assert_ne!(h, h2);
     assert_eq!(s.remove(h).unwrap(), (11, "one".into()));
     assert_eq!(s.get(&h2).unwrap().0, 2);
-    let other: TypedSlab<(u64, String)> = TypedSlab::new();
+    let other: TypedSlab<(u64, String)> = TypedSlab::with_config(small()).unwrap();
     assert_eq!(other.get(&h2).err(), Some(Error::WrongAllocator));
     let raw = h2.into_raw();
     // SAFETY: `raw` came from `into_raw` and is rebuilt once.
@@ -374,7 +374,7 @@ fn typed_slab_drops_what_it_holds() {
     use std::rc::Rc;
     let rc = Rc::new(());
     {
-        let s: TypedSlab<Rc<()>> = TypedSlab::new();
+        let s: TypedSlab<Rc<()>> = TypedSlab::with_config(small()).unwrap();
         let hs: Vec<_> = (0..n(300, 40))
             .map(|_| s.insert(rc.clone()).unwrap())
             .collect();
@@ -384,14 +384,14 @@ fn typed_slab_drops_what_it_holds() {
         }
     }
     assert_eq!(Rc::strong_count(&rc), 1);
-    let big: TypedSlab<[u8; 5000]> = TypedSlab::new();
+    let big: TypedSlab<[u8; 5000]> = TypedSlab::with_config(small()).unwrap();
     let h = big.insert([9; 5000]).unwrap();
     assert_eq!(big.get(&h).unwrap()[4999], 9);
 }
 
 #[test]
 fn policy_switches_at_run_time() {
-    let a = SlabAlloc::new();
+    let a = SlabAlloc::with_config(small()).unwrap();
     assert_eq!(a.policy(), ReclaimPolicy::default_policy());
     a.set_policy(ReclaimPolicy::RssFirst);
     assert_eq!(a.policy(), ReclaimPolicy::RssFirst);
