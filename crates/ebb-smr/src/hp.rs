@@ -15,10 +15,11 @@
 //!   (`Release`), a [light fence](crate::fence) (a compiler fence when the process has
 //!   `membarrier`), re-load the source (`Acquire`), repeat until both loads agree.
 //!   Michael's algorithm needs a full fence there; the scan's heavy fence pays for it.
-//! * Cells are reused: every thread's record holds 8 cells, handed out from a bit mask
-//!   in the handle (the thread-local cache); a guard claims a cell on its first `protect`
-//!   of a slot and gives it back on drop. A thread that needs more than 8 at once takes
-//!   another record from the domain. Records of exited threads are reused.
+//! * Cells are reused: every thread's record holds 8 cells, two blocks of 4. A guard takes
+//!   a free block from a bit mask in the handle (the thread-local cache) when it is
+//!   created and gives it back on drop, so `protect` itself claims nothing. A thread with
+//!   more than two guards alive at once takes another record from the domain; records
+//!   of exited threads are reused.
 //! * [`Handle::retire`] appends to the thread's list and scans when it holds
 //!   `R = max(64, 2·H)` objects, `H` being the number of cells in the domain. A scan frees
 //!   all but at most `H` objects (only protected ones survive), so every scan frees at
@@ -117,11 +118,14 @@ impl Domain {
 
     /// Registers the calling thread (takes a record of [`CELLS_PER_RECORD`] cells).
     pub fn register(&self) -> Handle {
+        let primary = self.global.registry.acquire();
         Handle {
             global: self.global.clone(),
-            primary: self.global.registry.acquire(),
-            direct_free: Cell::new(true),
-            free_mask: Cell::new(((1 << CELLS_PER_RECORD) - 1) & !((1 << SLOTS) - 1)),
+            primary,
+            // SAFETY: `acquire` returns a live node that stays alive with the registry.
+            cells: unsafe { primary.as_ref() }.record().cells.as_ptr(),
+            direct_busy: Cell::new(false),
+            free_blocks: Cell::new(((1 << BLOCKS_PER_RECORD) - 1) & !1),
             extra: RefCell::new(Extra::default()),
             retired: RefCell::new(Vec::new()),
             scratch: RefCell::new(Vec::new()),
@@ -178,24 +182,35 @@ pub fn default_domain() -> &'static Domain {
 
 // === impl Handle ===
 
-/// Records beyond the first, taken when a thread holds more than 8 protections at once.
+/// Records beyond the first, taken when a thread holds more than two guards at once.
 #[derive(Default)]
 struct Extra {
     nodes: Vec<NonNull<Node<Record>>>,
+    /// Free blocks of `SLOTS` cells in those records.
     free: Vec<*const AtomicPtr<()>>,
 }
+
+/// Blocks of `SLOTS` cells in a record.
+const BLOCKS_PER_RECORD: usize = CELLS_PER_RECORD / SLOTS;
+/// `Guard::block` of a block that belongs to an extra record.
+const EXTRA_BLOCK: u8 = u8::MAX;
 
 /// A thread's registration with a hazard-pointer [`Domain`]. Not `Send`.
 pub struct Handle {
     global: Arc<Global>,
     /// Our first record; its counters are this thread's.
     primary: NonNull<Node<Record>>,
-    /// True while cells `0..SLOTS` of the primary record (the *direct set*) are free. The
-    /// first guard of the thread takes them whole: no per-slot claim on the hot path.
-    direct_free: Cell<bool>,
-    /// Bit `i` set: cell `i` of the primary record is free (the thread-local cache for
-    /// nested guards; the direct set is never in it).
-    free_mask: Cell<u32>,
+    /// The primary record's cells (cached: the hot path needs nothing else).
+    cells: *const AtomicPtr<()>,
+    /// True while block 0 of the primary record (cells `0..SLOTS`) is taken. The first
+    /// guard of the thread takes it; `pin` and `drop` write constants here, so that no
+    /// chain of dependent loads and stores runs through consecutive guards.
+    direct_busy: Cell<bool>,
+    /// Bit `b` set: block `b` (cells `b*SLOTS..(b+1)*SLOTS`) of the primary record is
+    /// free, for nested guards (bit 0 is never set: block 0 is `direct_busy`'s). With
+    /// `direct_busy` this is the thread-local cache of hazard slots: a guard takes a whole
+    /// block at `pin`, so `protect` never has to claim a cell.
+    free_blocks: Cell<u32>,
     extra: RefCell<Extra>,
     /// Retired objects not yet freed.
     retired: RefCell<Vec<Retired>>,
@@ -211,64 +226,70 @@ impl Handle {
         unsafe { self.primary.as_ref() }.record()
     }
 
-    /// A guard with [`SLOTS`](crate::SmrGuard::SLOTS) protection slots. The thread's first
-    /// live guard owns a fixed set of cells; nested guards claim cells lazily.
+    /// A guard with [`SLOTS`](crate::SmrGuard::SLOTS) protection slots, backed by a block
+    /// of hazard cells taken from the thread's cache.
     #[inline]
     pub fn pin(&self) -> Guard<'_> {
-        if self.direct_free.get() {
-            self.direct_free.set(false);
-            let c = &self.record().cells;
+        if !self.direct_busy.get() {
+            self.direct_busy.set(true);
+            return Guard {
+                handle: self,
+                base: self.cells,
+                used: 0,
+                block: 0,
+            };
+        }
+        self.pin_nested()
+    }
+
+    /// A guard while another guard of the thread is alive.
+    #[inline(never)]
+    fn pin_nested(&self) -> Guard<'_> {
+        let m = self.free_blocks.get();
+        if m != 0 {
+            let b = m.trailing_zeros() as usize;
+            self.free_blocks.set(m & (m - 1));
             Guard {
                 handle: self,
-                cells: [&c[0], &c[1], &c[2], &c[3]],
+                base: self.cells.wrapping_add(b * SLOTS),
                 used: 0,
-                direct: true,
+                block: b as u8,
             }
         } else {
             Guard {
                 handle: self,
-                cells: [ptr::null(); SLOTS],
+                base: self.claim_extra_block(),
                 used: 0,
-                direct: false,
+                block: EXTRA_BLOCK,
             }
         }
     }
 
-    /// Takes a free hazard cell.
-    #[inline]
-    fn claim(&self) -> *const AtomicPtr<()> {
-        let m = self.free_mask.get();
-        if m != 0 {
-            let i = m.trailing_zeros() as usize;
-            self.free_mask.set(m & (m - 1));
-            return &self.record().cells[i];
-        }
-        self.claim_slow()
-    }
-
+    /// A block of cells from an extra record (more than two guards alive at once).
     #[cold]
-    fn claim_slow(&self) -> *const AtomicPtr<()> {
+    fn claim_extra_block(&self) -> *const AtomicPtr<()> {
         let mut x = self.extra.borrow_mut();
-        if let Some(c) = x.free.pop() {
-            return c;
+        if let Some(b) = x.free.pop() {
+            return b;
         }
         let node = self.global.registry.acquire();
         x.nodes.push(node);
         // SAFETY: the node is live for the registry's lifetime and now ours.
         let cells = &unsafe { node.as_ref() }.record().cells;
-        x.free.extend(cells[1..].iter().map(|c| c as *const _));
+        x.free
+            .extend((1..BLOCKS_PER_RECORD).map(|b| &cells[b * SLOTS] as *const _));
         &cells[0]
     }
 
-    /// Returns a cell (already cleared) of a nested guard to the cache.
-    #[inline]
-    fn unclaim(&self, cell: *const AtomicPtr<()>) {
-        let base = self.record().cells.as_ptr();
-        let i = (cell as usize).wrapping_sub(base as usize) / mem::size_of::<AtomicPtr<()>>();
-        if i < CELLS_PER_RECORD && ptr::eq(base.wrapping_add(i), cell) {
-            self.free_mask.set(self.free_mask.get() | (1 << i));
+    /// Returns a guard's block (its cells already cleared) to the cache.
+    #[inline(always)]
+    fn release_block(&self, block: u8, base: *const AtomicPtr<()>) {
+        if block == 0 {
+            self.direct_busy.set(false);
+        } else if block != EXTRA_BLOCK {
+            self.free_blocks.set(self.free_blocks.get() | (1 << block));
         } else {
-            self.extra.borrow_mut().free.push(cell);
+            self.extra.borrow_mut().free.push(base);
         }
     }
 
@@ -382,15 +403,22 @@ impl fmt::Debug for Handle {
 /// Up to four hazard pointers of one [`Handle`]; clears them on drop.
 pub struct Guard<'h> {
     handle: &'h Handle,
-    /// The cell of each slot; null while a nested guard's slot has not claimed one.
-    cells: [*const AtomicPtr<()>; SLOTS],
+    /// The guard's block of `SLOTS` cells: slot `i` is `base + i`.
+    base: *const AtomicPtr<()>,
     /// Bit `i` set: slot `i` published a pointer that must be cleared.
     used: u8,
-    /// The guard owns the handle's direct set (`cells` are fixed, never unclaimed).
-    direct: bool,
+    /// Index of the block in the primary record, or `EXTRA_BLOCK`.
+    block: u8,
 }
 
 impl Guard<'_> {
+    #[inline(always)]
+    fn cell(&self, slot: usize) -> &AtomicPtr<()> {
+        // SAFETY: `slot < SLOTS` (checked by callers) and the block belongs to a record of
+        // this handle, alive as long as the registry, which the handle keeps alive.
+        unsafe { &*self.base.add(slot) }
+    }
+
     /// Loads `src` and protects the result in `slot` (Michael's validation loop). The
     /// pointer stays protected until the guard drops or `slot` is reused or reset.
     ///
@@ -400,15 +428,8 @@ impl Guard<'_> {
     #[inline]
     pub fn protect<T>(&mut self, slot: usize, src: &AtomicPtr<T>) -> *mut T {
         crate::check_slot(slot, SLOTS);
-        let mut c = self.cells[slot];
-        if c.is_null() {
-            c = self.handle.claim();
-            self.cells[slot] = c;
-        }
-        // SAFETY: claimed cells belong to a record of this handle, alive as long as the
-        // registry, which the handle keeps alive.
-        let cell = unsafe { &*c };
         self.used |= 1 << slot;
+        let cell = self.cell(slot);
         // Relaxed: the value is only a candidate; the validating load below decides.
         let mut p = src.load(Ordering::Relaxed);
         loop {
@@ -428,33 +449,14 @@ impl Guard<'_> {
         }
     }
 
-    #[inline(never)]
-    fn drop_nested(&mut self) {
-        while self.used != 0 {
-            self.clear(self.used.trailing_zeros() as usize);
-        }
-    }
-
     /// Stops protecting whatever `slot` protects.
     pub fn reset(&mut self, slot: usize) {
         crate::check_slot(slot, SLOTS);
         if self.used & (1 << slot) != 0 {
-            self.clear(slot);
-        }
-    }
-
-    /// Clears the cell of a used slot (and gives it back if the guard is nested).
-    fn clear(&mut self, slot: usize) {
-        self.used &= !(1 << slot);
-        let c = self.cells[slot];
-        // SAFETY: as in `protect`.
-        let cell = unsafe { &*c };
-        // Release: our reads through the old pointer happen before a scan that sees the
-        // cleared cell (Acquire) and frees the object.
-        cell.store(ptr::null_mut(), Ordering::Release);
-        if !self.direct {
-            self.cells[slot] = ptr::null();
-            self.handle.unclaim(c);
+            self.used &= !(1 << slot);
+            // Release: our reads through the old pointer happen before a scan that sees
+            // the cleared cell (Acquire) and frees the object.
+            self.cell(slot).store(ptr::null_mut(), Ordering::Release);
         }
     }
 
@@ -477,21 +479,14 @@ impl Guard<'_> {
 impl Drop for Guard<'_> {
     #[inline(always)]
     fn drop(&mut self) {
-        if self.direct {
-            // The common case, kept inline: clear the used cells of the direct set.
-            let mut used = self.used;
-            while used != 0 {
-                let slot = used.trailing_zeros() as usize;
-                used &= used - 1;
-                // SAFETY: direct cells belong to the handle's primary record.
-                let cell = unsafe { &*self.cells[slot] };
-                // Release: as in `clear`.
-                cell.store(ptr::null_mut(), Ordering::Release);
-            }
-            self.handle.direct_free.set(true);
-        } else {
-            self.drop_nested();
+        let mut used = self.used;
+        while used != 0 {
+            let slot = used.trailing_zeros() as usize;
+            used &= used - 1;
+            // Release: as in `reset`.
+            self.cell(slot).store(ptr::null_mut(), Ordering::Release);
         }
+        self.handle.release_block(self.block, self.base);
     }
 }
 

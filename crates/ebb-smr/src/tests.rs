@@ -301,6 +301,20 @@ fn ebr_nested_pins_and_epoch_advance() {
         assert!(h.is_pinned());
     }
     assert!(!h.is_pinned());
+    // The outer guard may drop first: the thread stays pinned until the last guard.
+    let a = h.pin();
+    let b = h.pin();
+    let c = h.pin();
+    drop(a);
+    assert!(h.is_pinned());
+    drop(c);
+    assert!(h.is_pinned());
+    let e = d.epoch();
+    h.flush();
+    h.flush();
+    assert!(d.epoch() <= e + 1, "a pinned thread holds the epoch");
+    drop(b);
+    assert!(!h.is_pinned());
     let e = d.epoch();
     h.flush();
     assert!(d.epoch() > e, "an unpinned domain advances");

@@ -13,7 +13,7 @@
 //! * [`Handle::pin`]: read the global epoch, store `(epoch << 1) | 1` into the thread's
 //!   cache-padded record, and a [light fence](crate::fence): a compiler fence when the
 //!   process has `membarrier`, so pinning costs a thread-local load, a global load that
-//!   hits the cache, and a plain store. Nested pins only count depth. Unpinning is one
+//!   hits the cache, and a plain store. Nested pins only count. Unpinning is one
 //!   `Release` store of 0.
 //! * [`Guard::retire`] (or [`Guard::defer_destroy`]) pushes onto a thread-local bag; a
 //!   full bag is stamped with the current epoch and moved to the thread's limbo list, and
@@ -176,7 +176,9 @@ impl Domain {
         Handle {
             global: self.global.clone(),
             node: self.global.registry.acquire(),
-            depth: Cell::new(0),
+            pinned: Cell::new(false),
+            nested: Cell::new(0),
+            outer_dropped: Cell::new(false),
             bag: RefCell::new(Vec::new()),
             limbo: RefCell::new(VecDeque::new()),
             _not_send: PhantomData,
@@ -246,8 +248,14 @@ pub struct Handle {
     global: Arc<Global>,
     /// Our record; owned by this handle until drop.
     node: NonNull<Node<Record>>,
-    /// Live guards of this handle; the thread is pinned while it is non-zero.
-    depth: Cell<usize>,
+    /// True while the thread is pinned (some guard of this handle is alive).
+    pinned: Cell<bool>,
+    /// Guards alive besides the one that pinned.
+    nested: Cell<usize>,
+    /// The guard that pinned dropped while nested ones were alive: the last of those
+    /// unpins. (The fast path writes only constants to these cells, so consecutive
+    /// pins form no chain of dependent loads and stores.)
+    outer_dropped: Cell<bool>,
     /// Retired objects not yet stamped.
     bag: RefCell<Vec<Retired>>,
     /// Stamped bags, oldest first.
@@ -265,9 +273,15 @@ impl Handle {
     /// Pins the thread; it stays pinned until every guard of this handle dropped.
     #[inline]
     pub fn pin(&self) -> Guard<'_> {
-        let d = self.depth.get();
-        self.depth.set(d + 1);
-        if d == 0 {
+        if self.pinned.get() {
+            self.nested.set(self.nested.get() + 1);
+            return Guard {
+                handle: self,
+                outer: false,
+            };
+        }
+        self.pinned.set(true);
+        {
             // Acquire: pairs with the AcqRel step to this epoch, so every unlink that
             // happened before that step is visible to our loads.
             let e = self.global.epoch.load(Ordering::Acquire);
@@ -280,12 +294,24 @@ impl Handle {
             // shared pointers. The advancer's heavy fence pays for it.
             fence::light();
         }
-        Guard { handle: self }
+        Guard {
+            handle: self,
+            outer: true,
+        }
+    }
+
+    /// Ends the critical section.
+    #[inline]
+    fn unpin(&self) {
+        self.pinned.set(false);
+        // Release: our reads in the critical section happen before the advancer's
+        // Acquire of this store, hence before any free it allows.
+        self.record().epoch.store(0, Ordering::Release);
     }
 
     /// True while a guard of this handle is alive.
     pub fn is_pinned(&self) -> bool {
-        self.depth.get() != 0
+        self.pinned.get()
     }
 
     /// Stamps the current bag, tries to advance the epoch (twice) and frees what is due.
@@ -371,7 +397,7 @@ impl Handle {
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        debug_assert_eq!(self.depth.get(), 0, "guards borrow the handle");
+        debug_assert!(!self.pinned.get(), "guards borrow the handle");
         self.seal();
         self.global.try_advance();
         self.collect();
@@ -406,6 +432,8 @@ impl fmt::Debug for Handle {
 /// A pinned critical section of an EBR [`Handle`]; unpins on drop (outermost guard).
 pub struct Guard<'h> {
     handle: &'h Handle,
+    /// This guard pinned the thread (the others are nested in it).
+    outer: bool,
 }
 
 impl Guard<'_> {
@@ -459,12 +487,19 @@ impl Drop for Guard<'_> {
     #[inline]
     fn drop(&mut self) {
         let h = self.handle;
-        let d = h.depth.get() - 1;
-        h.depth.set(d);
-        if d == 0 {
-            // Release: our reads in the critical section happen before the advancer's
-            // Acquire of this store, hence before any free it allows.
-            h.record().epoch.store(0, Ordering::Release);
+        if self.outer {
+            if h.nested.get() == 0 {
+                h.unpin();
+            } else {
+                h.outer_dropped.set(true);
+            }
+        } else {
+            let n = h.nested.get() - 1;
+            h.nested.set(n);
+            if n == 0 && h.outer_dropped.get() {
+                h.outer_dropped.set(false);
+                h.unpin();
+            }
         }
     }
 }

@@ -95,9 +95,9 @@ pub unsafe fn poison(p: *mut Canary) {
 pub fn stress<S: Smr>(domain: S, readers: usize, writers: usize, budget: Duration) {
     const CELLS: usize = 4;
     let max_writes: u64 = if cfg!(debug_assertions) {
-        150_000
-    } else {
         1_000_000
+    } else {
+        5_000_000
     };
     let ctx = Ctx::new();
     let cells: Arc<Vec<AtomicPtr<Canary>>> = Arc::new(
