@@ -170,15 +170,17 @@ fn measure<S>(
         let all = Mutex::new(Vec::with_capacity(threads * lat_ops));
         harness::run_parallel(threads, |_| {
             let mut s = setup();
-            let mut v = Vec::with_capacity(lat_ops);
+            // Touched up front: a first-touch page fault every 512 samples would pollute
+            // the caches and TLB of the op timed next.
+            let mut v = vec![0u64; lat_ops];
             // Warm up the thread's caches without recording.
             for i in 0..1000 {
                 op(&mut s, i);
             }
-            for i in 0..lat_ops as u64 {
+            for (i, slot) in v.iter_mut().enumerate() {
                 let t0 = ticks();
-                op(&mut s, i);
-                v.push(ticks().wrapping_sub(t0));
+                op(&mut s, i as u64);
+                *slot = ticks().wrapping_sub(t0);
             }
             all.lock().expect("sample lock").extend_from_slice(&v);
         });
