@@ -39,7 +39,7 @@
 //! [`Handle::synchronize`] and [`Handle::barrier`] borrow it exclusively (`&mut self`).
 //! Keeping a reference across a quiescent point is therefore a compile error:
 //!
-//! ```compile_fail
+//! ```compile_fail,E0502
 //! use ebb_smr::qsbr::Domain;
 //! use std::sync::atomic::AtomicPtr;
 //!
