@@ -25,7 +25,7 @@
 //!
 //! The mode only moves from "unknown" to one final value, and a reader treats "unknown" as
 //! the fallback (a full fence pairs with either kind of heavy barrier), so a reader and a
-//! reclaimer can never disagree in a way that loses a fence. Domains detect the mode when
+//! reclaimer can never disagree in a way that loses a fence. EBR and HP domains detect the mode when
 //! they are created so that readers take the cheap path from their first pin.
 
 use core::sync::atomic::{AtomicU8, Ordering, compiler_fence};
