@@ -275,10 +275,12 @@ impl Handle {
         let node = self.global.registry.acquire();
         x.nodes.push(node);
         // SAFETY: the node is live for the registry's lifetime and now ours.
-        let cells = &unsafe { node.as_ref() }.record().cells;
+        // We take a pointer to the whole array, so that each block's pointer may reach all of its
+        // cells (a pointer made from `&cells[i]` may only reach cell `i`).
+        let cells = unsafe { node.as_ref() }.record().cells.as_ptr();
         x.free
-            .extend((1..BLOCKS_PER_RECORD).map(|b| &cells[b * SLOTS] as *const _));
-        &cells[0]
+            .extend((1..BLOCKS_PER_RECORD).map(|b| cells.wrapping_add(b * SLOTS)));
+        cells
     }
 
     /// Returns a guard's block (its cells already cleared) to the cache.
