@@ -7,8 +7,9 @@
 //!   - `ops_per_sec` (`ops/s`): pairs per second summed over threads, timed as a whole
 //!     run with no per-op timer.
 //!   - `p50_ns`, `p99_ns`, `p999_ns`, `max_ns` (`ns`): a separate run in which every
-//!     pair is timed on its own with the time-stamp counter (`lfence; rdtsc` before and
-//!     after; `Instant` where there is no TSC), converted to ns with a frequency
+//!     pair is timed on its own with the time-stamp counter (`mfence; lfence; rdtsc;
+//!     lfence` before, `lfence; rdtsc; lfence` after; `Instant` where there is no TSC),
+//!     into a pre-touched buffer, converted to ns with a frequency
 //!     calibrated against `Instant`. The figures include the timer's own cost, reported
 //!     as workload `timer_overhead` (impl `rdtsc`): the same measurement around nothing.
 //!
@@ -111,13 +112,31 @@ impl Timer {
     pub fn overhead(&self) -> (f64, f64) {
         let mut v: Vec<u64> = (0..100_000)
             .map(|_| {
-                let t0 = ticks();
+                let t0 = start_ticks();
                 ticks().wrapping_sub(t0)
             })
             .collect();
         let p = harness::percentiles(&mut v, &[50.0, 99.0]);
         (self.ns(p[0]), self.ns(p[1]))
     }
+}
+
+/// Reads the timer at the start of a timed op, after draining the store buffer: otherwise
+/// the previous sample's store (a TLB miss every 512 samples, when it enters a new page of
+/// the sample buffer) would be waited for by the first locked instruction of the op timed
+/// next, and show up as a tail for exactly the impls that use one.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn start_ticks() -> u64 {
+    // SAFETY: mfence is a baseline x86_64 instruction with no operands.
+    unsafe { std::arch::x86_64::_mm_mfence() };
+    ticks()
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn start_ticks() -> u64 {
+    ticks()
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -170,15 +189,17 @@ fn measure<S>(
         let all = Mutex::new(Vec::with_capacity(threads * lat_ops));
         harness::run_parallel(threads, |_| {
             let mut s = setup();
-            // Touched up front: a first-touch page fault every 512 samples would pollute
-            // the caches and TLB of the op timed next.
-            let mut v = vec![0u64; lat_ops];
+            // Touched up front: a first-touch page fault every 512 samples would evict
+            // the lines and TLB entries of the op timed next. (`vec![0; n]` is not enough:
+            // calloc hands out untouched zero pages.)
+            let mut v = vec![u64::MAX; lat_ops];
+            black_box(&mut v);
             // Warm up the thread's caches without recording.
             for i in 0..1000 {
                 op(&mut s, i);
             }
             for (i, slot) in v.iter_mut().enumerate() {
-                let t0 = ticks();
+                let t0 = start_ticks();
                 op(&mut s, i as u64);
                 *slot = ticks().wrapping_sub(t0);
             }

@@ -141,6 +141,13 @@ pub(crate) fn full_masks(cap: usize) -> [u64; WORDS] {
     })
 }
 
+/// Slot words per cache line.
+const WORDS_PER_LINE: usize = 16;
+
+/// One cache line of slot words.
+#[repr(align(64))]
+struct GenLine([AtomicU32; WORDS_PER_LINE]);
+
 // === impl Chunk ===
 
 /// `slabs` consecutive slabs of one size class with their metadata. Created on demand,
@@ -156,9 +163,10 @@ pub(crate) struct Chunk {
     len: usize,
     slab_size: usize,
     pub(crate) metas: Box<[SlabMeta]>,
-    /// `slabs * slots_per_slab` slot words.
-    pub(crate) gens: Box<[AtomicU32]>,
-    slots_per_slab: usize,
+    /// The slot words, `lines_per_slab` cache lines per slab, so that threads working in
+    /// different slabs never CAS words of one line.
+    gens: Box<[GenLine]>,
+    lines_per_slab: usize,
 }
 
 // SAFETY: `base` is only an address of memory the chunk owns; all shared state reached
@@ -178,6 +186,7 @@ impl Chunk {
         initial_generation: u32,
     ) -> Option<Chunk> {
         let len = slabs * slab_size;
+        let lines_per_slab = slots_per_slab.div_ceil(WORDS_PER_LINE);
         let base = map(len, slab_size)?;
         Some(Chunk {
             class,
@@ -186,10 +195,10 @@ impl Chunk {
             len,
             slab_size,
             metas: (0..slabs).map(|_| SlabMeta::new()).collect(),
-            gens: (0..slabs * slots_per_slab)
-                .map(|_| AtomicU32::new(initial_generation))
+            gens: (0..slabs * lines_per_slab)
+                .map(|_| GenLine(std::array::from_fn(|_| AtomicU32::new(initial_generation))))
                 .collect(),
-            slots_per_slab,
+            lines_per_slab,
         })
     }
 
@@ -213,7 +222,7 @@ impl Chunk {
     /// The slot word of slot `slot` of slab `i`.
     #[inline]
     pub(crate) fn slot_word(&self, i: usize, slot: usize) -> &AtomicU32 {
-        &self.gens[i * self.slots_per_slab + slot]
+        &self.gens[i * self.lines_per_slab + slot / WORDS_PER_LINE].0[slot % WORDS_PER_LINE]
     }
 
     /// Returns the pages of slab `i` to the OS (its contents read as zero afterwards).
