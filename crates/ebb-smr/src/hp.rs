@@ -274,9 +274,9 @@ impl Handle {
         }
         let node = self.global.registry.acquire();
         x.nodes.push(node);
-        // SAFETY: the node is live for the registry's lifetime and now ours.
-        // We take a pointer to the whole array, so that each block's pointer may reach all of its
-        // cells (a pointer made from `&cells[i]` may only reach cell `i`).
+        // SAFETY: the node is live for the registry's lifetime and now ours. The pointer
+        // is to the whole array, so that each block's pointer may reach all of its cells
+        // (one made from `&cells[i]` may only reach cell `i`).
         let cells = unsafe { node.as_ref() }.record().cells.as_ptr();
         x.free
             .extend((1..BLOCKS_PER_RECORD).map(|b| cells.wrapping_add(b * SLOTS)));
