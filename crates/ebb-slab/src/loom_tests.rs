@@ -153,3 +153,37 @@ fn loom_local_magazine_and_remote_free() {
         a.free(y).unwrap();
     });
 }
+
+#[test]
+fn loom_stale_current_partial_is_rechecked() {
+    model("stale current_partial", || {
+        let a = Arc::new(SlabAlloc::with_config(tiny()).unwrap());
+        let e0 = a.epoch_current();
+        // Publish slab 0 as e0's current_partial, empty.
+        let h0 = a.alloc_in(e0, 8).unwrap();
+        a.free(h0).unwrap();
+        let a2 = a.clone();
+        // May load e0's current_partial, be preempted while the main thread closes e0
+        // (recycling slab 0) and re-assigns slab 0 to e1, then claim a bit of it.
+        let t = thread::spawn(move || a2.alloc_in(e0, 8));
+        a.epoch_close(e0).unwrap();
+        let e1 = a.epoch_advance().unwrap();
+        let h1 = a.alloc_in(e1, 8).unwrap();
+        let r = t.join().unwrap();
+        match r {
+            // Ordered before the close: its slab was not recycled under it.
+            Ok(h) => {
+                assert_ne!(h, h1);
+                assert_eq!(a.validate(h), Ok(()));
+                a.free(h).unwrap();
+            }
+            Err(e) => assert_eq!(e, Error::EpochNotOpen { epoch: e0 }),
+        }
+        // The stale claimer gave back whatever it claimed in e1's slab: both of its slots
+        // are reachable by e1.
+        let h2 = a.alloc_in(e1, 8).unwrap();
+        let (p1, p2) = (h1.parts().unwrap(), h2.parts().unwrap());
+        assert_ne!((p1.slab, p1.slot), (p2.slab, p2.slot));
+        assert_eq!(a.validate(h1), Ok(()));
+    });
+}
