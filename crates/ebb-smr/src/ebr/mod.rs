@@ -16,10 +16,12 @@
 //!   hits the cache, and a plain store. Nested pins only count. Unpinning is one
 //!   `Release` store of 0.
 //! * [`Guard::retire`] (or [`Guard::defer_destroy`]) pushes onto a thread-local bag; a
-//!   full bag is stamped with the current epoch and moved to the thread's limbo list, and
-//!   the thread tries to advance the epoch: one [heavy fence](crate::fence) (`membarrier`)
-//!   and a walk over the records. Bags two epochs old are freed by their owner; there is
-//!   no global garbage queue, so retiring threads never contend on one.
+//!   full bag is stamped with the current epoch and moved to the thread's limbo list.
+//!   When the thread next unpins (its own announcement would stop the epoch), it tries
+//!   to advance the epoch, up to twice: each step is one [heavy fence](crate::fence)
+//!   (`membarrier`, a few hundred ns) and a walk over the records. Bags two epochs old
+//!   are freed by their owner; there is no global garbage queue, so retiring threads
+//!   never contend on one.
 //! * A thread that exits hands its limbo to the domain; the next collector frees it once
 //!   its epoch is old enough, or the domain frees it when it drops.
 //!
@@ -51,6 +53,8 @@ use std::collections::VecDeque;
 
 /// Objects per bag; one bag is sealed (and one advance tried) per this many retires.
 const BAG_CAP: usize = if cfg!(any(miri, ebb_loom)) { 2 } else { 128 };
+/// Sealed bags past which a thread collects even while pinned.
+const LIMBO_EAGER: usize = 16;
 /// Low bit of a record's epoch word: the thread is pinned.
 const PINNED: u64 = 1;
 
@@ -179,6 +183,7 @@ impl Domain {
             pinned: Cell::new(false),
             nested: Cell::new(0),
             outer_dropped: Cell::new(false),
+            collect_due: Cell::new(false),
             bag: RefCell::new(Vec::new()),
             limbo: RefCell::new(VecDeque::new()),
             _not_send: PhantomData,
@@ -256,6 +261,8 @@ pub struct Handle {
     /// unpins. (The fast path writes only constants to these cells, so consecutive
     /// pins form no chain of dependent loads and stores.)
     outer_dropped: Cell<bool>,
+    /// A bag was sealed while pinned: collect at the next unpin.
+    collect_due: Cell<bool>,
     /// Retired objects not yet stamped.
     bag: RefCell<Vec<Retired>>,
     /// Stamped bags, oldest first.
@@ -307,6 +314,10 @@ impl Handle {
         // Release: our reads in the critical section happen before the advancer's
         // Acquire of this store, hence before any free it allows.
         self.record().epoch.store(0, Ordering::Release);
+        if self.collect_due.get() {
+            self.collect_due.set(false);
+            self.collect();
+        }
     }
 
     /// True while a guard of this handle is alive.
@@ -353,7 +364,14 @@ impl Handle {
         };
         if full {
             self.seal();
-            self.collect();
+            // We are pinned (retiring needs a guard), and our own announcement would stop
+            // the epoch after one step; collect when the outermost guard unpins instead,
+            // when both steps a bag needs can be taken at once.
+            self.collect_due.set(true);
+            // A long critical section that retires a lot still frees older bags.
+            if self.limbo.borrow().len() > LIMBO_EAGER {
+                self.collect();
+            }
         }
     }
 
@@ -377,7 +395,15 @@ impl Handle {
         if oldest.is_some_and(|e| e + 2 > g)
             || self.global.orphan_count.load(Ordering::Relaxed) != 0
         {
+            // A bag needs two steps. Each costs one `membarrier` (a few hundred ns, or
+            // about 2 ns per retired object with bags of 128), so take the second at once
+            // when the first succeeded: the oldest bag is then freed at this seal instead
+            // of two seals later, which cuts reclamation latency threefold.
+            let before = g;
             g = self.global.try_advance();
+            if g > before && oldest.is_some_and(|e| e + 2 > g) {
+                g = self.global.try_advance();
+            }
         }
         let ready: Vec<Bag> = {
             let mut l = self.limbo.borrow_mut();
