@@ -802,6 +802,56 @@ impl SlabAlloc {
         Ok((obj, p))
     }
 
+    /// The handle of the live object at `ptr`, found by masking `ptr` to its slab's
+    /// alignment and reading the slab header (the lookup a pointer-based `free` needs).
+    /// Refuses a freed object ([`Error::Stale`]), a pointer into a slab that is not where its
+    /// header says ([`Error::UnknownSlab`]) and a pointer that is not the start of an object
+    /// slot ([`Error::SlotOutOfRange`]).
+    ///
+    /// # Safety
+    ///
+    /// - `ptr` points into a slab of this allocator (for instance, it was returned by
+    ///   [`get_ptr`](Self::get_ptr) or [`Local::alloc_ptr_in`](crate::Local::alloc_ptr_in)),
+    ///   whether or not its object is still live.
+    pub unsafe fn handle_of_ptr(&self, ptr: NonNull<u8>) -> Result<RawHandle> {
+        let addr = ptr.as_ptr().addr();
+        let base = addr & !(self.cfg.slab_size - 1);
+        // Keeps `ptr`'s provenance (the chunk's), so this is a plain in-bounds pointer.
+        let hp = ptr.as_ptr().with_addr(base).cast::<SlabHeader>();
+        // SAFETY: the caller guarantees `ptr` lies in one of our slabs, which are aligned
+        // to `slab_size`, start with a header and stay mapped while `self` lives; a
+        // discarded slab's header reads as zeros, which is a valid header.
+        let header = unsafe { &*hp };
+        let slab = header.slab_id.load(Acquire);
+        let (chunk, i) = self
+            .chunk(slab)
+            .filter(|&(c, i)| i < c.used.load(Acquire) as usize)
+            .filter(|&(c, i)| c.slab(i).as_ptr() as usize == base)
+            .ok_or(Error::UnknownSlab { slab })?;
+        let ci = &self.classes[chunk.class as usize];
+        let off = (addr - base).wrapping_sub(HEADER_SIZE);
+        let slot = off / ci.size as usize;
+        if addr - base < HEADER_SIZE
+            || !off.is_multiple_of(ci.size as usize)
+            || slot >= ci.cap as usize
+        {
+            return Err(Error::SlotOutOfRange {
+                slot: slot.min(255) as u8,
+                capacity: ci.cap,
+            });
+        }
+        let w = chunk.slot_word(i, slot).load(Acquire);
+        if w & LIVE == 0 || w & RETIRED != 0 {
+            return Err(Error::Stale);
+        }
+        Ok(RawHandle::new(HandleParts {
+            slab,
+            generation: w & GEN_MASK,
+            slot: slot as u8,
+            class: chunk.class,
+        }))
+    }
+
     /// Checks that `h` names a live object.
     pub fn validate(&self, h: RawHandle) -> Result<()> {
         self.resolve(h).map(|_| ())

@@ -66,6 +66,11 @@ mod slab;
 mod sync;
 mod typed;
 
+/// The crate README, compiled as a doctest so that its example stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 #[cfg(all(test, ebb_loom))]
 mod loom_tests;
 #[cfg(all(test, not(ebb_loom)))]

@@ -469,3 +469,31 @@ fn slab_ids_run_out_cleanly() {
 fn rss_is_readable() {
     assert!(rss_bytes().unwrap() > 0);
 }
+
+#[test]
+fn pointers_map_back_to_handles() {
+    let a = SlabAlloc::with_config(small()).unwrap();
+    let hs: Vec<_> = (0..100)
+        .map(|i| a.alloc(64 + (i % 4) * 150).unwrap())
+        .collect();
+    for &h in &hs {
+        let p = a.get_ptr(h).unwrap();
+        // SAFETY: `p` came from `get_ptr` of this allocator.
+        assert_eq!(unsafe { a.handle_of_ptr(p) }, Ok(h));
+        // SAFETY: as above; one byte in is still inside the slab.
+        let inner = unsafe { a.handle_of_ptr(p.add(1)) };
+        assert!(
+            matches!(inner, Err(Error::SlotOutOfRange { .. })),
+            "{inner:?}"
+        );
+    }
+    let p = a.get_ptr(hs[7]).unwrap();
+    a.free(hs[7]).unwrap();
+    // SAFETY: `p` still lies in a slab of this allocator.
+    assert_eq!(unsafe { a.handle_of_ptr(p) }, Err(Error::Stale));
+    let mut l = a.local();
+    let e = a.epoch_current();
+    let (h, p) = l.alloc_ptr_in(e, 2).unwrap();
+    // SAFETY: `p` came from `alloc_ptr_in` of this allocator.
+    assert_eq!(unsafe { a.handle_of_ptr(p) }, Ok(h));
+}
