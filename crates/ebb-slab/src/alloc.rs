@@ -391,7 +391,8 @@ impl SlabAlloc {
     /// Returns the number of slabs recycled by this call.
     ///
     /// An allocation that raced with the close may still land in the epoch; it is then
-    /// ordered before the close.
+    /// ordered before the close. Closing the current epoch is allowed: allocations into
+    /// it then fail until [`epoch_advance`](Self::epoch_advance).
     pub fn epoch_close(&self, epoch: EpochId) -> Result<usize> {
         let _g = sync::lock(&self.epoch_lock);
         let word = self.epoch_word(epoch);

@@ -148,7 +148,8 @@ pub fn unpack<L: HandleLayout>(raw: u64) -> Result<HandleParts> {
 /// An untyped 64-bit handle to an object in a [`SlabAlloc`](crate::SlabAlloc).
 ///
 /// A plain value: copying it is allowed and every use is validated, so a stale, doubly
-/// freed or forged handle is answered with an [`Error`], never with another object.
+/// freed or forged handle is answered with an [`Error`], never with another object. A raw
+/// handle has no room for an allocator id: use it only with the allocator that issued it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(transparent)]
 pub struct RawHandle(u64);
