@@ -497,3 +497,130 @@ fn pointers_map_back_to_handles() {
     // SAFETY: `p` came from `alloc_ptr_in` of this allocator.
     assert_eq!(unsafe { a.handle_of_ptr(p) }, Ok(h));
 }
+
+/// A sequential model check: random operation sequences against a shadow model of which
+/// handles are live, which epochs are open and what each object holds.
+#[cfg(not(miri))]
+mod model {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Alloc { class: u8, epoch: u8, local: bool },
+        Free { idx: usize, local: bool },
+        Validate { idx: usize },
+        Advance,
+        Close { epoch: u8 },
+        Trim,
+        Flush,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => (0u8..8, 0u8..4, any::<bool>()).prop_map(|(class, epoch, local)| Op::Alloc { class, epoch, local }),
+            4 => (any::<usize>(), any::<bool>()).prop_map(|(idx, local)| Op::Free { idx, local }),
+            2 => any::<usize>().prop_map(|idx| Op::Validate { idx }),
+            1 => Just(Op::Advance),
+            1 => (0u8..4).prop_map(|epoch| Op::Close { epoch }),
+            1 => Just(Op::Trim),
+            1 => Just(Op::Flush),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn matches_the_model(ops in proptest::collection::vec(op(), 1..400)) {
+            let a = SlabAlloc::with_config(SlabConfig { cache_capacity: 2, ..small() }).unwrap();
+            let mut local = a.local();
+            // (handle, tag, live)
+            let mut objs: Vec<(RawHandle, u64, bool)> = Vec::new();
+            // Open epochs, oldest first.
+            let mut open: Vec<EpochId> = vec![a.epoch_current()];
+            let mut next_tag = 1u64;
+            for op in ops {
+                match op {
+                    Op::Alloc { class, epoch, local: use_local } => {
+                        let e = open.get(epoch as usize).copied().unwrap_or(EpochId(1000));
+                        let r = if use_local {
+                            local.alloc_ptr_in(e, class).map(|(h, _)| h)
+                        } else {
+                            a.alloc_class_in(e, class)
+                        };
+                        if !open.contains(&e) {
+                            prop_assert_eq!(r, Err(Error::EpochNotOpen { epoch: e }));
+                            continue;
+                        }
+                        match r {
+                            Ok(h) => {
+                                prop_assert!(objs.iter().all(|o| !o.2 || o.0 != h));
+                                let p = a.get_ptr(h).unwrap();
+                                // SAFETY: a fresh object of at least 64 bytes, ours.
+                                unsafe { p.cast::<u64>().as_ptr().write(next_tag) };
+                                objs.push((h, next_tag, true));
+                                next_tag += 1;
+                            }
+                            Err(Error::OutOfSlabs) => {}
+                            Err(e) => prop_assert!(false, "alloc failed: {e}"),
+                        }
+                    }
+                    Op::Free { idx, local: use_local } if !objs.is_empty() => {
+                        let i = idx % objs.len();
+                        let (h, _, live) = objs[i];
+                        let r = if use_local { local.free(h) } else { a.free(h) };
+                        if live {
+                            prop_assert_eq!(r, Ok(()));
+                            objs[i].2 = false;
+                        } else {
+                            prop_assert_eq!(r, Err(Error::DoubleFree));
+                        }
+                    }
+                    Op::Validate { idx } if !objs.is_empty() => {
+                        let (h, tag, live) = objs[idx % objs.len()];
+                        if live {
+                            let p = a.get_ptr(h).unwrap();
+                            // SAFETY: live and ours.
+                            let got = unsafe { p.cast::<u64>().as_ptr().read() };
+                            prop_assert_eq!(got, tag, "handle resolved to another object");
+                        } else {
+                            prop_assert_eq!(a.validate(h), Err(Error::Stale));
+                        }
+                    }
+                    Op::Advance => match a.epoch_advance() {
+                        Ok(e) => open.push(e),
+                        Err(Error::EpochNotClosed { epoch }) => {
+                            prop_assert!(open.contains(&epoch));
+                            prop_assert_eq!(epoch.0 % 4, (a.epoch_current().0 + 1) % 4);
+                        }
+                        Err(e) => prop_assert!(false, "advance failed: {e}"),
+                    },
+                    Op::Close { epoch } => {
+                        if let Some(&e) = open.get(epoch as usize) {
+                            prop_assert!(a.epoch_close(e).is_ok());
+                            open.retain(|&x| x != e);
+                            prop_assert_eq!(a.alloc_in(e, 64), Err(Error::EpochNotOpen { epoch: e }));
+                        }
+                    }
+                    Op::Trim => {
+                        for &e in &open {
+                            prop_assert!(a.epoch_trim(e).is_ok());
+                        }
+                    }
+                    Op::Flush => local.flush(),
+                    _ => {}
+                }
+            }
+            // Everything live is still intact, and frees once.
+            for (h, tag, live) in objs {
+                if live {
+                    let p = a.get_ptr(h).unwrap();
+                    // SAFETY: live and ours.
+                    prop_assert_eq!(unsafe { p.cast::<u64>().as_ptr().read() }, tag);
+                    prop_assert_eq!(local.free(h), Ok(()));
+                }
+                prop_assert_eq!(a.free(h), Err(Error::DoubleFree));
+            }
+        }
+    }
+}
