@@ -1,6 +1,8 @@
 //! The `smr` suite: ebb's three reclamation schemes against their peers.
 //!
-//! Workloads (see `docs/smr.md` for what each shows):
+//! Workloads (see `docs/smr.md` for what each shows). Throughput and read costs are sampled
+//! round-robin over the implementations, so that a disturbance of the shared machine lands
+//! on all of them alike:
 //!
 //! * `protected_read` (`ns_per_op`): each of `threads` threads enters a read section,
 //!   loads a shared pointer under it, reads through it and leaves. No writer. The QSBR row
@@ -127,22 +129,39 @@ const IMPLS: &[&str] = &[
 fn protected_read(cfg: &Config, sink: &mut Sink) {
     let ops = cfg.scale(20_000_000, 2_000_000);
     let t = cfg.threads;
-    for &imp in IMPLS {
-        let s = repeat(cfg.repeats, || {
-            let secs = match imp {
-                "ebb-qsbr" => read_ebb(ebb_smr::qsbr::Domain::new(), t, ops, QUIESCE_EVERY),
-                "ebb-ebr" => read_ebb(ebb_smr::ebr::Domain::new(), t, ops, 0),
-                "ebb-hp" => read_ebb(ebb_smr::hp::Domain::new(), t, ops, 0),
-                "crossbeam-epoch" => read_crossbeam(t, ops),
-                "haphazard" => read_haphazard(t, ops),
-                "seize" => read_seize(t, ops),
-                "arc-swap" => read_arc_swap(t, ops),
-                _ => read_rwlock(t, ops),
-            };
-            secs * 1e9 / ops as f64
-        });
+    let rows = interleaved(cfg.repeats, |imp| {
+        let secs = match imp {
+            "ebb-qsbr" => read_ebb(ebb_smr::qsbr::Domain::new(), t, ops, QUIESCE_EVERY),
+            "ebb-ebr" => read_ebb(ebb_smr::ebr::Domain::new(), t, ops, 0),
+            "ebb-hp" => read_ebb(ebb_smr::hp::Domain::new(), t, ops, 0),
+            "crossbeam-epoch" => read_crossbeam(t, ops),
+            "haphazard" => read_haphazard(t, ops),
+            "seize" => read_seize(t, ops),
+            "arc-swap" => read_arc_swap(t, ops),
+            _ => read_rwlock(t, ops),
+        };
+        secs * 1e9 / ops as f64
+    });
+    for (imp, s) in rows {
         sink.push("protected_read", imp, "ns_per_op", "ns", s);
     }
+}
+
+/// Measures every implementation `repeats` times, round-robin (one sample of each, then
+/// the next round), so that a disturbance of the shared machine lands on all of them
+/// alike instead of on whichever ran during it; returns median/min/max per implementation.
+fn interleaved(repeats: usize, mut sample: impl FnMut(&str) -> f64) -> Vec<(&'static str, Stat)> {
+    let mut samples = vec![Vec::new(); IMPLS.len()];
+    for _ in 0..repeats.max(1) {
+        for (i, &imp) in IMPLS.iter().enumerate() {
+            samples[i].push(sample(imp));
+        }
+    }
+    IMPLS
+        .iter()
+        .zip(samples)
+        .map(|(&imp, v)| (imp, Stat::of(&v)))
+        .collect()
 }
 
 /// Seconds for `threads` threads to do `ops` protected reads each.
@@ -245,11 +264,11 @@ fn read_rwlock(threads: usize, ops: u64) -> f64 {
 
 fn retire_reclaim(cfg: &Config, sink: &mut Sink) {
     let ops = cfg.scale(1_000_000, 100_000);
-    for &imp in IMPLS {
-        let s = repeat(cfg.repeats, || {
-            let secs = replace_run(imp, cfg.threads, ops);
-            (cfg.threads as u64 * ops) as f64 / secs
-        });
+    let rows = interleaved(cfg.repeats, |imp| {
+        let secs = replace_run(imp, cfg.threads, ops);
+        (cfg.threads as u64 * ops) as f64 / secs
+    });
+    for (imp, s) in rows {
         sink.push("retire_reclaim", imp, "ops_per_sec", "ops/s", s);
     }
 }
