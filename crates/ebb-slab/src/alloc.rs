@@ -873,8 +873,14 @@ impl SlabAlloc {
     /// [`Error::DoubleFree`].
     #[inline]
     pub(crate) fn kill(&self, h: RawHandle) -> Result<Killed<'_>> {
+        self.kill_as(h, false)
+    }
+
+    /// [`kill`](Self::kill), without the election when `owned` (see `Local::free_owned`).
+    #[inline]
+    pub(crate) fn kill_as(&self, h: RawHandle, owned: bool) -> Result<Killed<'_>> {
         let (chunk, index, parts) = self.locate(h)?;
-        Self::kill_located(chunk, index, parts)
+        Self::kill_located(chunk, index, parts, owned)
     }
 
     /// [`kill`](Self::kill) of a handle already located: `parts.slab` is slab `index` of
@@ -884,6 +890,7 @@ impl SlabAlloc {
         chunk: &Chunk,
         index: usize,
         parts: HandleParts,
+        owned: bool,
     ) -> Result<Killed<'_>> {
         let sw = chunk.slot_word(index, parts.slot as usize);
         let live = parts.generation | LIVE;
@@ -893,10 +900,18 @@ impl SlabAlloc {
         } else {
             parts.generation + 1
         };
-        // AcqRel: Release hands the object's last writes to the next claimer (through the
-        // bitmap's Release); Acquire makes a failed CAS's value, used to classify the
-        // error, at least as new as the handle's issue.
-        if let Err(now) = sw.compare_exchange(live, next, AcqRel, Acquire) {
+        if owned {
+            // The caller guarantees nobody frees this object concurrently, so no election
+            // is needed: a load to validate, a store to kill. Acquire/Release as below.
+            let now = sw.load(Acquire);
+            if now != live {
+                return Err(Self::classify(now, parts.generation, true));
+            }
+            sw.store(next, Release);
+        } else if let Err(now) = sw.compare_exchange(live, next, AcqRel, Acquire) {
+            // AcqRel: Release hands the object's last writes to the next claimer (through
+            // the bitmap's Release); Acquire makes a failed CAS's value, used to classify
+            // the error, at least as new as the handle's issue.
             return Err(Self::classify(now, parts.generation, true));
         }
         Ok(Killed {

@@ -159,6 +159,29 @@ impl<'a> Local<'a> {
     /// Frees `h`'s object; errors as [`SlabAlloc::free`].
     #[inline]
     pub fn free(&mut self, h: RawHandle) -> Result<()> {
+        self.free_as(h, false)
+    }
+
+    /// Frees `h`'s object like [`free`](Self::free), but without the CAS that elects one
+    /// winner among concurrent frees of the same handle: the slot word is validated with a
+    /// load and killed with a store, so a warm alloc/free pair has no locked instruction.
+    /// Stale, forged and sequential double frees are still refused with their errors.
+    ///
+    /// This is the contract `GlobalAlloc::dealloc` already imposes on its callers, and what
+    /// an owner-token API (a handle that cannot be copied) guarantees by construction.
+    ///
+    /// # Safety
+    ///
+    /// - No other thread frees `h` (through any `Local`, [`SlabAlloc::free`] or this
+    ///   method) while this call runs. Two racing frees could otherwise both succeed and
+    ///   hand the slot out twice.
+    #[inline]
+    pub unsafe fn free_owned(&mut self, h: RawHandle) -> Result<()> {
+        self.free_as(h, true)
+    }
+
+    #[inline]
+    fn free_as(&mut self, h: RawHandle, owned: bool) -> Result<()> {
         let alloc = self.alloc;
         let p = h.parts()?;
         // A handle into the magazine's own slab skips the registry lookup: the magazine
@@ -168,7 +191,7 @@ impl<'a> Local<'a> {
             && m.slab == p.slab
             && (p.slot as usize) < m.cap
         {
-            let k = SlabAlloc::kill_located(chunk, m.index, p)?;
+            let k = SlabAlloc::kill_located(chunk, m.index, p, owned)?;
             let slot = p.slot as usize;
             if !k.retired && m.word == slot / SLOTS_PER_WORD {
                 m.mask |= 1 << (slot % SLOTS_PER_WORD);
@@ -177,7 +200,7 @@ impl<'a> Local<'a> {
             }
             return Ok(());
         }
-        let k = alloc.kill(h)?;
+        let k = alloc.kill_as(h, owned)?;
         let slot = k.parts.slot as usize;
         if !k.retired
             && let Some(m) = self.mags.get_mut(k.parts.class as usize)

@@ -624,3 +624,26 @@ mod model {
         }
     }
 }
+
+#[test]
+fn owned_free_still_validates() {
+    let a = SlabAlloc::with_config(small()).unwrap();
+    let e = a.epoch_current();
+    let mut l = a.local();
+    let hs: Vec<_> = (0..200).map(|_| l.alloc_ptr_in(e, 0).unwrap().0).collect();
+    for &h in &hs {
+        // SAFETY: this thread is the only one freeing these handles.
+        assert_eq!(unsafe { l.free_owned(h) }, Ok(()));
+    }
+    for &h in &hs {
+        // SAFETY: as above; the frees are sequential, so they are refused, not raced.
+        assert_eq!(unsafe { l.free_owned(h) }, Err(Error::DoubleFree));
+        assert_eq!(a.validate(h), Err(Error::Stale));
+    }
+    let h = l.alloc_ptr_in(e, 0).unwrap().0;
+    // SAFETY: as above.
+    let forged = unsafe { l.free_owned(forge(h, |p| p.generation += 3)) };
+    assert_eq!(forged, Err(Error::ForgedGeneration));
+    // SAFETY: as above.
+    assert_eq!(unsafe { l.free_owned(h) }, Ok(()));
+}
