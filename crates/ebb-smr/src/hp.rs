@@ -21,7 +21,7 @@
 //!   more than two guards alive at once takes another record from the domain; records
 //!   of exited threads are reused.
 //! * [`Handle::retire`] appends to the thread's list and scans when it holds
-//!   `R = max(64, 2·H)` objects, `H` being the number of cells in the domain. A scan frees
+//!   `R = max(512, 2·H)` objects, `H` being the number of cells in the domain. A scan frees
 //!   all but at most `H` objects (only protected ones survive), so every scan frees at
 //!   least `R - H >= H` objects: amortized constant work per retire.
 //! * A thread that exits scans once more and hands the survivors (at most `H`) to the
@@ -48,8 +48,10 @@ use core::ptr::{self, NonNull};
 
 /// Hazard cells per record.
 pub const CELLS_PER_RECORD: usize = 8;
-/// The smallest retire-list length that triggers a scan.
-const RETIRE_MIN: usize = if cfg!(any(miri, ebb_loom)) { 2 } else { 64 };
+/// The smallest retire-list length that triggers a scan. Each scan issues one `membarrier`,
+/// which interrupts every CPU running one of our threads; in a virtual machine whose host
+/// is busy that can take tens of microseconds, so scans are kept rare.
+const RETIRE_MIN: usize = if cfg!(any(miri, ebb_loom)) { 2 } else { 512 };
 /// Protection slots per guard.
 const SLOTS: usize = 4;
 
@@ -134,7 +136,7 @@ impl Domain {
     }
 
     /// The most objects the domain can hold retired-but-unfreed right now, whatever its
-    /// readers do: `T·R + H` for `T` records, `H = T·8` cells and `R = max(64, 2H)`.
+    /// readers do: `T·R + H` for `T` records, `H = T·8` cells and `R = max(512, 2H)`.
     pub fn garbage_bound(&self) -> usize {
         let records = self.global.registry.len();
         records * self.global.threshold() + self.global.cells()

@@ -79,6 +79,8 @@ use std::collections::VecDeque;
 const OFFLINE: u64 = 0;
 /// Deferred objects per batch; each sealed batch starts one grace period.
 const BATCH: usize = if cfg!(any(miri, ebb_loom)) { 2 } else { 128 };
+/// Emptied batches kept for reuse per thread.
+const SPARE_BATCHES: usize = 4;
 /// While batches wait, `quiescent` tries to reclaim every this many calls.
 const POLL_INTERVAL: u32 = if cfg!(any(miri, ebb_loom)) { 1 } else { 32 };
 
@@ -243,8 +245,9 @@ impl Domain {
         Handle {
             global: self.global.clone(),
             node,
-            batch: RefCell::new(Vec::new()),
+            batch: RefCell::new(Vec::with_capacity(BATCH)),
             waiting: RefCell::new(VecDeque::new()),
+            spare: RefCell::new(Vec::new()),
             waiting_len: Cell::new(0),
             ticks: Cell::new(0),
             _not_send: PhantomData,
@@ -329,6 +332,8 @@ pub struct Handle {
     batch: RefCell<Vec<Retired>>,
     /// Sealed batches, oldest first (targets increase).
     waiting: RefCell<VecDeque<Batch>>,
+    /// Emptied batch allocations, reused by `seal`.
+    spare: RefCell<Vec<Vec<Retired>>>,
     /// `waiting.len()`, read on the fast path of `quiescent` without a borrow.
     waiting_len: Cell<usize>,
     /// Calls to `quiescent` since the last reclamation attempt.
@@ -473,10 +478,16 @@ impl Handle {
 
     /// Seals the current batch (if any) by starting a grace period.
     fn seal(&self) {
-        let items = mem::take(&mut *self.batch.borrow_mut());
-        if items.is_empty() {
+        if self.batch.borrow().is_empty() {
             return;
         }
+        // The next batch reuses the allocation of one already freed.
+        let fresh = self
+            .spare
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(BATCH));
+        let items = mem::replace(&mut *self.batch.borrow_mut(), fresh);
         let target = self.global.start_grace_period();
         let mut w = self.waiting.borrow_mut();
         w.push_back(Batch { target, items });
@@ -506,7 +517,11 @@ impl Handle {
         for b in ready {
             // SAFETY: grace period `b.target <= done` is over: every thread online when
             // it started has since passed a quiescent state or gone offline.
-            unsafe { reclaim_all(b.items, counters) };
+            let empty = unsafe { reclaim_all(b.items, counters) };
+            let mut spare = self.spare.borrow_mut();
+            if spare.len() < SPARE_BATCHES {
+                spare.push(empty);
+            }
         }
         self.global.reclaim_orphans(done, counters);
     }

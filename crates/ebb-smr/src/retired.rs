@@ -126,13 +126,16 @@ impl Totals {
 /// # Safety
 ///
 /// * Every object in `items` is unreachable by every thread.
-pub(crate) unsafe fn reclaim_all(items: Vec<Retired>, counters: &Counters) {
+///
+/// Returns `items`, emptied, so that its allocation can hold the next batch.
+pub(crate) unsafe fn reclaim_all(mut items: Vec<Retired>, counters: &Counters) -> Vec<Retired> {
     let (mut n, mut bytes) = (0u64, 0u64);
-    for r in items {
+    for r in items.drain(..) {
         n += 1;
         bytes += r.bytes() as u64;
         // SAFETY: the caller guarantees the object is unreachable.
         unsafe { r.reclaim() };
     }
     counters.on_reclaim(n, bytes);
+    items
 }

@@ -17,9 +17,9 @@
 //!   `Release` store of 0.
 //! * [`Guard::retire`] (or [`Guard::defer_destroy`]) pushes onto a thread-local bag; a
 //!   full bag is stamped with the current epoch and moved to the thread's limbo list.
-//!   When the thread next unpins (its own announcement would stop the epoch), it tries
-//!   to advance the epoch, up to twice: each step is one [heavy fence](crate::fence)
-//!   (`membarrier`, a few hundred ns) and a walk over the records. Bags two epochs old
+//!   When the thread next unpins, it tries one step of the epoch: a walk over the
+//!   records and, unless one of them visibly lags (then the step fails at once), one
+//!   [heavy fence](crate::fence) (`membarrier`) and a second walk. Bags two epochs old
 //!   are freed by their owner; there is no global garbage queue, so retiring threads
 //!   never contend on one.
 //! * A thread that exits hands its limbo to the domain; the next collector frees it once
@@ -51,8 +51,11 @@ use core::ptr::NonNull;
 use crossbeam_utils::CachePadded;
 use std::collections::VecDeque;
 
-/// Objects per bag; one bag is sealed (and one advance tried) per this many retires.
-const BAG_CAP: usize = if cfg!(any(miri, ebb_loom)) { 2 } else { 128 };
+/// Objects per bag; one bag is sealed (and one advance tried) per this many retires. Large,
+/// because each advance issues one `membarrier` (see `hp::RETIRE_MIN` for its cost).
+const BAG_CAP: usize = if cfg!(any(miri, ebb_loom)) { 2 } else { 512 };
+/// Emptied bags kept for reuse per thread.
+const SPARE_BAGS: usize = 4;
 /// Sealed bags past which a thread collects even while pinned.
 const LIMBO_EAGER: usize = 16;
 /// Low bit of a record's epoch word: the thread is pinned.
@@ -90,6 +93,17 @@ impl Global {
     /// Tries to advance the epoch by one; returns the epoch afterwards.
     fn try_advance(&self) -> u64 {
         let g = self.epoch.load(Ordering::Acquire);
+        // A thread already seen pinned in an older epoch makes the step fail whatever the
+        // fence would show (failing is always safe), so skip the `membarrier` then: a
+        // reader that is descheduled while pinned would otherwise cost one per attempt.
+        // Relaxed: only a hint; the check that allows the step comes after the fence.
+        let lagging = self.registry.records().any(|r| {
+            let l = r.epoch.load(Ordering::Relaxed);
+            l & PINNED != 0 && l >> 1 != g
+        });
+        if lagging {
+            return g;
+        }
         // Pairs with every reader's light fence after it stored its pinned epoch: each
         // pinned thread's announcement is visible below, or its loads come after this
         // point and see what happened before it.
@@ -184,8 +198,9 @@ impl Domain {
             nested: Cell::new(0),
             outer_dropped: Cell::new(false),
             collect_due: Cell::new(false),
-            bag: RefCell::new(Vec::new()),
+            bag: RefCell::new(Vec::with_capacity(BAG_CAP)),
             limbo: RefCell::new(VecDeque::new()),
+            spare: RefCell::new(Vec::new()),
             _not_send: PhantomData,
         }
     }
@@ -267,6 +282,8 @@ pub struct Handle {
     bag: RefCell<Vec<Retired>>,
     /// Stamped bags, oldest first.
     limbo: RefCell<VecDeque<Bag>>,
+    /// Emptied bag allocations, reused by `seal`.
+    spare: RefCell<Vec<Vec<Retired>>>,
     _not_send: PhantomData<*mut ()>,
 }
 
@@ -377,10 +394,16 @@ impl Handle {
 
     /// Stamps the current bag with the epoch and moves it to limbo.
     fn seal(&self) {
-        let items = mem::take(&mut *self.bag.borrow_mut());
-        if items.is_empty() {
+        if self.bag.borrow().is_empty() {
             return;
         }
+        // The next bag reuses the allocation of one already freed.
+        let fresh = self
+            .spare
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(BAG_CAP));
+        let items = mem::replace(&mut *self.bag.borrow_mut(), fresh);
         // An RMW rather than a load: it reads the latest epoch (a stale, smaller stamp
         // would free too early), and with Release it heads a release sequence that the
         // advancer's AcqRel CAS continues, so our unlinks happen before the next step.
@@ -395,15 +418,11 @@ impl Handle {
         if oldest.is_some_and(|e| e + 2 > g)
             || self.global.orphan_count.load(Ordering::Relaxed) != 0
         {
-            // A bag needs two steps. Each costs one `membarrier` (a few hundred ns, or
-            // about 2 ns per retired object with bags of 128), so take the second at once
-            // when the first succeeded: the oldest bag is then freed at this seal instead
-            // of two seals later, which cuts reclamation latency threefold.
-            let before = g;
+            // One step per collection: a bag is then freed two seals after its own. Each
+            // step costs a `membarrier`, which interrupts every CPU running one of our
+            // threads (microseconds in a VM), so taking both steps at once would buy
+            // latency with a measurable share of retire throughput.
             g = self.global.try_advance();
-            if g > before && oldest.is_some_and(|e| e + 2 > g) {
-                g = self.global.try_advance();
-            }
         }
         let ready: Vec<Bag> = {
             let mut l = self.limbo.borrow_mut();
@@ -415,7 +434,11 @@ impl Handle {
         for b in ready {
             // SAFETY: the epoch advanced twice since the bag was stamped, so every thread
             // pinned now pinned after its objects were unlinked.
-            unsafe { reclaim_all(b.items, counters) };
+            let empty = unsafe { reclaim_all(b.items, counters) };
+            let mut spare = self.spare.borrow_mut();
+            if spare.len() < SPARE_BAGS {
+                spare.push(empty);
+            }
         }
         self.global.reclaim_orphans(g, counters);
     }

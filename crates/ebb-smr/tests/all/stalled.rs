@@ -7,7 +7,7 @@ use ebb_smr::{AtomicPtr, Smr, SmrGuard, SmrHandle, ebr, hp, qsbr};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Barrier};
 
-const WRITES: u64 = 5_000;
+const WRITES: u64 = 20_000;
 
 /// Returns (peak pending objects while stalled, pending after the reader resumed).
 fn stalled<S: Smr>(domain: S, writers: usize) -> (u64, u64) {
