@@ -14,7 +14,9 @@
 //!     as workload `timer_overhead` (impl `rdtsc`): the same measurement around nothing.
 //!
 //!   Impls: `ebb` (a [`Local`](ebb_slab::Local) per thread over one shared
-//!   [`SlabAlloc`]), `mimalloc`, `jemalloc`, `system` (each called directly through
+//!   [`SlabAlloc`]; `alloc_ptr_in` + the checked `free`), `ebb-owned` (the same, freeing
+//!   with `unsafe free_owned`, which skips the double-free election under
+//!   `GlobalAlloc::dealloc`'s contract), `mimalloc`, `jemalloc`, `system` (each called directly through
 //!   `GlobalAlloc`, whatever the runner's global allocator is), `sharded-slab`
 //!   (`Slab<[u8; N]>`, insert + remove), and, at `--threads 1` only, the single-threaded
 //!   references `slab` and `slotmap` (reported at threads = 1). The typed slabs move an
@@ -260,6 +262,22 @@ fn alloc_free<const N: usize>(
         },
     );
     push(sink, w, "ebb", t, r);
+    let r = measure(
+        t,
+        cfg,
+        timer,
+        || ebb.local(),
+        |l, i| {
+            let (h, p) = l.alloc_ptr_in(epoch, class).expect("ebb alloc");
+            // SAFETY: `p` is the fresh object of `h`, at least N bytes, ours until freed.
+            unsafe { p.as_ptr().write(i as u8) };
+            black_box(p);
+            // SAFETY: `h` was just allocated by this thread and is freed once, here; no
+            // other thread ever sees it (GlobalAlloc::dealloc's contract).
+            unsafe { l.free_owned(h) }.expect("ebb free_owned");
+        },
+    );
+    push(sink, w, "ebb-owned", t, r);
 
     let r = measure(
         t,

@@ -319,7 +319,7 @@ impl SlabAlloc {
     }
 
     #[inline]
-    fn epoch_word(&self, epoch: EpochId) -> &AtomicU64 {
+    pub(crate) fn epoch_word(&self, epoch: EpochId) -> &AtomicU64 {
         &self.epochs[(epoch.0 & self.epoch_mask) as usize]
     }
 }
@@ -373,7 +373,13 @@ impl SlabAlloc {
     #[inline]
     pub fn epoch_is_open(&self, epoch: EpochId) -> bool {
         // Acquire: orders the reads of the pair's `current_partial` after the open.
-        epoch.0 < 1 << 61 && self.epoch_word(epoch).load(Acquire) == epoch.0 << 2 | E_OPEN
+        epoch.0 < 1 << 61 && self.epoch_word(epoch).load(Acquire) == Self::open_word(epoch)
+    }
+
+    /// The value of `epoch`'s ring word while it is open.
+    #[inline]
+    pub(crate) const fn open_word(epoch: EpochId) -> u64 {
+        epoch.0 << 2 | E_OPEN
     }
 
     #[inline]
@@ -771,7 +777,7 @@ impl SlabAlloc {
     }
 
     /// The error for a handle of generation `hgen` meeting slot word `w`.
-    fn classify(w: u32, hgen: u32, freeing: bool) -> Error {
+    pub(crate) fn classify(w: u32, hgen: u32, freeing: bool) -> Error {
         let old = if freeing {
             Error::DoubleFree
         } else {

@@ -95,6 +95,20 @@ pub const MAX_GENERATION: u32 = (1 << DefaultLayout::GENERATION_BITS) - 1;
 /// The number of slab ids a [`DefaultLayout`] handle can name.
 pub const MAX_SLABS: u32 = 1 << DefaultLayout::SLAB_ID_BITS;
 
+/// Bit position of the generation in a [`DefaultLayout`] handle.
+pub(crate) const GEN_SHIFT: u32 =
+    DefaultLayout::SLOT_BITS + DefaultLayout::CLASS_BITS + DefaultLayout::VERSION_BITS;
+/// Bit position of the slot in a [`DefaultLayout`] handle.
+pub(crate) const SLOT_SHIFT: u32 = DefaultLayout::CLASS_BITS + DefaultLayout::VERSION_BITS;
+/// Bit position of the class in a [`DefaultLayout`] handle.
+pub(crate) const CLASS_SHIFT: u32 = DefaultLayout::VERSION_BITS;
+/// The bits of a [`DefaultLayout`] handle that name a slab: slab id, class and version
+/// (every handle into one slab agrees on them).
+pub(crate) const SLAB_KEY_MASK: u64 = (mask(DefaultLayout::SLAB_ID_BITS)
+    << (GEN_SHIFT + DefaultLayout::GENERATION_BITS))
+    | (mask(DefaultLayout::CLASS_BITS) << CLASS_SHIFT)
+    | mask(DefaultLayout::VERSION_BITS);
+
 /// The fields of a handle, unpacked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct HandleParts {

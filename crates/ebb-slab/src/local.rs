@@ -16,29 +16,84 @@
 //! epoch's slabs held by a live `Local` that is never used again are recycled only when
 //! that `Local` flushes: call [`Local::flush`] before relying on `epoch_close` for RSS.
 
-use crate::alloc::SlabAlloc;
+use crate::alloc::{Killed, SlabAlloc};
 use crate::counters::ClassCounters;
 use crate::epoch::EpochId;
 use crate::error::{Error, Result};
-use crate::handle::RawHandle;
-use crate::slab::{Chunk, SLOTS_PER_WORD, owner_tag};
-use crate::sync::Ordering::{Acquire, Relaxed};
+use crate::handle::{GEN_SHIFT, HandleParts, MAX_GENERATION, RawHandle, SLAB_KEY_MASK, SLOT_SHIFT};
+use crate::slab::{
+    Chunk, GEN_MASK, GenLine, HEADER_SIZE, LIVE, SLOTS_PER_WORD, line_word, owner_tag,
+};
+use crate::sync::AtomicU64;
+use crate::sync::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::ptr::NonNull;
 
-#[derive(Default)]
+/// The `key` of an empty magazine: no handle's `bits & SLAB_KEY_MASK` equals it (the mask
+/// leaves the generation and slot bits clear).
+const NO_KEY: u64 = u64::MAX;
+
+/// One class's magazine. The fields both fast paths read come first; everything is
+/// derived once at refill, so a warm alloc or free touches no shared metadata but the
+/// slot word (and the epoch's ring word, read-only).
 struct Magazine<'a> {
-    /// Where the bits live; `None` when the magazine is empty.
-    chunk: Option<&'a Chunk>,
-    index: usize,
-    slab: u32,
-    epoch: u64,
-    word: usize,
+    /// `bits & SLAB_KEY_MASK` of every handle into the magazine's slab (slab id, class,
+    /// version), or [`NO_KEY`] when the magazine is empty. One compare tells a free that
+    /// its handle's slab is the magazine's.
+    key: u64,
+    /// Claimed slots not handed out, as bits of `word`. Non-zero whenever `key != NO_KEY`.
+    mask: u64,
+    /// The first slot of `word` (`word * SLOTS_PER_WORD`).
+    base_slot: usize,
     /// Objects per slab of the magazine's class.
     cap: usize,
-    /// Claimed slots not handed out, as bits of `word`. Non-zero whenever `chunk` is set.
-    mask: u64,
+    /// Object size of the class.
+    size: usize,
+    /// Offset of the slab's first object from the chunk's start.
+    objects: usize,
+    /// The slab's slot words.
+    lines: &'a [GenLine],
+    /// Where the bits live; `None` when the magazine is empty.
+    chunk: Option<&'a Chunk>,
+    /// The ring word of `epoch`, and its value while `epoch` is open.
+    epoch_word: &'a AtomicU64,
+    open: u64,
+    epoch: u64,
     /// Allocations served since the last report to the shared counters.
     hits: u64,
+    index: usize,
+    slab: u32,
+    word: usize,
+}
+
+impl<'a> Magazine<'a> {
+    fn empty(alloc: &'a SlabAlloc) -> Magazine<'a> {
+        Magazine {
+            key: NO_KEY,
+            mask: 0,
+            base_slot: 0,
+            cap: 0,
+            size: 0,
+            objects: 0,
+            lines: &[],
+            chunk: None,
+            epoch_word: alloc.epoch_word(EpochId(0)),
+            // Never a ring word's value (those end in a state below 3).
+            open: u64::MAX,
+            epoch: 0,
+            hits: 0,
+            index: 0,
+            slab: 0,
+            word: 0,
+        }
+    }
+
+    /// Marks the magazine empty (its bits were all handed out or released).
+    #[inline]
+    fn clear(&mut self) {
+        self.key = NO_KEY;
+        self.chunk = None;
+        self.mask = 0;
+    }
 }
 
 /// A thread's cache in front of a [`SlabAlloc`]; see the module docs.
@@ -55,7 +110,7 @@ impl SlabAlloc {
         Local {
             alloc: self,
             mags: (0..self.class_count())
-                .map(|_| Magazine::default())
+                .map(|_| Magazine::empty(self))
                 .collect(),
         }
     }
@@ -92,6 +147,48 @@ impl<'a> Local<'a> {
     /// again). The pointer carries the same contract as `get_ptr`'s.
     #[inline]
     pub fn alloc_ptr_in(&mut self, epoch: EpochId, class: u8) -> Result<(RawHandle, NonNull<u8>)> {
+        if let Some(m) = self.mags.get_mut(class as usize)
+            && let Some(chunk) = m.chunk
+            && m.epoch == epoch.0
+            // Acquire: as in `epoch_is_open`. The magazine was filled for this epoch id
+            // while the word said open; the word still saying so means the epoch has not
+            // started closing (a closed ring slot is reopened only for a later id).
+            && m.epoch_word.load(Acquire) == m.open
+        {
+            let bit = m.mask.trailing_zeros() as usize;
+            m.mask &= m.mask - 1;
+            m.hits += 1;
+            let slot = m.base_slot + bit;
+            let sw = line_word(m.lines, slot);
+            // Relaxed: the slot is ours (its bit is claimed); the free that set this word
+            // happens-before our claim (through the bitmap's Release/Acquire, or program
+            // order when this thread's free pushed the bit back into the magazine).
+            let g = sw.load(Relaxed);
+            debug_assert_eq!(g & !GEN_MASK, 0, "claimed a live or retired slot");
+            // Release: a validator that reads LIVE also reads everything before the issue.
+            sw.store(g | LIVE, Release);
+            let h = RawHandle::from_bits(
+                m.key | (u64::from(g & GEN_MASK) << GEN_SHIFT) | ((slot as u64) << SLOT_SHIFT),
+            );
+            debug_assert_eq!(
+                h.parts().map(|p| (p.slab, p.slot as usize, p.class)),
+                Ok((m.slab, slot, class))
+            );
+            // SAFETY: `slot < cap` (the magazine's bits are slots of the class's word
+            // masks), so the object lies inside slab `index` of `chunk`, whose first
+            // object is at `objects`.
+            let p = unsafe { chunk.at(m.objects + slot * m.size) };
+            if m.mask == 0 {
+                m.clear();
+            }
+            return Ok((h, p));
+        }
+        self.alloc_slow(epoch, class)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn alloc_slow(&mut self, epoch: EpochId, class: u8) -> Result<(RawHandle, NonNull<u8>)> {
         let alloc = self.alloc;
         let m = self
             .mags
@@ -103,22 +200,9 @@ impl<'a> Local<'a> {
             }
             return Err(Error::EpochNotOpen { epoch });
         }
-        if let (Some(chunk), true) = (m.chunk, m.epoch == epoch.0) {
-            let bit = m.mask.trailing_zeros() as usize;
-            m.mask &= m.mask - 1;
-            m.hits += 1;
-            let slot = m.word * SLOTS_PER_WORD + bit;
-            let h = alloc.issue(chunk, m.index, m.slab, slot, class);
-            let p = alloc.slot_ptr(chunk, m.index, slot, class);
-            if m.mask == 0 {
-                m.chunk = None;
-            }
-            return Ok((h, p));
-        }
         self.refill(epoch, class)
     }
 
-    #[cold]
     fn refill(&mut self, epoch: EpochId, class: u8) -> Result<(RawHandle, NonNull<u8>)> {
         let alloc = self.alloc;
         let m = &mut self.mags[class as usize];
@@ -140,16 +224,33 @@ impl<'a> Local<'a> {
             };
             let bit = mask.trailing_zeros() as usize;
             let rest = mask & (mask - 1);
+            let key = RawHandle::new(HandleParts {
+                slab,
+                generation: 0,
+                slot: 0,
+                class,
+            })
+            .to_bits();
             *m = Magazine {
-                chunk: (rest != 0).then_some(chunk),
+                key,
+                mask: rest,
+                base_slot: word * SLOTS_PER_WORD,
+                cap: alloc.class_capacity(class)?,
+                size: alloc.class_size(class)?,
+                objects: chunk.slab_offset(index) + HEADER_SIZE,
+                lines: chunk.slot_lines(index),
+                chunk: Some(chunk),
+                epoch_word: alloc.epoch_word(epoch),
+                open: SlabAlloc::open_word(epoch),
+                epoch: epoch.0,
+                hits: 1,
                 index,
                 slab,
-                epoch: epoch.0,
                 word,
-                cap: alloc.class_capacity(class)?,
-                mask: rest,
-                hits: 1,
             };
+            if rest == 0 {
+                m.clear();
+            }
             let slot = word * SLOTS_PER_WORD + bit;
             let h = alloc.issue(chunk, index, slab, slot, class);
             return Ok((h, alloc.slot_ptr(chunk, index, slot, class)));
@@ -159,7 +260,7 @@ impl<'a> Local<'a> {
     /// Frees `h`'s object; errors as [`SlabAlloc::free`].
     #[inline]
     pub fn free(&mut self, h: RawHandle) -> Result<()> {
-        self.free_as(h, false)
+        self.free_as::<false>(h)
     }
 
     /// Frees `h`'s object like [`free`](Self::free), but without the CAS that elects one
@@ -177,29 +278,74 @@ impl<'a> Local<'a> {
     ///   hand the slot out twice.
     #[inline]
     pub unsafe fn free_owned(&mut self, h: RawHandle) -> Result<()> {
-        self.free_as(h, true)
+        self.free_as::<true>(h)
     }
 
-    #[inline]
-    fn free_as(&mut self, h: RawHandle, owned: bool) -> Result<()> {
-        let alloc = self.alloc;
-        let p = h.parts()?;
-        // A handle into the magazine's own slab skips the registry lookup: the magazine
-        // already holds the chunk, and its class and capacity.
-        if let Some(m) = self.mags.get_mut(p.class as usize)
-            && let Some(chunk) = m.chunk
-            && m.slab == p.slab
-            && (p.slot as usize) < m.cap
+    /// The free of a handle into the magazine's own slab (the common case) inline; every
+    /// other handle, and the generation wrap, in `free_slow`.
+    #[inline(always)]
+    fn free_as<const OWNED: bool>(&mut self, h: RawHandle) -> Result<()> {
+        let bits = h.to_bits();
+        let class = (bits >> crate::handle::CLASS_SHIFT) as u8;
+        if let Some(m) = self.mags.get_mut(class as usize)
+            // Same slab id, class and version as the magazine's (never true when empty).
+            && bits & SLAB_KEY_MASK == m.key
         {
-            let k = SlabAlloc::kill_located(chunk, m.index, p, owned)?;
-            let slot = p.slot as usize;
-            if !k.retired && m.word == slot / SLOTS_PER_WORD {
-                m.mask |= 1 << (slot % SLOTS_PER_WORD);
-            } else {
-                alloc.finish_free(k);
+            let slot = (bits >> SLOT_SHIFT) as u8 as usize;
+            let generation = (bits >> GEN_SHIFT) as u32 & GEN_MASK;
+            if slot < m.cap && generation != MAX_GENERATION {
+                let sw = line_word(m.lines, slot);
+                let live = generation | LIVE;
+                if OWNED {
+                    // The caller guarantees nobody frees this object concurrently, so no
+                    // election: a load to validate, a store to kill. Acquire/Release as
+                    // in the CAS below.
+                    let now = sw.load(Acquire);
+                    if now != live {
+                        return Err(SlabAlloc::classify(now, generation, true));
+                    }
+                    sw.store(generation + 1, Release);
+                } else if let Err(now) = sw.compare_exchange(live, generation + 1, AcqRel, Acquire)
+                {
+                    // AcqRel/Acquire: as in `SlabAlloc::kill_located`.
+                    return Err(SlabAlloc::classify(now, generation, true));
+                }
+                let off = slot.wrapping_sub(m.base_slot);
+                if off < SLOTS_PER_WORD {
+                    // The slot's bit is claimed (by this incarnation, which the magazine
+                    // pins); keeping it local keeps it claimed.
+                    m.mask |= 1 << off;
+                } else {
+                    Self::release_other(self.alloc, m, slot, generation);
+                }
+                return Ok(());
             }
-            return Ok(());
         }
+        self.free_slow(h, OWNED)
+    }
+
+    /// A killed slot of the magazine's slab outside its word: back to the shared bitmap.
+    #[cold]
+    #[inline(never)]
+    fn release_other(alloc: &SlabAlloc, m: &Magazine<'a>, slot: usize, generation: u32) {
+        let chunk = m.chunk.expect("an active magazine has its chunk");
+        alloc.finish_free(Killed {
+            chunk,
+            index: m.index,
+            parts: HandleParts {
+                slab: m.slab,
+                generation,
+                slot: slot as u8,
+                class: chunk.class,
+            },
+            retired: false,
+        });
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn free_slow(&mut self, h: RawHandle, owned: bool) -> Result<()> {
+        let alloc = self.alloc;
         let k = alloc.kill_as(h, owned)?;
         let slot = k.parts.slot as usize;
         if !k.retired
@@ -233,10 +379,10 @@ impl<'a> Local<'a> {
                 .fetch_add(m.hits, Relaxed);
             m.hits = 0;
         }
-        if let Some(chunk) = m.chunk.take() {
+        if let Some(chunk) = m.chunk {
             alloc.release(chunk, m.index, m.word, m.mask);
-            m.mask = 0;
         }
+        m.clear();
     }
 }
 

@@ -146,7 +146,13 @@ const WORDS_PER_LINE: usize = 16;
 
 /// One cache line of slot words.
 #[repr(align(64))]
-struct GenLine([AtomicU32; WORDS_PER_LINE]);
+pub(crate) struct GenLine([AtomicU32; WORDS_PER_LINE]);
+
+/// The slot word of slot `slot` among one slab's lines (see [`Chunk::slot_lines`]).
+#[inline(always)]
+pub(crate) fn line_word(lines: &[GenLine], slot: usize) -> &AtomicU32 {
+    &lines[slot / WORDS_PER_LINE].0[slot % WORDS_PER_LINE]
+}
 
 // === impl Chunk ===
 
@@ -223,6 +229,30 @@ impl Chunk {
     #[inline]
     pub(crate) fn slot_word(&self, i: usize, slot: usize) -> &AtomicU32 {
         &self.gens[i * self.lines_per_slab + slot / WORDS_PER_LINE].0[slot % WORDS_PER_LINE]
+    }
+
+    /// The slot-word lines of slab `i` (slot `s` is `line_word(lines, s)`).
+    #[inline]
+    pub(crate) fn slot_lines(&self, i: usize) -> &[GenLine] {
+        &self.gens[i * self.lines_per_slab..(i + 1) * self.lines_per_slab]
+    }
+
+    /// The byte at offset `off` of the chunk's slab memory.
+    ///
+    /// # Safety
+    ///
+    /// - `off < slabs * slab_size` (the offset stays inside the mapping).
+    #[inline(always)]
+    pub(crate) unsafe fn at(&self, off: usize) -> NonNull<u8> {
+        debug_assert!(off < self.len);
+        // SAFETY: the caller keeps `off` inside the mapping of `len` bytes.
+        unsafe { self.base.add(off) }
+    }
+
+    /// Byte offset of slab `i` from the chunk's start.
+    #[inline]
+    pub(crate) fn slab_offset(&self, i: usize) -> usize {
+        i * self.slab_size
     }
 
     /// Returns the pages of slab `i` to the OS (its contents read as zero afterwards).

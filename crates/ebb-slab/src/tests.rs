@@ -647,3 +647,100 @@ fn owned_free_still_validates() {
     // SAFETY: as above.
     assert_eq!(unsafe { l.free_owned(h) }, Ok(()));
 }
+
+/// The magazine's inline free (a handle whose slab, class and version match the magazine's)
+/// refuses every bad handle with the same error as the shared path, for both frees.
+#[test]
+fn local_fast_free_refuses_bad_handles() {
+    for owned in [false, true] {
+        let a = SlabAlloc::with_config(small()).unwrap();
+        let e = a.epoch_current();
+        let mut l = a.local();
+        let free = |l: &mut Local<'_>, h| {
+            if owned {
+                // SAFETY: this thread is the only one freeing these handles.
+                unsafe { l.free_owned(h) }
+            } else {
+                l.free(h)
+            }
+        };
+        let (h, _) = l.alloc_ptr_in(e, 0).unwrap();
+        let cap = a.class_capacity(0).unwrap() as u16;
+        let bad = [
+            (
+                forge(h, |p| p.slot = 255),
+                Error::SlotOutOfRange {
+                    slot: 255,
+                    capacity: cap,
+                },
+            ),
+            (forge(h, |p| p.generation += 1), Error::ForgedGeneration),
+            // A slot the magazine holds but never handed out.
+            (forge(h, |p| p.slot += 1), Error::ForgedGeneration),
+            (
+                forge(h, |p| p.class = 1),
+                Error::ClassMismatch { handle: 1, slab: 0 },
+            ),
+            (
+                RawHandle::from_bits(h.to_bits() & !3),
+                Error::BadVersion { found: 0 },
+            ),
+            (
+                RawHandle::from_bits(h.to_bits() | 3),
+                Error::BadVersion { found: 3 },
+            ),
+        ];
+        for (b, err) in bad {
+            assert_eq!(free(&mut l, b), Err(err), "{owned} {b:?}");
+        }
+        assert_eq!(a.validate(h), Ok(()));
+        assert_eq!(free(&mut l, h), Ok(()));
+        assert_eq!(free(&mut l, h), Err(Error::DoubleFree));
+        // The slot comes back from the magazine at the next generation.
+        let (h2, _) = l.alloc_ptr_in(e, 0).unwrap();
+        let (p, p2) = (h.parts().unwrap(), h2.parts().unwrap());
+        assert_eq!(
+            (p2.slab, p2.slot, p2.generation),
+            (p.slab, p.slot, p.generation + 1)
+        );
+        assert_eq!(free(&mut l, h), Err(Error::DoubleFree));
+        assert_eq!(a.validate(h2), Ok(()));
+        assert_eq!(free(&mut l, h2), Ok(()));
+    }
+}
+
+/// The generation wrap through a `Local`: the slot retires, old handles stay dead.
+#[test]
+fn local_generation_wrap_retires_the_slot() {
+    for owned in [false, true] {
+        let cfg = SlabConfig {
+            initial_generation: MAX_GENERATION - 1,
+            ..small()
+        };
+        let a = SlabAlloc::with_config(cfg).unwrap();
+        let e = a.epoch_current();
+        let mut l = a.local();
+        let free = |l: &mut Local<'_>, h| {
+            if owned {
+                // SAFETY: this thread is the only one freeing these handles.
+                unsafe { l.free_owned(h) }
+            } else {
+                l.free(h)
+            }
+        };
+        let h1 = l.alloc_ptr_in(e, 0).unwrap().0;
+        free(&mut l, h1).unwrap();
+        let h2 = l.alloc_ptr_in(e, 0).unwrap().0;
+        let (p1, p2) = (h1.parts().unwrap(), h2.parts().unwrap());
+        assert_eq!((p2.slot, p2.generation), (p1.slot, MAX_GENERATION));
+        free(&mut l, h2).unwrap();
+        assert_eq!(a.counters(0).unwrap().retired_slots, 1);
+        let h3 = l.alloc_ptr_in(e, 0).unwrap().0;
+        assert_ne!(h3.parts().unwrap().slot, p1.slot);
+        for old in [h1, h2] {
+            assert_eq!(a.validate(old), Err(Error::Stale));
+            assert_eq!(free(&mut l, old), Err(Error::DoubleFree));
+        }
+        free(&mut l, h3).unwrap();
+    }
+}
