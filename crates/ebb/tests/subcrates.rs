@@ -28,7 +28,9 @@ fn smr_is_reexported() {
 #[test]
 fn slab_is_reexported() {
     let slab = ebb::slab::SlabAlloc::new();
-    let epoch = slab.epoch_advance().expect("a fresh allocator has free epochs");
+    let epoch = slab
+        .epoch_advance()
+        .expect("a fresh allocator has free epochs");
     let h = slab.alloc_in(epoch, 64).expect("64 bytes fit a class");
     slab.free(h).expect("first free succeeds");
     assert_eq!(slab.free(h), Err(ebb_slab::Error::DoubleFree));
