@@ -40,8 +40,16 @@ struct Magazine<'a> {
     /// version), or [`NO_KEY`] when the magazine is empty. One compare tells a free that
     /// its handle's slab is the magazine's.
     key: u64,
-    /// Claimed slots not handed out, as bits of `word`. Non-zero whenever `key != NO_KEY`.
+    /// Claimed slots not handed out, as bits of `word`, besides `hot`.
     mask: u64,
+    /// The slot this thread freed last into the magazine, if not handed out again, as
+    /// the handle its next allocation will return (the freed handle with the generation
+    /// the free stored), or 0 (never a handle: the version bits are non-zero).
+    /// Allocating it needs no load of the slot word (nobody else writes the word of a
+    /// slot whose bit is claimed), and a free makes it with one addition, which keeps
+    /// the alloc/free dependency chain short.
+    /// `mask != 0 || hot != 0` whenever `key != NO_KEY`.
+    hot: u64,
     /// The first slot of `word` (`word * SLOTS_PER_WORD`).
     base_slot: usize,
     /// Objects per slab of the magazine's class.
@@ -70,6 +78,7 @@ impl<'a> Magazine<'a> {
         Magazine {
             key: NO_KEY,
             mask: 0,
+            hot: 0,
             base_slot: 0,
             cap: 0,
             size: 0,
@@ -93,6 +102,7 @@ impl<'a> Magazine<'a> {
         self.key = NO_KEY;
         self.chunk = None;
         self.mask = 0;
+        self.hot = 0;
     }
 }
 
@@ -145,7 +155,7 @@ impl<'a> Local<'a> {
     /// Allocates one object of `class` in `epoch` and returns its handle and address
     /// (what [`SlabAlloc::get_ptr`] would return, without validating the fresh handle
     /// again). The pointer carries the same contract as `get_ptr`'s.
-    #[inline]
+    #[inline(always)]
     pub fn alloc_ptr_in(&mut self, epoch: EpochId, class: u8) -> Result<(RawHandle, NonNull<u8>)> {
         if let Some(m) = self.mags.get_mut(class as usize)
             && let Some(chunk) = m.chunk
@@ -155,21 +165,31 @@ impl<'a> Local<'a> {
             // started closing (a closed ring slot is reopened only for a later id).
             && m.epoch_word.load(Acquire) == m.open
         {
-            let bit = m.mask.trailing_zeros() as usize;
-            m.mask &= m.mask - 1;
             m.hits += 1;
-            let slot = m.base_slot + bit;
-            let sw = line_word(m.lines, slot);
-            // Relaxed: the slot is ours (its bit is claimed); the free that set this word
-            // happens-before our claim (through the bitmap's Release/Acquire, or program
-            // order when this thread's free pushed the bit back into the magazine).
-            let g = sw.load(Relaxed);
-            debug_assert_eq!(g & !GEN_MASK, 0, "claimed a live or retired slot");
+            let (slot, g, sw, h);
+            if m.hot != 0 {
+                h = RawHandle::from_bits(m.hot);
+                m.hot = 0;
+                slot = (h.to_bits() >> SLOT_SHIFT) as u8 as usize;
+                g = (h.to_bits() >> GEN_SHIFT) as u32 & GEN_MASK;
+                sw = line_word(m.lines, slot);
+                debug_assert_eq!(sw.load(Relaxed), g, "a hot slot's word is as freed");
+            } else {
+                let bit = m.mask.trailing_zeros() as usize;
+                m.mask &= m.mask - 1;
+                slot = m.base_slot + bit;
+                sw = line_word(m.lines, slot);
+                // Relaxed: the slot is ours (its bit is claimed); the free that set this
+                // word happens-before our claim (through the bitmap's Release/Acquire, or
+                // program order when this thread's free pushed the bit back).
+                g = sw.load(Relaxed);
+                debug_assert_eq!(g & !GEN_MASK, 0, "claimed a live or retired slot");
+                h = RawHandle::from_bits(
+                    m.key | (u64::from(g & GEN_MASK) << GEN_SHIFT) | ((slot as u64) << SLOT_SHIFT),
+                );
+            }
             // Release: a validator that reads LIVE also reads everything before the issue.
             sw.store(g | LIVE, Release);
-            let h = RawHandle::from_bits(
-                m.key | (u64::from(g & GEN_MASK) << GEN_SHIFT) | ((slot as u64) << SLOT_SHIFT),
-            );
             debug_assert_eq!(
                 h.parts().map(|p| (p.slab, p.slot as usize, p.class)),
                 Ok((m.slab, slot, class))
@@ -178,7 +198,7 @@ impl<'a> Local<'a> {
             // masks), so the object lies inside slab `index` of `chunk`, whose first
             // object is at `objects`.
             let p = unsafe { chunk.at(m.objects + slot * m.size) };
-            if m.mask == 0 {
+            if m.mask == 0 && m.hot == 0 {
                 m.clear();
             }
             return Ok((h, p));
@@ -234,6 +254,7 @@ impl<'a> Local<'a> {
             *m = Magazine {
                 key,
                 mask: rest,
+                hot: 0,
                 base_slot: word * SLOTS_PER_WORD,
                 cap: alloc.class_capacity(class)?,
                 size: alloc.class_size(class)?,
@@ -258,7 +279,7 @@ impl<'a> Local<'a> {
     }
 
     /// Frees `h`'s object; errors as [`SlabAlloc::free`].
-    #[inline]
+    #[inline(always)]
     pub fn free(&mut self, h: RawHandle) -> Result<()> {
         self.free_as::<false>(h)
     }
@@ -276,7 +297,7 @@ impl<'a> Local<'a> {
     /// - No other thread frees `h` (through any `Local`, [`SlabAlloc::free`] or this
     ///   method) while this call runs. Two racing frees could otherwise both succeed and
     ///   hand the slot out twice.
-    #[inline]
+    #[inline(always)]
     pub unsafe fn free_owned(&mut self, h: RawHandle) -> Result<()> {
         self.free_as::<true>(h)
     }
@@ -313,8 +334,14 @@ impl<'a> Local<'a> {
                 let off = slot.wrapping_sub(m.base_slot);
                 if off < SLOTS_PER_WORD {
                     // The slot's bit is claimed (by this incarnation, which the magazine
-                    // pins); keeping it local keeps it claimed.
-                    m.mask |= 1 << off;
+                    // pins); keeping it local keeps it claimed. The last freed slot goes
+                    // to `hot` with the generation just stored (the previous one, if
+                    // any, to the mask).
+                    if m.hot != 0 {
+                        m.mask |= 1 << (Self::hot_slot(m.hot) - m.base_slot);
+                    }
+                    // `generation < MAX_GENERATION`: the addition stays in its field.
+                    m.hot = bits + (1 << GEN_SHIFT);
                 } else {
                     Self::release_other(self.alloc, m, slot, generation);
                 }
@@ -322,6 +349,12 @@ impl<'a> Local<'a> {
             }
         }
         self.free_slow(h, OWNED)
+    }
+
+    /// The slot of a `Magazine::hot` handle.
+    #[inline(always)]
+    fn hot_slot(hot: u64) -> usize {
+        (hot >> SLOT_SHIFT) as u8 as usize
     }
 
     /// A killed slot of the magazine's slab outside its word: back to the shared bitmap.
@@ -380,7 +413,11 @@ impl<'a> Local<'a> {
             m.hits = 0;
         }
         if let Some(chunk) = m.chunk {
-            alloc.release(chunk, m.index, m.word, m.mask);
+            let mut mask = m.mask;
+            if m.hot != 0 {
+                mask |= 1 << (Self::hot_slot(m.hot) - m.base_slot);
+            }
+            alloc.release(chunk, m.index, m.word, mask);
         }
         m.clear();
     }
