@@ -551,6 +551,7 @@ mod tests {
             imps.into_iter().collect::<Vec<_>>(),
             [
                 "ebb",
+                "ebb-owned",
                 "jemalloc",
                 "mimalloc",
                 "sharded-slab",
@@ -559,7 +560,7 @@ mod tests {
                 "system"
             ]
         );
-        assert_eq!(sink.rows().len(), 7 * 5);
+        assert_eq!(sink.rows().len(), 8 * 5);
         assert!(sink.rows().iter().all(|r| r.value > 0.0));
     }
 
