@@ -102,10 +102,11 @@ pub(crate) const GEN_SHIFT: u32 =
 pub(crate) const SLOT_SHIFT: u32 = DefaultLayout::CLASS_BITS + DefaultLayout::VERSION_BITS;
 /// Bit position of the class in a [`DefaultLayout`] handle.
 pub(crate) const CLASS_SHIFT: u32 = DefaultLayout::VERSION_BITS;
+/// Bit position of the slab id in a [`DefaultLayout`] handle.
+pub(crate) const SLAB_SHIFT: u32 = GEN_SHIFT + DefaultLayout::GENERATION_BITS;
 /// The bits of a [`DefaultLayout`] handle that name a slab: slab id, class and version
 /// (every handle into one slab agrees on them).
-pub(crate) const SLAB_KEY_MASK: u64 = (mask(DefaultLayout::SLAB_ID_BITS)
-    << (GEN_SHIFT + DefaultLayout::GENERATION_BITS))
+pub(crate) const SLAB_KEY_MASK: u64 = (mask(DefaultLayout::SLAB_ID_BITS) << SLAB_SHIFT)
     | (mask(DefaultLayout::CLASS_BITS) << CLASS_SHIFT)
     | mask(DefaultLayout::VERSION_BITS);
 

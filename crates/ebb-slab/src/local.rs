@@ -20,9 +20,11 @@ use crate::alloc::{Killed, SlabAlloc};
 use crate::counters::ClassCounters;
 use crate::epoch::EpochId;
 use crate::error::{Error, Result};
-use crate::handle::{GEN_SHIFT, HandleParts, MAX_GENERATION, RawHandle, SLAB_KEY_MASK, SLOT_SHIFT};
+use crate::handle::{
+    GEN_SHIFT, HandleParts, MAX_GENERATION, RawHandle, SLAB_KEY_MASK, SLAB_SHIFT, SLOT_SHIFT,
+};
 use crate::slab::{
-    Chunk, GEN_MASK, GenLine, HEADER_SIZE, LIVE, SLOTS_PER_WORD, line_word, owner_tag,
+    Chunk, GEN_MASK, GenLine, HEADER_SIZE, LIVE, SLOTS_PER_WORD, line_word_unchecked, owner_tag,
 };
 use crate::sync::AtomicU64;
 use crate::sync::Ordering::{AcqRel, Acquire, Relaxed, Release};
@@ -34,7 +36,9 @@ const NO_KEY: u64 = u64::MAX;
 
 /// One class's magazine. The fields both fast paths read come first; everything is
 /// derived once at refill, so a warm alloc or free touches no shared metadata but the
-/// slot word (and the epoch's ring word, read-only).
+/// slot word (and the epoch's ring word, read-only). Two cache lines (128 bytes), so that
+/// indexing by class is a shift.
+#[repr(align(64))]
 struct Magazine<'a> {
     /// `bits & SLAB_KEY_MASK` of every handle into the magazine's slab (slab id, class,
     /// version), or [`NO_KEY`] when the magazine is empty. One compare tells a free that
@@ -58,7 +62,7 @@ struct Magazine<'a> {
     size: usize,
     /// Offset of the slab's first object from the chunk's start.
     objects: usize,
-    /// The slab's slot words.
+    /// The slab's slot words: `cap` of them at least while the magazine is active.
     lines: &'a [GenLine],
     /// Where the bits live; `None` when the magazine is empty.
     chunk: Option<&'a Chunk>,
@@ -68,9 +72,8 @@ struct Magazine<'a> {
     epoch: u64,
     /// Allocations served since the last report to the shared counters.
     hits: u64,
+    /// The slab's index in `chunk`.
     index: usize,
-    slab: u32,
-    word: usize,
 }
 
 impl<'a> Magazine<'a> {
@@ -91,9 +94,17 @@ impl<'a> Magazine<'a> {
             epoch: 0,
             hits: 0,
             index: 0,
-            slab: 0,
-            word: 0,
         }
+    }
+
+    /// The magazine's slab id (meaningful while it is not empty).
+    fn slab(&self) -> u32 {
+        (self.key >> SLAB_SHIFT) as u32
+    }
+
+    /// The magazine's bitmap word.
+    fn word(&self) -> usize {
+        self.base_slot / SLOTS_PER_WORD
     }
 
     /// Marks the magazine empty (its bits were all handed out or released).
@@ -172,13 +183,17 @@ impl<'a> Local<'a> {
                 m.hot = 0;
                 slot = (h.to_bits() >> SLOT_SHIFT) as u8 as usize;
                 g = (h.to_bits() >> GEN_SHIFT) as u32 & GEN_MASK;
-                sw = line_word(m.lines, slot);
+                // SAFETY: `hot` was made by a free that checked `slot < cap`, and an
+                // active magazine's lines hold `cap` slot words at least.
+                sw = unsafe { line_word_unchecked(m.lines, slot) };
                 debug_assert_eq!(sw.load(Relaxed), g, "a hot slot's word is as freed");
             } else {
                 let bit = m.mask.trailing_zeros() as usize;
                 m.mask &= m.mask - 1;
                 slot = m.base_slot + bit;
-                sw = line_word(m.lines, slot);
+                // SAFETY: the magazine's bits are slots of the class's word masks, so
+                // `slot < cap`, and an active magazine's lines hold `cap` words at least.
+                sw = unsafe { line_word_unchecked(m.lines, slot) };
                 // Relaxed: the slot is ours (its bit is claimed); the free that set this
                 // word happens-before our claim (through the bitmap's Release/Acquire, or
                 // program order when this thread's free pushed the bit back).
@@ -192,7 +207,7 @@ impl<'a> Local<'a> {
             sw.store(g | LIVE, Release);
             debug_assert_eq!(
                 h.parts().map(|p| (p.slab, p.slot as usize, p.class)),
-                Ok((m.slab, slot, class))
+                Ok((m.slab(), slot, class))
             );
             // SAFETY: `slot < cap` (the magazine's bits are slots of the class's word
             // masks), so the object lies inside slab `index` of `chunk`, whose first
@@ -266,8 +281,6 @@ impl<'a> Local<'a> {
                 epoch: epoch.0,
                 hits: 1,
                 index,
-                slab,
-                word,
             };
             if rest == 0 {
                 m.clear();
@@ -315,7 +328,9 @@ impl<'a> Local<'a> {
             let slot = (bits >> SLOT_SHIFT) as u8 as usize;
             let generation = (bits >> GEN_SHIFT) as u32 & GEN_MASK;
             if slot < m.cap && generation != MAX_GENERATION {
-                let sw = line_word(m.lines, slot);
+                // SAFETY: `slot < cap`, and the magazine is active (its key matched), so
+                // its lines hold `cap` slot words at least.
+                let sw = unsafe { line_word_unchecked(m.lines, slot) };
                 let live = generation | LIVE;
                 if OWNED {
                     // The caller guarantees nobody frees this object concurrently, so no
@@ -366,7 +381,7 @@ impl<'a> Local<'a> {
             chunk,
             index: m.index,
             parts: HandleParts {
-                slab: m.slab,
+                slab: m.slab(),
                 generation,
                 slot: slot as u8,
                 class: chunk.class,
@@ -384,8 +399,8 @@ impl<'a> Local<'a> {
         if !k.retired
             && let Some(m) = self.mags.get_mut(k.parts.class as usize)
             && m.chunk.is_some()
-            && m.slab == k.parts.slab
-            && m.word == slot / SLOTS_PER_WORD
+            && m.slab() == k.parts.slab
+            && m.word() == slot / SLOTS_PER_WORD
         {
             // The slot's bit is claimed (by this incarnation, which the magazine pins);
             // keeping it local keeps it claimed.
@@ -417,7 +432,7 @@ impl<'a> Local<'a> {
             if m.hot != 0 {
                 mask |= 1 << (Self::hot_slot(m.hot) - m.base_slot);
             }
-            alloc.release(chunk, m.index, m.word, mask);
+            alloc.release(chunk, m.index, m.word(), mask);
         }
         m.clear();
     }

@@ -148,10 +148,18 @@ const WORDS_PER_LINE: usize = 16;
 #[repr(align(64))]
 pub(crate) struct GenLine([AtomicU32; WORDS_PER_LINE]);
 
-/// The slot word of slot `slot` among one slab's lines (see [`Chunk::slot_lines`]).
+/// The slot word of slot `slot` among one slab's lines (see [`Chunk::slot_lines`]),
+/// without a bounds check on the line.
+///
+/// # Safety
+///
+/// - `slot < lines.len() * WORDS_PER_LINE`.
 #[inline(always)]
-pub(crate) fn line_word(lines: &[GenLine], slot: usize) -> &AtomicU32 {
-    &lines[slot / WORDS_PER_LINE].0[slot % WORDS_PER_LINE]
+pub(crate) unsafe fn line_word_unchecked(lines: &[GenLine], slot: usize) -> &AtomicU32 {
+    debug_assert!(slot / WORDS_PER_LINE < lines.len());
+    // SAFETY: the caller keeps `slot` inside the lines; the index into the line is
+    // `slot % WORDS_PER_LINE`, always in range.
+    unsafe { &lines.get_unchecked(slot / WORDS_PER_LINE).0[slot % WORDS_PER_LINE] }
 }
 
 // === impl Chunk ===
@@ -231,7 +239,7 @@ impl Chunk {
         &self.gens[i * self.lines_per_slab + slot / WORDS_PER_LINE].0[slot % WORDS_PER_LINE]
     }
 
-    /// The slot-word lines of slab `i` (slot `s` is `line_word(lines, s)`).
+    /// The slot-word lines of slab `i` (slot `s` is `line_word_unchecked(lines, s)`).
     #[inline]
     pub(crate) fn slot_lines(&self, i: usize) -> &[GenLine] {
         &self.gens[i * self.lines_per_slab..(i + 1) * self.lines_per_slab]
