@@ -1,5 +1,6 @@
 //! Loom models of the fast path's bitmap CAS, the partial-slab publication, the
-//! free/detach handshake, the double-free election and the close/last-free recycling.
+//! free/detach handshake, the double-free election (also between a `Local`'s inline free and
+//! a remote one) and the close/last-free recycling.
 //!
 //! Run: `RUSTFLAGS="--cfg ebb_loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p ebb-slab
 //! --profile loom --lib loom`. Slabs are heap-backed under loom (see `slab.rs`); the
@@ -185,5 +186,32 @@ fn loom_stale_current_partial_is_rechecked() {
         let (p1, p2) = (h1.parts().unwrap(), h2.parts().unwrap());
         assert_ne!((p1.slab, p1.slot), (p2.slab, p2.slot));
         assert_eq!(a.validate(h1), Ok(()));
+    });
+}
+
+#[test]
+fn loom_local_inline_free_races_remote_free_of_one_handle() {
+    model("local inline free vs remote free of one handle", || {
+        let a = Arc::new(SlabAlloc::with_config(tiny()).unwrap());
+        let mut l = a.local();
+        // The magazine keeps the slab's other slot, so `l.free(h)` takes the inline path.
+        let h = l.alloc(8).unwrap();
+        let a2 = a.clone();
+        let t = thread::spawn(move || a2.free(h));
+        let mine = l.free(h);
+        let theirs = t.join().unwrap();
+        // Exactly one of the two frees wins the election; the other is told `DoubleFree`.
+        assert!(mine.is_ok() != theirs.is_ok(), "{mine:?} {theirs:?}");
+        assert_eq!(mine.err().or(theirs.err()), Some(Error::DoubleFree));
+        // Whoever won, the slot comes back once, at a new generation: `h` stays dead and
+        // no slot is handed out twice.
+        let x = l.alloc(8).unwrap();
+        let y = l.alloc(8).unwrap();
+        let (px, py) = (x.parts().unwrap(), y.parts().unwrap());
+        assert_ne!((px.slab, px.slot), (py.slab, py.slot));
+        assert!(x != h && y != h);
+        assert_eq!(a.validate(h), Err(Error::Stale));
+        l.free(x).unwrap();
+        l.free(y).unwrap();
     });
 }
