@@ -23,11 +23,9 @@ use crate::error::{Error, Result};
 use crate::handle::{
     GEN_SHIFT, HandleParts, MAX_GENERATION, RawHandle, SLAB_KEY_MASK, SLAB_SHIFT, SLOT_SHIFT,
 };
-use crate::slab::{
-    Chunk, GEN_MASK, GenLine, HEADER_SIZE, LIVE, SLOTS_PER_WORD, line_word_unchecked, owner_tag,
-};
-use crate::sync::AtomicU64;
+use crate::slab::{Chunk, GEN_MASK, HEADER_SIZE, LIVE, SLOTS_PER_WORD, owner_tag};
 use crate::sync::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use crate::sync::{AtomicU32, AtomicU64};
 use std::ptr::NonNull;
 
 /// The `key` of an empty magazine: no handle's `bits & SLAB_KEY_MASK` equals it (the mask
@@ -56,14 +54,13 @@ struct Magazine<'a> {
     hot: u64,
     /// The first slot of `word` (`word * SLOTS_PER_WORD`).
     base_slot: usize,
-    /// Objects per slab of the magazine's class.
-    cap: usize,
     /// Object size of the class.
     size: usize,
     /// Offset of the slab's first object from the chunk's start.
     objects: usize,
-    /// The slab's slot words: `cap` of them at least while the magazine is active.
-    lines: &'a [GenLine],
+    /// The slab's slot words, one per object slot of the class (empty while the
+    /// magazine is): the bounds check of `words.get(slot)` is the capacity check.
+    words: &'a [AtomicU32],
     /// Where the bits live; `None` when the magazine is empty.
     chunk: Option<&'a Chunk>,
     /// The ring word of `epoch`, and its value while `epoch` is open.
@@ -83,10 +80,9 @@ impl<'a> Magazine<'a> {
             mask: 0,
             hot: 0,
             base_slot: 0,
-            cap: 0,
             size: 0,
             objects: 0,
-            lines: &[],
+            words: &[],
             chunk: None,
             epoch_word: alloc.epoch_word(EpochId(0)),
             // Never a ring word's value (those end in a state below 3).
@@ -183,17 +179,17 @@ impl<'a> Local<'a> {
                 m.hot = 0;
                 slot = (h.to_bits() >> SLOT_SHIFT) as u8 as usize;
                 g = (h.to_bits() >> GEN_SHIFT) as u32 & GEN_MASK;
-                // SAFETY: `hot` was made by a free that checked `slot < cap`, and an
-                // active magazine's lines hold `cap` slot words at least.
-                sw = unsafe { line_word_unchecked(m.lines, slot) };
+                // SAFETY: `hot` was made by a free whose `words.get(slot)` succeeded, in
+                // this incarnation of the magazine (`clear` empties `hot`).
+                sw = unsafe { m.words.get_unchecked(slot) };
                 debug_assert_eq!(sw.load(Relaxed), g, "a hot slot's word is as freed");
             } else {
                 let bit = m.mask.trailing_zeros() as usize;
                 m.mask &= m.mask - 1;
                 slot = m.base_slot + bit;
                 // SAFETY: the magazine's bits are slots of the class's word masks, so
-                // `slot < cap`, and an active magazine's lines hold `cap` words at least.
-                sw = unsafe { line_word_unchecked(m.lines, slot) };
+                // `slot < cap`, and an active magazine has `cap` words.
+                sw = unsafe { m.words.get_unchecked(slot) };
                 // Relaxed: the slot is ours (its bit is claimed); the free that set this
                 // word happens-before our claim (through the bitmap's Release/Acquire, or
                 // program order when this thread's free pushed the bit back).
@@ -271,10 +267,9 @@ impl<'a> Local<'a> {
                 mask: rest,
                 hot: 0,
                 base_slot: word * SLOTS_PER_WORD,
-                cap: alloc.class_capacity(class)?,
                 size: alloc.class_size(class)?,
                 objects: chunk.slab_offset(index) + HEADER_SIZE,
-                lines: chunk.slot_lines(index),
+                words: chunk.slot_words(index, alloc.class_capacity(class)?),
                 chunk: Some(chunk),
                 epoch_word: alloc.epoch_word(epoch),
                 open: SlabAlloc::open_word(epoch),
@@ -327,10 +322,10 @@ impl<'a> Local<'a> {
         {
             let slot = (bits >> SLOT_SHIFT) as u8 as usize;
             let generation = (bits >> GEN_SHIFT) as u32 & GEN_MASK;
-            if slot < m.cap && generation != MAX_GENERATION {
-                // SAFETY: `slot < cap`, and the magazine is active (its key matched), so
-                // its lines hold `cap` slot words at least.
-                let sw = unsafe { line_word_unchecked(m.lines, slot) };
+            // `words` has one word per slot of the class: `get` is the capacity check.
+            if generation != MAX_GENERATION
+                && let Some(sw) = m.words.get(slot)
+            {
                 let live = generation | LIVE;
                 if OWNED {
                     // The caller guarantees nobody frees this object concurrently, so no

@@ -145,22 +145,12 @@ pub(crate) fn full_masks(cap: usize) -> [u64; WORDS] {
 const WORDS_PER_LINE: usize = 16;
 
 /// One cache line of slot words.
-#[repr(align(64))]
-pub(crate) struct GenLine([AtomicU32; WORDS_PER_LINE]);
+#[repr(C, align(64))]
+struct GenLine([AtomicU32; WORDS_PER_LINE]);
 
-/// The slot word of slot `slot` among one slab's lines (see [`Chunk::slot_lines`]),
-/// without a bounds check on the line.
-///
-/// # Safety
-///
-/// - `slot < lines.len() * WORDS_PER_LINE`.
-#[inline(always)]
-pub(crate) unsafe fn line_word_unchecked(lines: &[GenLine], slot: usize) -> &AtomicU32 {
-    debug_assert!(slot / WORDS_PER_LINE < lines.len());
-    // SAFETY: the caller keeps `slot` inside the lines; the index into the line is
-    // `slot % WORDS_PER_LINE`, always in range.
-    unsafe { &lines.get_unchecked(slot / WORDS_PER_LINE).0[slot % WORDS_PER_LINE] }
-}
+// A slice of lines is a contiguous array of slot words (see `Chunk::slot_words`).
+const _: () =
+    assert!(std::mem::size_of::<GenLine>() == WORDS_PER_LINE * std::mem::size_of::<AtomicU32>());
 
 // === impl Chunk ===
 
@@ -239,10 +229,18 @@ impl Chunk {
         &self.gens[i * self.lines_per_slab + slot / WORDS_PER_LINE].0[slot % WORDS_PER_LINE]
     }
 
-    /// The slot-word lines of slab `i` (slot `s` is `line_word_unchecked(lines, s)`).
+    /// The first `n` slot words of slab `i`, as one slice (word `s` is slot `s`'s).
+    ///
+    /// Panics if `n` exceeds the slab's words (`lines_per_slab * WORDS_PER_LINE`).
     #[inline]
-    pub(crate) fn slot_lines(&self, i: usize) -> &[GenLine] {
-        &self.gens[i * self.lines_per_slab..(i + 1) * self.lines_per_slab]
+    pub(crate) fn slot_words(&self, i: usize, n: usize) -> &[AtomicU32] {
+        let lines = &self.gens[i * self.lines_per_slab..(i + 1) * self.lines_per_slab];
+        assert!(n <= lines.len() * WORDS_PER_LINE);
+        // SAFETY: `GenLine` is `repr(C)` with one field, an array of `WORDS_PER_LINE`
+        // `AtomicU32`, and no padding (asserted at compile time), so `lines` is a
+        // contiguous, initialized array of `lines.len() * WORDS_PER_LINE` slot words, of
+        // which we borrow the first `n` for as long as `self`.
+        unsafe { std::slice::from_raw_parts(lines.as_ptr().cast::<AtomicU32>(), n) }
     }
 
     /// The byte at offset `off` of the chunk's slab memory.
