@@ -251,10 +251,13 @@ pub fn ratio(me: f64, peer: f64, unit: &str) -> String {
     } else {
         peer / me
     };
-    if r.is_finite() {
-        format!("{r:.2}x")
-    } else {
+    if !r.is_finite() || r <= 0.0 {
         "n/a".into()
+    } else if r < 0.1 {
+        // A large loss reads better as a fraction than as 0.00x.
+        format!("1/{:.0}x", 1.0 / r)
+    } else {
+        format!("{r:.2}x")
     }
 }
 
@@ -293,6 +296,8 @@ mod tests {
         assert_eq!(ratio(5.0, 10.0, "ns"), "2.00x");
         assert_eq!(ratio(10.0, 5.0, "ns"), "0.50x");
         assert_eq!(ratio(0.0, 5.0, "ns"), "n/a");
+        assert_eq!(ratio(1000.0, 1.0, "ns"), "1/1000x");
+        assert_eq!(ratio(1.0, 25_000.0, "ops/s"), "1/25000x");
     }
 
     #[test]
