@@ -36,9 +36,9 @@
 
 use crate::fence;
 use crate::registry::{Node, Registry};
-use crate::retired::{Counters, Retired, Totals, reclaim_all};
-use crate::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-use crate::sync::{Arc, Mutex};
+use crate::retired::{Counters, Orphans, Retired, Totals, reclaim_all};
+use crate::sync::Arc;
+use crate::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use crate::{DomainId, Stats};
 use core::cell::{Cell, RefCell};
 use core::fmt;
@@ -69,8 +69,7 @@ struct Record {
 struct Global {
     registry: Registry<Record>,
     /// Survivors of exited threads' last scan (at most `H`).
-    orphans: Mutex<Vec<Retired>>,
-    orphan_count: AtomicUsize,
+    orphans: Orphans<Retired>,
     scans: AtomicU64,
     id: DomainId,
 }
@@ -84,14 +83,6 @@ impl Global {
     /// Retire-list length that triggers a scan (`R`).
     fn threshold(&self) -> usize {
         RETIRE_MIN.max(2 * self.cells())
-    }
-}
-
-impl Drop for Global {
-    fn drop(&mut self) {
-        let orphans = mem::take(&mut *self.orphans.lock().unwrap_or_else(|e| e.into_inner()));
-        // SAFETY: no handle (hence no guard, no hazard) is alive: each holds the `Arc`.
-        unsafe { reclaim_all(orphans, &Counters::default()) };
     }
 }
 
@@ -110,8 +101,7 @@ impl Domain {
         Domain {
             global: Arc::new(Global {
                 registry: Registry::new(),
-                orphans: Mutex::new(Vec::new()),
-                orphan_count: AtomicUsize::new(0),
+                orphans: Orphans::new(),
                 scans: AtomicU64::new(0),
                 id: DomainId::next(),
             }),
@@ -144,11 +134,7 @@ impl Domain {
 
     /// The domain's counters (`grace_periods` = scans).
     pub fn stats(&self) -> Stats {
-        let mut t = Totals::default();
-        for r in self.global.registry.records() {
-            r.counters.add_to(&mut t);
-        }
-        t.into_stats(
+        Totals::sum(self.global.registry.records().map(|r| &r.counters)).into_stats(
             self.global.scans.load(Ordering::Relaxed),
             self.global.registry.len(),
         )
@@ -157,12 +143,6 @@ impl Domain {
     /// This domain's identity.
     pub fn id(&self) -> DomainId {
         self.global.id
-    }
-}
-
-impl Default for Domain {
-    fn default() -> Self {
-        Domain::new()
     }
 }
 
@@ -175,12 +155,7 @@ impl fmt::Debug for Domain {
     }
 }
 
-/// The process-wide default hazard-pointer domain.
-#[cfg(not(ebb_loom))]
-pub fn default_domain() -> &'static Domain {
-    static DEFAULT: std::sync::OnceLock<Domain> = std::sync::OnceLock::new();
-    DEFAULT.get_or_init(Domain::new)
-}
+domain_common!("hazard-pointer");
 
 // === impl Handle ===
 
@@ -334,12 +309,8 @@ impl Handle {
 
     fn scan(&self) {
         let mut list = mem::take(&mut *self.retired.borrow_mut());
-        if self.global.orphan_count.load(Ordering::Relaxed) != 0
-            && let Ok(mut o) = self.global.orphans.try_lock()
-        {
-            list.append(&mut o);
-            self.global.orphan_count.store(0, Ordering::Relaxed);
-        }
+        // Adopt every orphan: they are retired objects like ours.
+        list.append(&mut self.global.orphans.try_take(|_| true));
         // Pairs with every reader's light fence between its cell store and its
         // validating re-load: a reader whose re-load saw the object still linked has its
         // cell visible below; one whose re-load comes later sees the unlink (made before
@@ -374,16 +345,9 @@ impl Handle {
 impl Drop for Handle {
     fn drop(&mut self) {
         self.scan();
-        let left = mem::take(&mut *self.retired.borrow_mut());
-        if !left.is_empty() {
-            let mut o = self
-                .global
-                .orphans
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            o.extend(left);
-            self.global.orphan_count.store(o.len(), Ordering::Relaxed);
-        }
+        self.global
+            .orphans
+            .adopt(mem::take(&mut *self.retired.borrow_mut()));
         let x = mem::take(&mut *self.extra.borrow_mut());
         for n in x.nodes.into_iter().chain(Some(self.primary)) {
             // SAFETY: every node came from `acquire` and is released once; every guard
@@ -503,22 +467,6 @@ impl fmt::Debug for Guard<'_> {
 }
 
 // === impl the generic interface ===
-
-impl crate::Smr for Domain {
-    type Handle = Handle;
-
-    fn register(&self) -> Handle {
-        Domain::register(self)
-    }
-
-    fn stats(&self) -> Stats {
-        Domain::stats(self)
-    }
-
-    fn id(&self) -> DomainId {
-        self.global.id
-    }
-}
 
 impl crate::SmrHandle for Handle {
     type Guard<'h> = Guard<'h>;

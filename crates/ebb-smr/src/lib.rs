@@ -67,6 +67,10 @@
 //! Miri, and has a multi-threaded stress test with poisoned canaries; see `docs/smr.md`.
 #![warn(missing_docs)]
 
+#[macro_use]
+mod macros;
+
+mod bags;
 mod registry;
 mod retired;
 mod sync;

@@ -62,25 +62,22 @@
 //! grows without bound (visible in [`Stats::pending_bytes`]) until it reports again. Use
 //! [`Offline`] around anything that blocks.
 
+use crate::bags::{Bag, Bags};
 use crate::registry::{Node, Registry};
-use crate::retired::{Counters, Retired, Totals, reclaim_all};
+use crate::retired::{Counters, Orphans, Retired, Totals, call_box};
 use crate::sync::atomic::{self, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-use crate::sync::{Arc, Mutex, thread_token, yield_now};
+use crate::sync::{Arc, thread_token, yield_now};
 use crate::{DomainId, SmrError, Stats};
-use core::cell::{Cell, RefCell};
+use core::cell::Cell;
 use core::fmt;
 use core::marker::PhantomData;
-use core::mem;
 use core::ptr::NonNull;
 use crossbeam_utils::CachePadded;
-use std::collections::VecDeque;
 
 /// `ctr` of a thread that is offline (or of a free record).
 const OFFLINE: u64 = 0;
 /// Deferred objects per batch; each sealed batch starts one grace period.
 const BATCH: usize = if cfg!(any(miri, ebb_loom)) { 2 } else { 128 };
-/// Emptied batches kept for reuse per thread.
-const SPARE_BATCHES: usize = 4;
 /// While batches wait, `quiescent` tries to reclaim every this many calls.
 const POLL_INTERVAL: u32 = if cfg!(any(miri, ebb_loom)) { 1 } else { 32 };
 
@@ -97,10 +94,10 @@ struct Record {
     counters: Counters,
 }
 
-/// Deferred objects whose grace period `target` must end before they are freed.
-struct Batch {
-    target: u64,
-    items: Vec<Retired>,
+/// A batch stamped `target` (the grace period its sealing started) is due once that grace
+/// period is over, that is when it is at most `done`, the newest one known to be over.
+fn due(target: u64, done: u64) -> bool {
+    target <= done
 }
 
 // === impl Global ===
@@ -112,9 +109,7 @@ struct Global {
     completed: AtomicU64,
     registry: Registry<Record>,
     /// Unfinished batches of threads that exited.
-    orphans: Mutex<Vec<Batch>>,
-    /// `orphans.len()`, readable without the lock.
-    orphan_count: AtomicUsize,
+    orphans: Orphans<Bag>,
     id: DomainId,
 }
 
@@ -179,36 +174,9 @@ impl Global {
     /// Frees the orphaned batches whose grace period is at most `done`, counting them in
     /// `counters`.
     fn reclaim_orphans(&self, done: u64, counters: &Counters) {
-        if self.orphan_count.load(Ordering::Relaxed) == 0 {
-            return;
-        }
-        let ready = {
-            let Ok(mut orphans) = self.orphans.try_lock() else {
-                return;
-            };
-            let (ready, keep): (Vec<Batch>, Vec<Batch>) = mem::take(&mut *orphans)
-                .into_iter()
-                .partition(|b| b.target <= done);
-            *orphans = keep;
-            self.orphan_count.store(orphans.len(), Ordering::Relaxed);
-            ready
-        };
-        for b in ready {
-            // SAFETY: grace period `b.target` is over, so no thread holds these objects.
-            unsafe { reclaim_all(b.items, counters) };
-        }
-    }
-}
-
-impl Drop for Global {
-    fn drop(&mut self) {
-        // No handle is alive (each holds an `Arc<Global>`), so nobody can read anything.
-        let orphans = mem::take(&mut *self.orphans.lock().unwrap_or_else(|e| e.into_inner()));
-        let sink = Counters::default();
-        for b in orphans {
-            // SAFETY: no thread is registered, hence none holds a reference.
-            unsafe { reclaim_all(b.items, &sink) };
-        }
+        // SAFETY: the grace period of each batch `due` accepts is over, so no thread holds
+        // its objects.
+        unsafe { self.orphans.reclaim_due(|b| due(b.stamp, done), counters) };
     }
 }
 
@@ -228,8 +196,7 @@ impl Domain {
                 gp: CachePadded::new(AtomicU64::new(1)),
                 completed: AtomicU64::new(0),
                 registry: Registry::new(),
-                orphans: Mutex::new(Vec::new()),
-                orphan_count: AtomicUsize::new(0),
+                orphans: Orphans::new(),
                 id: DomainId::next(),
             }),
         }
@@ -245,10 +212,7 @@ impl Domain {
         Handle {
             global: self.global.clone(),
             node,
-            batch: RefCell::new(Vec::with_capacity(BATCH)),
-            waiting: RefCell::new(VecDeque::new()),
-            spare: RefCell::new(Vec::new()),
-            waiting_len: Cell::new(0),
+            batches: Bags::new(),
             ticks: Cell::new(0),
             _not_send: PhantomData,
         }
@@ -272,10 +236,7 @@ impl Domain {
 
     /// The domain's counters.
     pub fn stats(&self) -> Stats {
-        let mut t = Totals::default();
-        for r in self.global.registry.records() {
-            r.counters.add_to(&mut t);
-        }
+        let t = Totals::sum(self.global.registry.records().map(|r| &r.counters));
         let gps = self.global.gp.load(Ordering::Relaxed) - 1;
         t.into_stats(gps, self.global.registry.len())
     }
@@ -283,12 +244,6 @@ impl Domain {
     /// This domain's identity.
     pub fn id(&self) -> DomainId {
         self.global.id
-    }
-}
-
-impl Default for Domain {
-    fn default() -> Self {
-        Domain::new()
     }
 }
 
@@ -301,12 +256,7 @@ impl fmt::Debug for Domain {
     }
 }
 
-/// The process-wide default QSBR domain.
-#[cfg(not(ebb_loom))]
-pub fn default_domain() -> &'static Domain {
-    static DEFAULT: std::sync::OnceLock<Domain> = std::sync::OnceLock::new();
-    DEFAULT.get_or_init(Domain::new)
-}
+domain_common!("QSBR");
 
 /// Announces the record as online: read `gp`, store it, then a `SeqCst` fence so that no
 /// later load of the thread is performed before the store is visible to a scanner (whose
@@ -328,14 +278,9 @@ pub struct Handle {
     global: Arc<Global>,
     /// Our record; owned by this handle until drop.
     node: NonNull<Node<Record>>,
-    /// Deferred objects not yet sealed into a batch.
-    batch: RefCell<Vec<Retired>>,
-    /// Sealed batches, oldest first (targets increase).
-    waiting: RefCell<VecDeque<Batch>>,
-    /// Emptied batch allocations, reused by `seal`.
-    spare: RefCell<Vec<Vec<Retired>>>,
-    /// `waiting.len()`, read on the fast path of `quiescent` without a borrow.
-    waiting_len: Cell<usize>,
+    /// Deferred objects: the batch not yet sealed and the sealed ones, oldest first
+    /// (targets increase), whose count the fast path of `quiescent` reads.
+    batches: Bags<BATCH>,
     /// Calls to `quiescent` since the last reclamation attempt.
     ticks: Cell<u32>,
     _not_send: PhantomData<*mut ()>,
@@ -364,7 +309,7 @@ impl Handle {
         // scan that sees this value and frees what they may have touched.
         let g = self.global.gp.load(Ordering::Acquire);
         r.ctr.store(g, Ordering::Release);
-        if self.waiting_len.get() != 0 {
+        if self.batches.sealed_len() != 0 {
             let t = self.ticks.get() + 1;
             if t >= POLL_INTERVAL {
                 self.ticks.set(0);
@@ -425,12 +370,7 @@ impl Handle {
         // SAFETY: forwarded from the caller.
         let r = unsafe { Retired::new(ptr, drop) };
         self.record().counters.on_retire(r.bytes());
-        let full = {
-            let mut b = self.batch.borrow_mut();
-            b.push(r);
-            b.len() >= BATCH
-        };
-        if full {
+        if self.batches.push(r) {
             self.seal();
             self.poll();
         }
@@ -438,14 +378,9 @@ impl Handle {
 
     /// Defers running `f` until a grace period has passed (liburcu's `call_rcu`).
     pub fn defer<F: FnOnce() + Send + 'static>(&self, f: F) {
-        unsafe fn call<F: FnOnce()>(p: *mut F) {
-            // SAFETY: `p` came from `Box::into_raw` below and is called once.
-            let f = unsafe { Box::from_raw(p) };
-            f();
-        }
-        // SAFETY: the box is ours alone, `F: Send` may run on any thread, and `call`
+        // SAFETY: the box is ours alone, `F: Send` may run on any thread, and `call_box`
         // consumes it once.
-        unsafe { self.retire(Box::into_raw(Box::new(f)), call::<F>) };
+        unsafe { self.retire(Box::into_raw(Box::new(f)), call_box::<F>) };
     }
 
     /// Reclaims, without blocking, every batch whose grace period is over.
@@ -456,13 +391,7 @@ impl Handle {
 
     /// Objects this thread deferred and has not reclaimed yet.
     pub fn pending(&self) -> usize {
-        self.batch.borrow().len()
-            + self
-                .waiting
-                .borrow()
-                .iter()
-                .map(|b| b.items.len())
-                .sum::<usize>()
+        self.batches.pending()
     }
 
     /// The domain this handle belongs to.
@@ -478,26 +407,13 @@ impl Handle {
 
     /// Seals the current batch (if any) by starting a grace period.
     fn seal(&self) {
-        if self.batch.borrow().is_empty() {
-            return;
-        }
-        // The next batch reuses the allocation of one already freed.
-        let fresh = self
-            .spare
-            .borrow_mut()
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(BATCH));
-        let items = mem::replace(&mut *self.batch.borrow_mut(), fresh);
-        let target = self.global.start_grace_period();
-        let mut w = self.waiting.borrow_mut();
-        w.push_back(Batch { target, items });
-        self.waiting_len.set(w.len());
+        self.batches.seal(|| self.global.start_grace_period());
     }
 
     /// Frees what is due: our sealed batches and orphans whose grace period is over.
     fn poll(&self) {
-        let front = self.waiting.borrow().front().map(|b| b.target);
-        let orphans = self.global.orphan_count.load(Ordering::Relaxed) != 0;
+        let front = self.batches.oldest();
+        let orphans = self.global.orphans.any();
         let Some(need) = front.or(orphans.then_some(0)) else {
             return;
         };
@@ -505,24 +421,11 @@ impl Handle {
         if done < need || orphans {
             done = self.global.scan();
         }
-        let ready: Vec<Batch> = {
-            let mut w = self.waiting.borrow_mut();
-            let n = w.iter().take_while(|b| b.target <= done).count();
-            let ready = w.drain(..n).collect();
-            self.waiting_len.set(w.len());
-            ready
-        };
-        // No borrow is held while drop functions run: they may defer more objects.
         let counters = &self.record().counters;
-        for b in ready {
-            // SAFETY: grace period `b.target <= done` is over: every thread online when
-            // it started has since passed a quiescent state or gone offline.
-            let empty = unsafe { reclaim_all(b.items, counters) };
-            let mut spare = self.spare.borrow_mut();
-            if spare.len() < SPARE_BATCHES {
-                spare.push(empty);
-            }
-        }
+        // SAFETY: the grace period `target <= done` of each batch `due` accepts is over:
+        // every thread online when it started has since passed a quiescent state or gone
+        // offline.
+        unsafe { self.batches.reclaim_due(|t| due(t, done), counters) };
         self.global.reclaim_orphans(done, counters);
     }
 }
@@ -534,16 +437,7 @@ impl Drop for Handle {
         r.ctr.store(OFFLINE, Ordering::Release);
         self.seal();
         self.poll();
-        let left = mem::take(&mut *self.waiting.borrow_mut());
-        if !left.is_empty() {
-            let mut o = self
-                .global
-                .orphans
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            o.extend(left);
-            self.global.orphan_count.store(o.len(), Ordering::Relaxed);
-        }
+        self.global.orphans.adopt(self.batches.take_sealed());
         r.owner.store(0, Ordering::Relaxed);
         // SAFETY: the node came from `acquire` in `register` and is released once; the
         // record is offline and this handle does not touch it again.
@@ -632,22 +526,6 @@ impl Drop for Offline<'_> {
 }
 
 // === impl the generic interface ===
-
-impl crate::Smr for Domain {
-    type Handle = Handle;
-
-    fn register(&self) -> Handle {
-        Domain::register(self)
-    }
-
-    fn stats(&self) -> Stats {
-        Domain::stats(self)
-    }
-
-    fn id(&self) -> DomainId {
-        self.global.id
-    }
-}
 
 impl crate::SmrHandle for Handle {
     type Guard<'h> = ReadGuard<'h>;

@@ -1,6 +1,8 @@
-//! Retired objects and the per-thread counters behind [`Stats`](crate::Stats).
+//! Retired objects, the per-thread counters behind [`Stats`](crate::Stats), and the
+//! orphans that exited threads leave to their domain.
 
-use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::Mutex;
+use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use core::mem;
 
 /// An object that was unlinked from every shared location and waits to be dropped.
@@ -58,6 +60,17 @@ pub unsafe fn drop_box<T>(ptr: *mut T) {
     drop(unsafe { Box::from_raw(ptr) });
 }
 
+/// Drop function that runs a boxed closure: what `defer(f)` retires.
+///
+/// # Safety
+///
+/// * `ptr` came from `Box::into_raw` and is not used afterwards.
+pub(crate) unsafe fn call_box<F: FnOnce()>(ptr: *mut F) {
+    // SAFETY: the caller guarantees the pointer is an unused `Box` allocation.
+    let f = unsafe { Box::from_raw(ptr) };
+    f();
+}
+
 /// Per-thread monotonic counters, kept in the thread's record. Only the owner writes
 /// them (plain load + store, no locked instruction); anybody may sum them.
 #[derive(Default)]
@@ -88,7 +101,7 @@ impl Counters {
         bump(&self.reclaimed_bytes, bytes);
     }
 
-    pub(crate) fn add_to(&self, s: &mut Totals) {
+    fn add_to(&self, s: &mut Totals) {
         s.retired += self.retired.load(Ordering::Relaxed);
         s.retired_bytes += self.retired_bytes.load(Ordering::Relaxed);
         s.reclaimed += self.reclaimed.load(Ordering::Relaxed);
@@ -106,6 +119,15 @@ pub(crate) struct Totals {
 }
 
 impl Totals {
+    /// Sums the counters of every record.
+    pub(crate) fn sum<'a>(records: impl Iterator<Item = &'a Counters>) -> Totals {
+        let mut t = Totals::default();
+        for c in records {
+            c.add_to(&mut t);
+        }
+        t
+    }
+
     pub(crate) fn into_stats(self, grace_periods: u64, threads: usize) -> crate::Stats {
         crate::Stats {
             // Counters of different threads are read at slightly different times, so a
@@ -138,4 +160,104 @@ pub(crate) unsafe fn reclaim_all(mut items: Vec<Retired>, counters: &Counters) -
     }
     counters.on_reclaim(n, bytes);
     items
+}
+
+/// What an exiting thread can hand to its domain: one retired object (hazard pointers) or
+/// a sealed bag of them (EBR, QSBR).
+pub(crate) trait Garbage {
+    /// Runs the drop function of every object and counts them in `counters`.
+    ///
+    /// # Safety
+    ///
+    /// * Every object is unreachable by every thread.
+    unsafe fn reclaim_counted(self, counters: &Counters);
+}
+
+impl Garbage for Retired {
+    unsafe fn reclaim_counted(self, counters: &Counters) {
+        counters.on_reclaim(1, self.bytes() as u64);
+        // SAFETY: the caller guarantees the object is unreachable.
+        unsafe { self.reclaim() }
+    }
+}
+
+/// Garbage of exited threads, kept by their domain until a later reclamation of any
+/// thread frees it, or until the domain drops.
+///
+/// It lives in a domain's shared state, which drops only when no handle (hence no reader)
+/// is left: dropping it reclaims whatever is still there.
+pub(crate) struct Orphans<T: Garbage> {
+    list: Mutex<Vec<T>>,
+    /// `list.len()`, readable without the lock.
+    count: AtomicUsize,
+}
+
+impl<T: Garbage> Orphans<T> {
+    pub(crate) fn new() -> Self {
+        Orphans {
+            list: Mutex::new(Vec::new()),
+            count: AtomicUsize::new(0),
+        }
+    }
+
+    /// True when some orphans wait. Only a hint (the lock orders the list itself), so
+    /// Relaxed.
+    pub(crate) fn any(&self) -> bool {
+        self.count.load(Ordering::Relaxed) != 0
+    }
+
+    /// Takes over what an exiting thread could not reclaim.
+    pub(crate) fn adopt<I>(&self, left: I)
+    where
+        I: IntoIterator<Item = T>,
+        I::IntoIter: ExactSizeIterator,
+    {
+        let left = left.into_iter();
+        if left.len() == 0 {
+            return;
+        }
+        let mut list = self.list.lock().unwrap_or_else(|e| e.into_inner());
+        list.extend(left);
+        self.count.store(list.len(), Ordering::Relaxed);
+    }
+
+    /// Takes the orphans that `ready` selects, without blocking: none when there are none
+    /// or another thread holds the lock.
+    pub(crate) fn try_take(&self, ready: impl FnMut(&T) -> bool) -> Vec<T> {
+        if !self.any() {
+            return Vec::new();
+        }
+        let Ok(mut list) = self.list.try_lock() else {
+            return Vec::new();
+        };
+        let (ready, keep): (Vec<T>, Vec<T>) = mem::take(&mut *list).into_iter().partition(ready);
+        *list = keep;
+        self.count.store(list.len(), Ordering::Relaxed);
+        ready
+    }
+
+    /// Reclaims, without blocking, the orphans that `due` selects, counting them in
+    /// `counters`.
+    ///
+    /// # Safety
+    ///
+    /// * Every object of an orphan that `due` selects is unreachable by every thread.
+    pub(crate) unsafe fn reclaim_due(&self, due: impl FnMut(&T) -> bool, counters: &Counters) {
+        for o in self.try_take(due) {
+            // SAFETY: the caller guarantees that `due` selects only unreachable garbage.
+            unsafe { o.reclaim_counted(counters) };
+        }
+    }
+}
+
+impl<T: Garbage> Drop for Orphans<T> {
+    fn drop(&mut self) {
+        let list = mem::take(&mut *self.list.lock().unwrap_or_else(|e| e.into_inner()));
+        let sink = Counters::default();
+        for o in list {
+            // SAFETY: the orphans drop with their domain's shared state, when no handle is
+            // alive (each holds it), so no thread is registered to reach anything.
+            unsafe { o.reclaim_counted(&sink) };
+        }
+    }
 }

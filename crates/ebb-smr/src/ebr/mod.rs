@@ -37,25 +37,22 @@ pub mod atomic;
 
 pub use atomic::{Atomic, CompareExchangeError, Owned, Pointer, Shared};
 
+use crate::bags::{Bag, Bags};
 use crate::fence;
 use crate::registry::{Node, Registry};
-use crate::retired::{Counters, Retired, Totals, reclaim_all};
-use crate::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-use crate::sync::{Arc, Mutex};
+use crate::retired::{Counters, Orphans, Retired, Totals, call_box};
+use crate::sync::Arc;
+use crate::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use crate::{DomainId, Stats};
-use core::cell::{Cell, RefCell};
+use core::cell::Cell;
 use core::fmt;
 use core::marker::PhantomData;
-use core::mem;
 use core::ptr::NonNull;
 use crossbeam_utils::CachePadded;
-use std::collections::VecDeque;
 
 /// Objects per bag; one bag is sealed (and one advance tried) per this many retires. Large,
 /// because each advance issues one `membarrier` (see `hp::RETIRE_MIN` for its cost).
 const BAG_CAP: usize = if cfg!(any(miri, ebb_loom)) { 2 } else { 512 };
-/// Emptied bags kept for reuse per thread.
-const SPARE_BAGS: usize = 4;
 /// Sealed bags past which a thread collects even while pinned.
 const LIMBO_EAGER: usize = 16;
 /// Low bit of a record's epoch word: the thread is pinned.
@@ -70,10 +67,10 @@ struct Record {
     counters: Counters,
 }
 
-/// Retired objects stamped with the epoch read after their unlink.
-struct Bag {
-    epoch: u64,
-    items: Vec<Retired>,
+/// A bag stamped `e` (the epoch read after its unlinks) is due once the epoch reached
+/// `e + 2`: every thread pinned then pinned after the step to `e + 1`.
+fn due(stamp: u64, epoch: u64) -> bool {
+    stamp + 2 <= epoch
 }
 
 // === impl Global ===
@@ -82,8 +79,7 @@ struct Global {
     epoch: CachePadded<AtomicU64>,
     registry: Registry<Record>,
     /// Limbo of exited threads.
-    orphans: Mutex<Vec<Bag>>,
-    orphan_count: AtomicUsize,
+    orphans: Orphans<Bag>,
     /// Successful epoch advances.
     advances: AtomicU64,
     id: DomainId,
@@ -133,35 +129,8 @@ impl Global {
 
     /// Frees orphaned bags that are two epochs old.
     fn reclaim_orphans(&self, epoch: u64, counters: &Counters) {
-        if self.orphan_count.load(Ordering::Relaxed) == 0 {
-            return;
-        }
-        let ready = {
-            let Ok(mut o) = self.orphans.try_lock() else {
-                return;
-            };
-            let (ready, keep): (Vec<Bag>, Vec<Bag>) = mem::take(&mut *o)
-                .into_iter()
-                .partition(|b| b.epoch + 2 <= epoch);
-            *o = keep;
-            self.orphan_count.store(o.len(), Ordering::Relaxed);
-            ready
-        };
-        for b in ready {
-            // SAFETY: two epoch steps happened after the bag was stamped.
-            unsafe { reclaim_all(b.items, counters) };
-        }
-    }
-}
-
-impl Drop for Global {
-    fn drop(&mut self) {
-        let orphans = mem::take(&mut *self.orphans.lock().unwrap_or_else(|e| e.into_inner()));
-        let sink = Counters::default();
-        for b in orphans {
-            // SAFETY: no handle is alive (each holds the `Arc`), so nobody is pinned.
-            unsafe { reclaim_all(b.items, &sink) };
-        }
+        // SAFETY: two epoch steps happened after each bag `due` accepts was stamped.
+        unsafe { self.orphans.reclaim_due(|b| due(b.stamp, epoch), counters) };
     }
 }
 
@@ -181,8 +150,7 @@ impl Domain {
             global: Arc::new(Global {
                 epoch: CachePadded::new(AtomicU64::new(0)),
                 registry: Registry::new(),
-                orphans: Mutex::new(Vec::new()),
-                orphan_count: AtomicUsize::new(0),
+                orphans: Orphans::new(),
                 advances: AtomicU64::new(0),
                 id: DomainId::next(),
             }),
@@ -198,9 +166,7 @@ impl Domain {
             nested: Cell::new(0),
             outer_dropped: Cell::new(false),
             collect_due: Cell::new(false),
-            bag: RefCell::new(Vec::with_capacity(BAG_CAP)),
-            limbo: RefCell::new(VecDeque::new()),
-            spare: RefCell::new(Vec::new()),
+            bags: Bags::new(),
             _not_send: PhantomData,
         }
     }
@@ -212,11 +178,7 @@ impl Domain {
 
     /// The domain's counters (`grace_periods` = epochs advanced).
     pub fn stats(&self) -> Stats {
-        let mut t = Totals::default();
-        for r in self.global.registry.records() {
-            r.counters.add_to(&mut t);
-        }
-        t.into_stats(
+        Totals::sum(self.global.registry.records().map(|r| &r.counters)).into_stats(
             self.global.advances.load(Ordering::Relaxed),
             self.global.registry.len(),
         )
@@ -225,12 +187,6 @@ impl Domain {
     /// This domain's identity.
     pub fn id(&self) -> DomainId {
         self.global.id
-    }
-}
-
-impl Default for Domain {
-    fn default() -> Self {
-        Domain::new()
     }
 }
 
@@ -244,12 +200,7 @@ impl fmt::Debug for Domain {
     }
 }
 
-/// The process-wide default EBR domain.
-#[cfg(not(ebb_loom))]
-pub fn default_domain() -> &'static Domain {
-    static DEFAULT: std::sync::OnceLock<Domain> = std::sync::OnceLock::new();
-    DEFAULT.get_or_init(Domain::new)
-}
+domain_common!("EBR");
 
 /// Pins the calling thread in the [default domain](default_domain) (through a handle
 /// registered lazily per thread) and runs `f` under the guard.
@@ -278,12 +229,8 @@ pub struct Handle {
     outer_dropped: Cell<bool>,
     /// A bag was sealed while pinned: collect at the next unpin.
     collect_due: Cell<bool>,
-    /// Retired objects not yet stamped.
-    bag: RefCell<Vec<Retired>>,
-    /// Stamped bags, oldest first.
-    limbo: RefCell<VecDeque<Bag>>,
-    /// Emptied bag allocations, reused by `seal`.
-    spare: RefCell<Vec<Vec<Retired>>>,
+    /// Retired objects: the bag not yet stamped and the stamped ones (the limbo list).
+    bags: Bags<BAG_CAP>,
     _not_send: PhantomData<*mut ()>,
 }
 
@@ -351,13 +298,7 @@ impl Handle {
 
     /// Objects this thread retired and has not freed yet.
     pub fn pending(&self) -> usize {
-        self.bag.borrow().len()
-            + self
-                .limbo
-                .borrow()
-                .iter()
-                .map(|b| b.items.len())
-                .sum::<usize>()
+        self.bags.pending()
     }
 
     /// The domain this handle belongs to.
@@ -374,19 +315,14 @@ impl Handle {
         // SAFETY: forwarded from the caller.
         let r = unsafe { Retired::new(ptr, drop) };
         self.record().counters.on_retire(r.bytes());
-        let full = {
-            let mut b = self.bag.borrow_mut();
-            b.push(r);
-            b.len() >= BAG_CAP
-        };
-        if full {
+        if self.bags.push(r) {
             self.seal();
             // We are pinned (retiring needs a guard), and our own announcement would stop
             // the epoch after one step; collect when the outermost guard unpins instead,
             // when both steps a bag needs can be taken at once.
             self.collect_due.set(true);
             // A long critical section that retires a lot still frees older bags.
-            if self.limbo.borrow().len() > LIMBO_EAGER {
+            if self.bags.sealed_len() > LIMBO_EAGER {
                 self.collect();
             }
         }
@@ -394,52 +330,28 @@ impl Handle {
 
     /// Stamps the current bag with the epoch and moves it to limbo.
     fn seal(&self) {
-        if self.bag.borrow().is_empty() {
-            return;
-        }
-        // The next bag reuses the allocation of one already freed.
-        let fresh = self
-            .spare
-            .borrow_mut()
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(BAG_CAP));
-        let items = mem::replace(&mut *self.bag.borrow_mut(), fresh);
         // An RMW rather than a load: it reads the latest epoch (a stale, smaller stamp
         // would free too early), and with Release it heads a release sequence that the
         // advancer's AcqRel CAS continues, so our unlinks happen before the next step.
-        let epoch = self.global.epoch.fetch_add(0, Ordering::AcqRel);
-        self.limbo.borrow_mut().push_back(Bag { epoch, items });
+        self.bags
+            .seal(|| self.global.epoch.fetch_add(0, Ordering::AcqRel));
     }
 
     /// Advances the epoch if our oldest bag needs it, then frees bags two epochs old.
     fn collect(&self) {
-        let oldest = self.limbo.borrow().front().map(|b| b.epoch);
+        let oldest = self.bags.oldest();
         let mut g = self.global.epoch.load(Ordering::Acquire);
-        if oldest.is_some_and(|e| e + 2 > g)
-            || self.global.orphan_count.load(Ordering::Relaxed) != 0
-        {
+        if oldest.is_some_and(|e| !due(e, g)) || self.global.orphans.any() {
             // One step per collection: a bag is then freed two seals after its own. Each
             // step costs a `membarrier`, which interrupts every CPU running one of our
             // threads (microseconds in a VM), so taking both steps at once would buy
             // latency with a measurable share of retire throughput.
             g = self.global.try_advance();
         }
-        let ready: Vec<Bag> = {
-            let mut l = self.limbo.borrow_mut();
-            let n = l.iter().take_while(|b| b.epoch + 2 <= g).count();
-            l.drain(..n).collect()
-        };
-        // No borrow is held while drop functions run: they may retire more objects.
         let counters = &self.record().counters;
-        for b in ready {
-            // SAFETY: the epoch advanced twice since the bag was stamped, so every thread
-            // pinned now pinned after its objects were unlinked.
-            let empty = unsafe { reclaim_all(b.items, counters) };
-            let mut spare = self.spare.borrow_mut();
-            if spare.len() < SPARE_BAGS {
-                spare.push(empty);
-            }
-        }
+        // SAFETY: the epoch advanced twice since each bag `due` accepts was stamped, so
+        // every thread pinned now pinned after its objects were unlinked.
+        unsafe { self.bags.reclaim_due(|e| due(e, g), counters) };
         self.global.reclaim_orphans(g, counters);
     }
 }
@@ -450,16 +362,7 @@ impl Drop for Handle {
         self.seal();
         self.global.try_advance();
         self.collect();
-        let left = mem::take(&mut *self.limbo.borrow_mut());
-        if !left.is_empty() {
-            let mut o = self
-                .global
-                .orphans
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            o.extend(left);
-            self.global.orphan_count.store(o.len(), Ordering::Relaxed);
-        }
+        self.global.orphans.adopt(self.bags.take_sealed());
         // SAFETY: the node came from `acquire` in `register` and is released once; the
         // record is unpinned (no guard is alive) and not touched again.
         unsafe { self.global.registry.release(self.node) };
@@ -512,13 +415,12 @@ impl Guard<'_> {
 
     /// Defers running `f` until every thread pinned now has unpinned.
     pub fn defer<F: FnOnce() + Send + 'static>(&self, f: F) {
-        unsafe fn call<F: FnOnce()>(p: *mut F) {
-            // SAFETY: `p` came from `Box::into_raw` below and is called once.
-            let f = unsafe { Box::from_raw(p) };
-            f();
-        }
-        // SAFETY: the box is ours alone, `F: Send` may run anywhere, `call` consumes it once.
-        unsafe { self.handle.retire(Box::into_raw(Box::new(f)), call::<F>) };
+        // SAFETY: the box is ours alone, `F: Send` may run anywhere, `call_box` consumes
+        // it once.
+        unsafe {
+            self.handle
+                .retire(Box::into_raw(Box::new(f)), call_box::<F>)
+        };
     }
 
     /// Stamps this thread's bag and tries to reclaim (crossbeam's `Guard::flush`).
@@ -563,22 +465,6 @@ impl fmt::Debug for Guard<'_> {
 
 // === impl the generic interface ===
 
-impl crate::Smr for Domain {
-    type Handle = Handle;
-
-    fn register(&self) -> Handle {
-        Domain::register(self)
-    }
-
-    fn stats(&self) -> Stats {
-        Domain::stats(self)
-    }
-
-    fn id(&self) -> DomainId {
-        self.global.id
-    }
-}
-
 impl crate::SmrHandle for Handle {
     type Guard<'h> = Guard<'h>;
 
@@ -590,8 +476,8 @@ impl crate::SmrHandle for Handle {
     fn quiescent(&mut self) {
         // Not needed for safety; a convenient moment to free bags that are already due
         // (without paying for an advance: that happens when a bag is sealed).
-        let front = self.limbo.borrow().front().map(|b| b.epoch);
-        if front.is_some_and(|e| e + 2 <= self.global.epoch.load(Ordering::Relaxed)) {
+        let front = self.bags.oldest();
+        if front.is_some_and(|e| due(e, self.global.epoch.load(Ordering::Relaxed))) {
             self.collect();
         }
     }
