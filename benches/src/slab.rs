@@ -463,41 +463,44 @@ fn churn_close(cfg: &Config, sink: &mut Sink) -> Result<(), String> {
     }
     push_churn(sink, "ebb", &runs);
 
-    let mut runs = Vec::new();
-    for _ in 0..repeats {
-        let je = tikv_jemallocator::Jemalloc;
-        runs.push(churn(
-            live,
-            cycles,
-            |size| global_alloc(&je, size),
-            |(p, l)| {
-                // SAFETY: `p` came from `je.alloc(l)` and is freed once.
-                unsafe { je.dealloc(p, l) }
-            },
-            jemalloc_purge,
-        ));
-    }
+    let runs = churn_global(
+        &tikv_jemallocator::Jemalloc,
+        live,
+        cycles,
+        repeats,
+        jemalloc_purge,
+    );
     push_churn(sink, "jemalloc", &runs);
-
-    let mut runs = Vec::new();
-    for _ in 0..repeats {
-        let mi = mimalloc::MiMalloc;
-        runs.push(churn(
-            live,
-            cycles,
-            |size| global_alloc(&mi, size),
-            |(p, l)| {
-                // SAFETY: `p` came from `mi.alloc(l)` and is freed once.
-                unsafe { mi.dealloc(p, l) }
-            },
-            || {
-                // SAFETY: mi_collect has no preconditions.
-                unsafe { libmimalloc_sys::mi_collect(true) }
-            },
-        ));
-    }
+    let runs = churn_global(&mimalloc::MiMalloc, live, cycles, repeats, || {
+        // SAFETY: mi_collect has no preconditions.
+        unsafe { libmimalloc_sys::mi_collect(true) }
+    });
     push_churn(sink, "mimalloc", &runs);
     Ok(())
+}
+
+/// `churn` through a peer allocator called directly, then its own purge call.
+fn churn_global<A: GlobalAlloc>(
+    a: &A,
+    live: usize,
+    cycles: u64,
+    repeats: usize,
+    purge: impl Fn(),
+) -> Vec<Churn> {
+    (0..repeats)
+        .map(|_| {
+            churn(
+                live,
+                cycles,
+                |size| global_alloc(a, size),
+                |(p, l)| {
+                    // SAFETY: `p` came from `a.alloc(l)` and is freed once.
+                    unsafe { a.dealloc(p, l) }
+                },
+                &purge,
+            )
+        })
+        .collect()
 }
 
 fn global_alloc<A: GlobalAlloc>(a: &A, size: usize) -> (*mut u8, Layout) {

@@ -236,10 +236,10 @@ impl Chunk {
     pub(crate) fn slot_words(&self, i: usize, n: usize) -> &[AtomicU32] {
         let lines = &self.gens[i * self.lines_per_slab..(i + 1) * self.lines_per_slab];
         assert!(n <= lines.len() * WORDS_PER_LINE);
-        // SAFETY: `GenLine` is `repr(C)` with one field, an array of `WORDS_PER_LINE`
-        // `AtomicU32`, and no padding (asserted at compile time), so `lines` is a
-        // contiguous, initialized array of `lines.len() * WORDS_PER_LINE` slot words, of
-        // which we borrow the first `n` for as long as `self`.
+        // `GenLine` is `repr(C)` with one field, an array of `WORDS_PER_LINE` `AtomicU32`,
+        // and no padding (asserted at compile time).
+        // SAFETY: so `lines` is a contiguous, initialized array of `lines.len() *
+        // WORDS_PER_LINE` slot words, of which we borrow the first `n` for as long as `self`.
         unsafe { std::slice::from_raw_parts(lines.as_ptr().cast::<AtomicU32>(), n) }
     }
 
