@@ -42,6 +42,7 @@
 //! See [`crate::handle`] and the crate docs: per-slot generations, bumped by the `free`
 //! that wins a CAS, make a handle name exactly one object in the allocator's history.
 
+use crate::bias::{self, OWNER_MASK, Owners, REVOKING, Record, TAG_MASK};
 use crate::config::{ReclaimPolicy, SlabConfig};
 use crate::counters::{ClassCounters, PerfCounters};
 use crate::epoch::EpochId;
@@ -87,6 +88,18 @@ struct SlabCache {
     overflow: Vec<u32>,
 }
 
+/// Who is freeing, which decides how the slot word's election runs (see [`crate::bias`]).
+#[derive(Clone, Copy)]
+pub(crate) enum Freer<'r> {
+    /// Any thread: a CAS elects the winner; a slot biased to a `Local` is revoked.
+    Shared,
+    /// Under `Local::free_owned`'s contract (no concurrent free): a load and a store.
+    Owned,
+    /// The `Local` holding an owner tag (`bits` = `tag << OWNER_SHIFT`, `rec` its record):
+    /// a plain store for slots biased to that tag, as `Shared` for every other slot.
+    Owner { rec: &'r Record, bits: u32 },
+}
+
 /// A slot whose `free` won the generation CAS; the slot is not yet back in the bitmap.
 pub(crate) struct Killed<'a> {
     pub(crate) chunk: &'a Chunk,
@@ -125,6 +138,8 @@ pub struct SlabAlloc {
     caches: Box<[Mutex<SlabCache>]>,
     counters: Box<[CachePadded<ClassCounters>]>,
     policy: AtomicU8,
+    /// Owner tags of `Local`s and their records (see [`crate::bias`]).
+    owners: Owners,
 }
 
 // === impl SlabAlloc: construction and geometry ===
@@ -207,6 +222,7 @@ impl SlabAlloc {
             counters: (0..nclasses)
                 .map(|_| CachePadded::new(ClassCounters::default()))
                 .collect(),
+            owners: Owners::new(),
             cfg,
         })
     }
@@ -783,6 +799,11 @@ impl SlabAlloc {
         } else {
             Error::Stale
         };
+        if w & !OWNER_MASK == hgen | LIVE {
+            // Still live, under another thread's revocation: that free is the one that
+            // can win, so this one is the double free.
+            return old;
+        }
         if w & RETIRED != 0 || hgen < w & GEN_MASK {
             old // the generation was issued, and its object freed
         } else {
@@ -793,14 +814,14 @@ impl SlabAlloc {
     /// Validates `h` and returns the address of its object.
     ///
     /// `locate` checked the class against the slab's, which never changes; the slot word
-    /// equal to `generation | LIVE` proves this object is live, since a (slab, slot,
-    /// generation) triple is issued at most once.
+    /// equal to `generation | LIVE` (with any owner tag) proves this object is live, since
+    /// a (slab, slot, generation) triple is issued at most once.
     #[inline]
     pub(crate) fn resolve(&self, h: RawHandle) -> Result<(NonNull<u8>, HandleParts)> {
         let (chunk, i, p) = self.locate(h)?;
         let sw = chunk.slot_word(i, p.slot as usize);
         let w = sw.load(Acquire);
-        if w != p.generation | LIVE {
+        if w & !OWNER_MASK != p.generation | LIVE {
             return Err(Self::classify(w, p.generation, false));
         }
         let size = self.classes[p.class as usize].size as usize;
@@ -873,59 +894,122 @@ impl SlabAlloc {
         self.resolve(h).map(|(p, _)| p)
     }
 
-    /// Wins the right to free `h`'s object: the one CAS that moves its slot word from
-    /// `generation | LIVE` to the next generation (or to RETIRED at the wrap). Of
+    /// Wins the right to free `h`'s object: the one election that moves its slot word
+    /// from `generation | LIVE` to the next generation (or to RETIRED at the wrap). Of
     /// concurrent frees of one handle exactly one gets here; the others get
     /// [`Error::DoubleFree`].
     #[inline]
     pub(crate) fn kill(&self, h: RawHandle) -> Result<Killed<'_>> {
-        self.kill_as(h, false)
+        self.kill_as(h, Freer::Shared)
     }
 
-    /// [`kill`](Self::kill), without the election when `owned` (see `Local::free_owned`).
+    /// [`kill`](Self::kill), with the election `freer` runs.
     #[inline]
-    pub(crate) fn kill_as(&self, h: RawHandle, owned: bool) -> Result<Killed<'_>> {
+    pub(crate) fn kill_as(&self, h: RawHandle, freer: Freer<'_>) -> Result<Killed<'_>> {
         let (chunk, index, parts) = self.locate(h)?;
-        Self::kill_located(chunk, index, parts, owned)
+        self.kill_located(chunk, index, parts, h.to_bits(), freer)
     }
 
-    /// [`kill`](Self::kill) of a handle already located: `parts.slab` is slab `index` of
-    /// `chunk`, `parts.class` is the chunk's class and `parts.slot` below its capacity.
+    /// [`kill`](Self::kill) of a handle already located: `parts` (of handle `bits`) names
+    /// slab `index` of `chunk`, `parts.class` is the chunk's class and `parts.slot` below
+    /// its capacity.
     #[inline]
-    pub(crate) fn kill_located(
-        chunk: &Chunk,
+    pub(crate) fn kill_located<'s>(
+        &'s self,
+        chunk: &'s Chunk,
         index: usize,
         parts: HandleParts,
-        owned: bool,
-    ) -> Result<Killed<'_>> {
+        bits: u64,
+        freer: Freer<'_>,
+    ) -> Result<Killed<'s>> {
         let sw = chunk.slot_word(index, parts.slot as usize);
-        let live = parts.generation | LIVE;
         let retired = parts.generation == MAX_GENERATION;
         let next = if retired {
             RETIRED
         } else {
             parts.generation + 1
         };
-        if owned {
-            // The caller guarantees nobody frees this object concurrently, so no election
-            // is needed: a load to validate, a store to kill. Acquire/Release as below.
-            let now = sw.load(Acquire);
-            if now != live {
-                return Err(Self::classify(now, parts.generation, true));
-            }
-            sw.store(next, Release);
-        } else if let Err(now) = sw.compare_exchange(live, next, AcqRel, Acquire) {
-            // AcqRel: Release hands the object's last writes to the next claimer (through
-            // the bitmap's Release); Acquire makes a failed CAS's value, used to classify
-            // the error, at least as new as the handle's issue.
-            return Err(Self::classify(now, parts.generation, true));
-        }
+        self.kill_word(sw, parts.generation, next, bits, parts.class, freer)?;
         Ok(Killed {
             chunk,
             index,
             parts,
             retired,
         })
+    }
+
+    /// The election on slot word `sw` for the handle `bits` of `generation`: on success the
+    /// word says `next`.
+    #[inline(always)]
+    pub(crate) fn kill_word(
+        &self,
+        sw: &AtomicU32,
+        generation: u32,
+        next: u32,
+        bits: u64,
+        class: u8,
+        freer: Freer<'_>,
+    ) -> Result<()> {
+        let live = generation | LIVE;
+        match freer {
+            Freer::Owned => {
+                // The caller guarantees nobody frees this object concurrently, so no
+                // election is needed: a load to validate (any owner tag: no revocation can
+                // be running), a store to kill. Acquire/Release as below.
+                let now = sw.load(Acquire);
+                if now & !OWNER_MASK != live || now & REVOKING != 0 {
+                    return Err(Self::classify(now, generation, true));
+                }
+                sw.store(next, Release);
+                return Ok(());
+            }
+            Freer::Owner { rec, bits: tag } => {
+                match bias::owner_kill(rec, sw, live | tag, next, bits) {
+                    Ok(true) => return Ok(()),
+                    Ok(false) => return Err(Error::DoubleFree),
+                    // Unbiased or biased to another tag: the shared election below.
+                    Err(now) if now & !OWNER_MASK == live && now & REVOKING == 0 => {}
+                    Err(now) => return Err(Self::classify(now, generation, true)),
+                }
+            }
+            Freer::Shared => {}
+        }
+        // AcqRel: Release hands the object's last writes to the next claimer (through the
+        // bitmap's Release); Acquire makes a failed CAS's value, used to classify the
+        // error, at least as new as the handle's issue.
+        match sw.compare_exchange(live, next, AcqRel, Acquire) {
+            Ok(_) => Ok(()),
+            Err(now) => self.kill_contended(sw, now, generation, next, bits, class),
+        }
+    }
+
+    /// The CAS of a free failed with `now`: revoke a slot biased to a `Local`, or classify.
+    #[cold]
+    #[inline(never)]
+    fn kill_contended(
+        &self,
+        sw: &AtomicU32,
+        now: u32,
+        generation: u32,
+        next: u32,
+        bits: u64,
+        class: u8,
+    ) -> Result<()> {
+        let live = generation | LIVE;
+        if now & !OWNER_MASK != live || now & TAG_MASK == 0 || now & REVOKING != 0 {
+            return Err(Self::classify(now, generation, true));
+        }
+        ClassCounters::bump(&self.counters_of(class).bias_revocations);
+        if bias::revoke(&self.owners, sw, now, next, bits) {
+            Ok(())
+        } else {
+            Err(Error::DoubleFree)
+        }
+    }
+
+    /// The owner tags of this allocator's `Local`s.
+    pub(crate) fn owners(&self) -> &Owners {
+        &self.owners
     }
 
     /// The address of a killed slot's object.

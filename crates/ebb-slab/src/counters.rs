@@ -50,6 +50,9 @@ counters! {
     fast_path_allocs,
     /// Slots retired because their generation would have wrapped.
     retired_slots,
+    /// Frees of a slot biased to another thread's `Local` (each costs a `membarrier`; see
+    /// the crate's `bias` module docs in `docs/slab.md`).
+    bias_revocations,
 }
 
 impl ClassCounters {

@@ -55,6 +55,7 @@
 //! `docs/slab.md` in the repository has the full design note and the measurements.
 
 mod alloc;
+mod bias;
 mod config;
 mod counters;
 mod domain;

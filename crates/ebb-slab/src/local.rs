@@ -16,7 +16,8 @@
 //! epoch's slabs held by a live `Local` that is never used again are recycled only when
 //! that `Local` flushes: call [`Local::flush`] before relying on `epoch_close` for RSS.
 
-use crate::alloc::{Killed, SlabAlloc};
+use crate::alloc::{Freer, Killed, SlabAlloc};
+use crate::bias::{MAX_BACKOFF, OWNER_SHIFT};
 use crate::counters::ClassCounters;
 use crate::epoch::EpochId;
 use crate::error::{Error, Result};
@@ -24,7 +25,7 @@ use crate::handle::{
     GEN_SHIFT, HandleParts, MAX_GENERATION, RawHandle, SLAB_KEY_MASK, SLAB_SHIFT, SLOT_SHIFT,
 };
 use crate::slab::{Chunk, GEN_MASK, HEADER_SIZE, LIVE, SLOTS_PER_WORD, owner_tag};
-use crate::sync::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use crate::sync::Ordering::{Acquire, Relaxed, Release};
 use crate::sync::{AtomicU32, AtomicU64};
 use std::ptr::NonNull;
 
@@ -71,6 +72,8 @@ struct Magazine<'a> {
     hits: u64,
     /// The slab's index in `chunk`.
     index: usize,
+    /// The owner-tag bits allocations from this magazine store (0: unbiased).
+    bias: u32,
 }
 
 impl<'a> Magazine<'a> {
@@ -90,6 +93,7 @@ impl<'a> Magazine<'a> {
             epoch: 0,
             hits: 0,
             index: 0,
+            bias: 0,
         }
     }
 
@@ -119,16 +123,38 @@ impl<'a> Magazine<'a> {
 pub struct Local<'a> {
     alloc: &'a SlabAlloc,
     mags: Box<[Magazine<'a>]>,
+    /// How this cache's frees elect: `Owner` with its tag while it holds one.
+    freer: Freer<'a>,
+    /// The owner tag held (1..=31), or 0.
+    pub(crate) tag: u32,
+    /// The tag record's revocation count at the last refill.
+    seen_revoked: u64,
+    /// Refills that allocate unbiased after the next revocation, and those left now.
+    backoff: u32,
+    skip: u32,
 }
 
 impl SlabAlloc {
     /// A per-thread magazine cache over this allocator.
     pub fn local(&self) -> Local<'_> {
+        let tag = self.owners().acquire().unwrap_or(0);
         Local {
             alloc: self,
             mags: (0..self.class_count())
                 .map(|_| Magazine::empty(self))
                 .collect(),
+            freer: if tag == 0 {
+                Freer::Shared
+            } else {
+                Freer::Owner {
+                    rec: self.owners().record(tag),
+                    bits: tag << OWNER_SHIFT,
+                }
+            },
+            tag,
+            seen_revoked: 0,
+            backoff: 0,
+            skip: 0,
         }
     }
 }
@@ -200,7 +226,8 @@ impl<'a> Local<'a> {
                 );
             }
             // Release: a validator that reads LIVE also reads everything before the issue.
-            sw.store(g | LIVE, Release);
+            // The owner tag lets this `Local` free the slot without a locked instruction.
+            sw.store(g | LIVE | m.bias, Release);
             debug_assert_eq!(
                 h.parts().map(|p| (p.slab, p.slot as usize, p.class)),
                 Ok((m.slab(), slot, class))
@@ -236,6 +263,7 @@ impl<'a> Local<'a> {
 
     fn refill(&mut self, epoch: EpochId, class: u8) -> Result<(RawHandle, NonNull<u8>)> {
         let alloc = self.alloc;
+        let bias = self.next_bias();
         let m = &mut self.mags[class as usize];
         Self::flush_one(alloc, m, class);
         let tag = owner_tag(epoch.0, class);
@@ -276,6 +304,7 @@ impl<'a> Local<'a> {
                 epoch: epoch.0,
                 hits: 1,
                 index,
+                bias,
             };
             if rest == 0 {
                 m.clear();
@@ -283,6 +312,26 @@ impl<'a> Local<'a> {
             let slot = word * SLOTS_PER_WORD + bit;
             let h = alloc.issue(chunk, index, slab, slot, class);
             return Ok((h, alloc.slot_ptr(chunk, index, slot, class)));
+        }
+    }
+
+    /// The owner-tag bits the next magazine allocates with: none without a tag, and none
+    /// for `backoff` refills after another thread revoked one of this tag's slots.
+    fn next_bias(&mut self) -> u32 {
+        let Freer::Owner { rec, bits } = self.freer else {
+            return 0;
+        };
+        let revoked = rec.revoked.load(Relaxed);
+        if revoked != self.seen_revoked {
+            self.seen_revoked = revoked;
+            self.backoff = (self.backoff * 2).clamp(1, MAX_BACKOFF);
+            self.skip = self.backoff;
+        }
+        if self.skip > 0 {
+            self.skip -= 1;
+            0
+        } else {
+            bits
         }
     }
 
@@ -326,21 +375,11 @@ impl<'a> Local<'a> {
             if generation != MAX_GENERATION
                 && let Some(sw) = m.words.get(slot)
             {
-                let live = generation | LIVE;
-                if OWNED {
-                    // The caller guarantees nobody frees this object concurrently, so no
-                    // election: a load to validate, a store to kill. Acquire/Release as
-                    // in the CAS below.
-                    let now = sw.load(Acquire);
-                    if now != live {
-                        return Err(SlabAlloc::classify(now, generation, true));
-                    }
-                    sw.store(generation + 1, Release);
-                } else if let Err(now) = sw.compare_exchange(live, generation + 1, AcqRel, Acquire)
-                {
-                    // AcqRel/Acquire: as in `SlabAlloc::kill_located`.
-                    return Err(SlabAlloc::classify(now, generation, true));
-                }
+                // A plain store for slots biased to this `Local` (or under `free_owned`'s
+                // contract), the CAS election otherwise.
+                let freer = if OWNED { Freer::Owned } else { self.freer };
+                self.alloc
+                    .kill_word(sw, generation, generation + 1, bits, class, freer)?;
                 let off = slot.wrapping_sub(m.base_slot);
                 if off < SLOTS_PER_WORD {
                     // The slot's bit is claimed (by this incarnation, which the magazine
@@ -389,7 +428,7 @@ impl<'a> Local<'a> {
     #[inline(never)]
     fn free_slow(&mut self, h: RawHandle, owned: bool) -> Result<()> {
         let alloc = self.alloc;
-        let k = alloc.kill_as(h, owned)?;
+        let k = alloc.kill_as(h, if owned { Freer::Owned } else { self.freer })?;
         let slot = k.parts.slot as usize;
         if !k.retired
             && let Some(m) = self.mags.get_mut(k.parts.class as usize)
@@ -436,6 +475,11 @@ impl<'a> Local<'a> {
 impl Drop for Local<'_> {
     fn drop(&mut self) {
         self.flush();
+        if self.tag != 0 {
+            // This cache's frees are over; the tag's slots stay biased to it, for its next
+            // holder.
+            self.alloc.owners().release(self.tag);
+        }
     }
 }
 

@@ -21,6 +21,15 @@ fn tiny() -> SlabConfig {
     }
 }
 
+/// One class whose 4 KiB slabs hold 3 objects: a `Local`'s magazine keeps a slot after
+/// the refill's and one biased allocation.
+fn tiny3() -> SlabConfig {
+    SlabConfig {
+        size_classes: vec![1344],
+        ..tiny()
+    }
+}
+
 fn model(name: &str, f: impl Fn() + Sync + Send + 'static) {
     eprintln!("loom model: {name}");
     let mut b = loom::model::Builder::new();
@@ -213,5 +222,51 @@ fn loom_local_inline_free_races_remote_free_of_one_handle() {
         assert_eq!(a.validate(h), Err(Error::Stale));
         l.free(x).unwrap();
         l.free(y).unwrap();
+    });
+}
+
+#[test]
+fn loom_owner_plain_free_races_revoking_free() {
+    model("owner plain free vs revoking free", || {
+        let a = Arc::new(SlabAlloc::with_config(tiny3()).unwrap());
+        let mut l = a.local();
+        // The refill's allocation is unbiased; the magazine's next one is biased to `l`,
+        // and the magazine keeps the third slot, so `l.free(h)` takes the inline path.
+        let h0 = l.alloc(8).unwrap();
+        let h = l.alloc(8).unwrap();
+        let p = h.parts().unwrap();
+        let (chunk, i) = a.chunk(p.slab).unwrap();
+        let sw = chunk.slot_word(i, p.slot as usize);
+        assert_ne!(
+            sw.load(loom::sync::atomic::Ordering::Relaxed) & crate::bias::OWNER_MASK,
+            0
+        );
+        let a2 = a.clone();
+        // The remote's CAS fails on the owner tag, so it revokes: the store-buffering
+        // handshake against the owner's plain store.
+        let t = thread::spawn(move || a2.free(h));
+        let mine = l.free(h);
+        let theirs = t.join().unwrap();
+        assert!(mine.is_ok() != theirs.is_ok(), "{mine:?} {theirs:?}");
+        assert_eq!(
+            mine.clone().err().or(theirs.clone().err()),
+            Some(Error::DoubleFree)
+        );
+        assert_eq!(
+            a.validate(h),
+            Err(Error::Stale),
+            "mine {mine:?} theirs {theirs:?} word {:x}",
+            sw.load(loom::sync::atomic::Ordering::Relaxed)
+        );
+        // The slot comes back once: three distinct live slots after refilling.
+        let x = l.alloc(8).unwrap();
+        let y = l.alloc(8).unwrap();
+        let (px, py, p0) = (x.parts().unwrap(), y.parts().unwrap(), h0.parts().unwrap());
+        assert_ne!((px.slab, px.slot), (py.slab, py.slot));
+        assert_ne!((px.slab, px.slot), (p0.slab, p0.slot));
+        assert_ne!((py.slab, py.slot), (p0.slab, p0.slot));
+        l.free(x).unwrap();
+        l.free(y).unwrap();
+        l.free(h0).unwrap();
     });
 }

@@ -7,7 +7,7 @@
 #[cfg(ebb_loom)]
 pub(crate) use loom::sync::{
     Mutex, MutexGuard,
-    atomic::{AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Ordering},
+    atomic::{AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Ordering, fence},
 };
 
 #[cfg(not(ebb_loom))]
@@ -15,6 +15,10 @@ pub(crate) use std::sync::{
     Mutex, MutexGuard,
     atomic::{AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Ordering},
 };
+
+/// Only the fallback fences of `bias` use it, under Miri.
+#[cfg(all(miri, not(ebb_loom)))]
+pub(crate) use std::sync::atomic::fence;
 
 /// Locks `m`, ignoring poisoning: every critical section in this crate leaves its data
 /// consistent before anything in it can panic.

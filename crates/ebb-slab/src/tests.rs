@@ -744,3 +744,205 @@ fn local_generation_wrap_retires_the_slot() {
         free(&mut l, h3).unwrap();
     }
 }
+
+// === biased slots (see `bias.rs`) ===
+
+/// The owner-tag bits of `h`'s slot word.
+fn owner_bits(a: &SlabAlloc, h: RawHandle) -> u32 {
+    let p = h.parts().unwrap();
+    let (chunk, i) = a.chunk(p.slab).unwrap();
+    chunk.slot_word(i, p.slot as usize).load(Ordering::Relaxed) & crate::bias::OWNER_MASK
+}
+
+/// Allocates from `l` until a handle comes out biased (the refill's first is not).
+fn biased_alloc(a: &SlabAlloc, l: &mut Local<'_>) -> RawHandle {
+    loop {
+        let h = l.alloc(64).unwrap();
+        if owner_bits(a, h) != 0 {
+            return h;
+        }
+    }
+}
+
+#[test]
+fn owner_frees_its_biased_slots_without_revocation() {
+    if !crate::bias::enabled() {
+        eprintln!("biasing is off in this process (no membarrier): nothing to test");
+        return;
+    }
+    let a = SlabAlloc::with_config(small()).unwrap();
+    let mut l = a.local();
+    let mut hs: Vec<_> = (0..n(500, 70)).map(|_| l.alloc(64).unwrap()).collect();
+    assert!(hs.iter().filter(|&&h| owner_bits(&a, h) != 0).count() > hs.len() / 2);
+    // Frees of the magazine's word and of older words alike take the owner's path.
+    hs.reverse();
+    for &h in &hs {
+        l.free(h).unwrap();
+        assert_eq!(l.free(h), Err(Error::DoubleFree));
+        assert_eq!(a.free(h), Err(Error::DoubleFree));
+        assert_eq!(a.validate(h), Err(Error::Stale));
+    }
+    assert_eq!(a.counters(0).unwrap().bias_revocations, 0);
+}
+
+#[test]
+fn remote_free_revokes_a_biased_slot_once() {
+    if !crate::bias::enabled() {
+        eprintln!("biasing is off in this process (no membarrier): nothing to test");
+        return;
+    }
+    let a = SlabAlloc::with_config(small()).unwrap();
+    let mut l = a.local();
+    let h = biased_alloc(&a, &mut l);
+    let g = owner_bits(&a, h);
+    // Validation and lookups see a biased slot as live.
+    assert_eq!(a.validate(h), Ok(()));
+    // SAFETY: the pointer comes from this allocator.
+    assert_eq!(unsafe { a.handle_of_ptr(a.get_ptr(h).unwrap()) }, Ok(h));
+    // Another thread's free revokes the bias and wins; the owner then loses.
+    std::thread::scope(|s| {
+        s.spawn(|| assert_eq!(a.free(h), Ok(())));
+    });
+    assert_eq!(a.counters(0).unwrap().bias_revocations, 1);
+    assert_eq!(l.free(h), Err(Error::DoubleFree));
+    assert_eq!(a.validate(h), Err(Error::Stale));
+    // A second `Local` is a remote too: it holds another tag.
+    let h2 = biased_alloc(&a, &mut l);
+    let mut other = a.local();
+    assert_eq!(other.free(h2), Ok(()));
+    assert_eq!(a.counters(0).unwrap().bias_revocations, 2);
+    assert_eq!(l.free(h2), Err(Error::DoubleFree));
+    // ... and frees of its own biased slots are plain.
+    let h3 = biased_alloc(&a, &mut other);
+    assert_ne!(owner_bits(&a, h3), g);
+    other.free(h3).unwrap();
+    assert_eq!(a.counters(0).unwrap().bias_revocations, 2);
+}
+
+#[test]
+fn concurrent_owner_and_remote_frees_have_one_winner() {
+    let a = SlabAlloc::with_config(small()).unwrap();
+    let mut l = a.local();
+    for round in 0..n(300, 4) {
+        let h = biased_alloc(&a, &mut l);
+        let go = std::sync::Barrier::new(3);
+        let wins = AtomicUsize::new(0);
+        let l = &mut l;
+        std::thread::scope(|s| {
+            // Two remotes: the shared free and another `Local`.
+            for remote in 0..2 {
+                let (a, go, wins) = (&a, &go, &wins);
+                s.spawn(move || {
+                    go.wait();
+                    let r = if remote == 0 {
+                        a.free(h)
+                    } else {
+                        a.local().free(h)
+                    };
+                    match r {
+                        Ok(()) => _ = wins.fetch_add(1, Ordering::Relaxed),
+                        Err(e) => assert_eq!(e, Error::DoubleFree, "round {round}"),
+                    }
+                });
+            }
+            go.wait();
+            match l.free(h) {
+                Ok(()) => _ = wins.fetch_add(1, Ordering::Relaxed),
+                Err(e) => assert_eq!(e, Error::DoubleFree, "round {round}"),
+            }
+        });
+        assert_eq!(wins.load(Ordering::Relaxed), 1, "round {round}");
+        assert_eq!(a.validate(h), Err(Error::Stale));
+    }
+    // No slot was handed out twice: every live handle below is distinct and resolves.
+    let live: Vec<_> = (0..n(400, 40)).map(|_| l.alloc(64).unwrap()).collect();
+    let mut slots: Vec<_> = live
+        .iter()
+        .map(|h| {
+            let p = h.parts().unwrap();
+            (p.slab, p.slot)
+        })
+        .collect();
+    slots.sort_unstable();
+    slots.dedup();
+    assert_eq!(slots.len(), live.len());
+    for h in live {
+        l.free(h).unwrap();
+    }
+}
+
+#[test]
+fn revoked_owner_backs_off_biasing() {
+    if !crate::bias::enabled() {
+        eprintln!("biasing is off in this process (no membarrier): nothing to test");
+        return;
+    }
+    let a = SlabAlloc::with_config(small()).unwrap();
+    let mut l = a.local();
+    // A producer/consumer pattern: everything `l` allocates is freed elsewhere.
+    let rounds = n(20, 6);
+    let per = 200;
+    let mut revoked = Vec::new();
+    let mut total = 0;
+    for _ in 0..rounds {
+        let hs: Vec<_> = (0..per).map(|_| l.alloc(64).unwrap()).collect();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for h in hs {
+                    a.free(h).unwrap();
+                }
+            });
+        });
+        let now = a.counters(0).unwrap().bias_revocations;
+        revoked.push(now - total);
+        total = now;
+    }
+    let first = revoked[0];
+    assert!(
+        first > 0,
+        "the first round's slots were biased: {revoked:?}"
+    );
+    // Each revocation seen at a refill doubles the unbiased stretch that follows, so the
+    // later rounds revoke far less than the first on average.
+    let late = &revoked[rounds / 2..];
+    let mean = late.iter().sum::<u64>() / late.len() as u64;
+    assert!(mean * 2 < first, "{revoked:?}");
+}
+
+#[test]
+fn owner_tags_are_unique_and_reused() {
+    // Each `Local` below pins a slab of its own: more than `small()` has.
+    let a = SlabAlloc::new();
+    // More `Local`s than tags: the extra ones free with the CAS.
+    let mut ls: Vec<_> = (0..70).map(|_| a.local()).collect();
+    let mut tags: Vec<_> = ls.iter().map(|l| l.tag).filter(|&t| t != 0).collect();
+    let tagged = tags.len();
+    tags.sort_unstable();
+    tags.dedup();
+    assert_eq!(tags.len(), tagged, "no tag is held twice");
+    if crate::bias::enabled() {
+        assert_eq!(tagged, crate::bias::TAGS);
+    } else {
+        assert_eq!(tagged, 0);
+    }
+    for l in &mut ls {
+        let h = l.alloc(64).unwrap();
+        let h2 = l.alloc(64).unwrap();
+        l.free(h).unwrap();
+        l.free(h2).unwrap();
+        assert_eq!(l.free(h2), Err(Error::DoubleFree));
+    }
+    // A biased slot outlives its `Local`; the tag's next holder frees it plainly, any
+    // other thread revokes it.
+    let mut first = ls.remove(0);
+    let h = biased_alloc(&a, &mut first);
+    let tag = first.tag;
+    drop(first);
+    drop(ls);
+    let mut next = a.local();
+    assert_eq!(next.tag, tag);
+    let before = a.counters(0).unwrap().bias_revocations;
+    next.free(h).unwrap();
+    assert_eq!(a.counters(0).unwrap().bias_revocations, before);
+    assert_eq!(a.free(h), Err(Error::DoubleFree));
+}
