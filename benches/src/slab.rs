@@ -125,23 +125,23 @@ impl Timer {
     /// p50 and p99 of an empty timed region, in ns.
     pub fn overhead(&self) -> (f64, f64) {
         let mut v = vec![u64::MAX; 100_000];
-        self.sample(&mut v, &mut (), |_, _| {});
+        self.sample(&mut v, &mut (), &Nothing);
         let p = harness::percentiles(&mut v, &[50.0, 99.0]);
         (self.ns(p[0]), self.ns(p[1]))
     }
 
-    /// Fills `v` with the ticks of one `op(state, i)` each, `i` counting every op run.
+    /// Fills `v` with the ticks of one `p.pair(state, i)` each, `i` counting every op run.
     ///
     /// An op that starts more than [`OFF_CPU_NS`] after the previous op's end is not
     /// recorded, and another is run in its place: the thread was off the CPU in between,
     /// outside any timed region (see the module docs).
-    fn sample<S>(&self, v: &mut [u64], s: &mut S, op: impl Fn(&mut S, u64)) {
+    fn sample<P: Pair>(&self, v: &mut [u64], s: &mut P::State, p: &P) {
         let gap = self.ticks_in(OFF_CPU_NS);
         let (mut n, mut i) = (0, 0u64);
         let mut last = ticks();
         while let Some(slot) = v.get_mut(n) {
             let t0 = start_ticks();
-            op(s, i);
+            p.pair(s, i);
             let t1 = ticks();
             if t0.wrapping_sub(last) <= gap {
                 *slot = t1.wrapping_sub(t0);
@@ -201,30 +201,147 @@ fn ticks() -> u64 {
 
 // === alloc_free ===
 
-/// Measures one impl: `setup` makes each thread's state, `op(state, i)` is one pair.
+/// One impl of the `alloc_free_*` workloads: a thread's state and one alloc+free pair.
+///
+/// Every impl's `pair` is `#[inline(always)]`, so the op is inlined into each loop that
+/// runs it (throughput, warm-up, timed samples) whatever its size. Left to the inliner, an
+/// op called from three loops stays a function call once it is large, which charges a call
+/// and a reload of its state per pair to exactly the impls whose fast path is inline code
+/// (ebb's), and not to those that call into a library anyway.
+trait Pair: Sync {
+    type State;
+    fn setup(&self) -> Self::State;
+    fn pair(&self, s: &mut Self::State, i: u64);
+}
+
+/// The empty op, for the timer's own cost.
+struct Nothing;
+
+impl Pair for Nothing {
+    type State = ();
+    fn setup(&self) {}
+    #[inline(always)]
+    fn pair(&self, _: &mut (), _: u64) {}
+}
+
+/// ebb: a `Local` per thread; the checked `free`, or `free_owned` when `OWNED`.
+struct Ebb<'a, const OWNED: bool> {
+    alloc: &'a SlabAlloc,
+    epoch: EpochId,
+    class: u8,
+}
+
+impl<'a, const OWNED: bool> Pair for Ebb<'a, OWNED> {
+    type State = ebb_slab::Local<'a>;
+    fn setup(&self) -> ebb_slab::Local<'a> {
+        self.alloc.local()
+    }
+    #[inline(always)]
+    fn pair(&self, l: &mut ebb_slab::Local<'a>, i: u64) {
+        let (h, p) = l.alloc_ptr_in(self.epoch, self.class).expect("ebb alloc");
+        // SAFETY: `p` is the fresh object of `h`, at least 64 bytes, ours until freed.
+        unsafe { p.as_ptr().write(i as u8) };
+        black_box(p);
+        if OWNED {
+            // SAFETY: `h` was just allocated by this thread and is freed once, here; no
+            // other thread ever sees it (GlobalAlloc::dealloc's contract).
+            unsafe { l.free_owned(h) }.expect("ebb free_owned");
+        } else {
+            l.free(h).expect("ebb free");
+        }
+    }
+}
+
+/// An allocator called through `GlobalAlloc`: one byte written, the block freed.
+struct Global<A> {
+    a: A,
+    layout: Layout,
+}
+
+impl<A: GlobalAlloc + Sync> Pair for Global<A> {
+    type State = ();
+    fn setup(&self) {}
+    #[inline(always)]
+    fn pair(&self, _: &mut (), i: u64) {
+        // SAFETY: `layout` has a non-zero size; the block is null-checked, written within
+        // bounds and freed once with the layout it was allocated with.
+        unsafe {
+            let p = self.a.alloc(self.layout);
+            assert!(!p.is_null(), "allocation failed");
+            p.write(i as u8);
+            black_box(p);
+            self.a.dealloc(p, self.layout);
+        }
+    }
+}
+
+/// sharded-slab: insert an `N`-byte value, remove it.
+struct Sharded<'a, const N: usize>(&'a sharded_slab::Slab<[u8; N]>);
+
+impl<const N: usize> Pair for Sharded<'_, N> {
+    type State = ();
+    fn setup(&self) {}
+    #[inline(always)]
+    fn pair(&self, _: &mut (), i: u64) {
+        let k = self.0.insert([i as u8; N]).expect("sharded-slab has room");
+        black_box(k);
+        assert!(self.0.remove(k));
+    }
+}
+
+/// The single-threaded `slab` crate: insert, remove.
+struct SlabCrate<const N: usize>;
+
+impl<const N: usize> Pair for SlabCrate<N> {
+    type State = slab::Slab<[u8; N]>;
+    fn setup(&self) -> Self::State {
+        slab::Slab::new()
+    }
+    #[inline(always)]
+    fn pair(&self, s: &mut Self::State, i: u64) {
+        let k = s.insert([i as u8; N]);
+        black_box(s.remove(black_box(k)));
+    }
+}
+
+/// The single-threaded `slotmap` crate: versioned insert, remove.
+struct Slotmap<const N: usize>;
+
+impl<const N: usize> Pair for Slotmap<N> {
+    type State = slotmap::SlotMap<slotmap::DefaultKey, [u8; N]>;
+    fn setup(&self) -> Self::State {
+        slotmap::SlotMap::new()
+    }
+    #[inline(always)]
+    fn pair(&self, s: &mut Self::State, i: u64) {
+        let k = s.insert([i as u8; N]);
+        black_box(s.remove(black_box(k)));
+    }
+}
+
+/// Measures one impl over `threads` threads.
 /// Returns (throughput, [p50, p99, p999, max]) over `cfg.repeats` runs.
-fn measure<S>(
-    threads: usize,
-    cfg: &Config,
-    timer: &Timer,
-    setup: impl Fn() -> S + Sync,
-    op: impl Fn(&mut S, u64) + Sync,
-) -> (Stat, [Stat; 4]) {
+fn measure<P: Pair>(threads: usize, cfg: &Config, timer: &Timer, p: &P) -> (Stat, [Stat; 4]) {
     let ops = cfg.scale(2_000_000, 100_000);
     let lat_ops = cfg.scale(500_000, 50_000) as usize;
-    let tput = harness::repeat(cfg.repeats, || {
+    let run = || {
         harness::ops_per_sec(threads, ops, |_| {
-            let mut s = setup();
+            let mut s = p.setup();
             for i in 0..ops {
-                op(&mut s, i);
+                p.pair(&mut s, i);
             }
         })
-    });
+    };
+    // One run discarded first, for every impl: without it the first impl of a process
+    // pays for the cold start (fresh pages, thread stacks, the CPU's clock ramping up) in
+    // one of its repeats.
+    black_box(run());
+    let tput = harness::repeat(cfg.repeats, run);
     let mut reps: [Vec<f64>; 4] = Default::default();
     for _ in 0..cfg.repeats.max(1) {
         let all = Mutex::new(Vec::with_capacity(threads * lat_ops));
         harness::run_parallel(threads, |_| {
-            let mut s = setup();
+            let mut s = p.setup();
             // Touched up front: a first-touch page fault every 512 samples would evict
             // the lines and TLB entries of the op timed next. (`vec![0; n]` is not enough:
             // calloc hands out untouched zero pages.)
@@ -232,14 +349,14 @@ fn measure<S>(
             black_box(&mut v);
             // Warm up the thread's caches without recording.
             for i in 0..1000 {
-                op(&mut s, i);
+                p.pair(&mut s, i);
             }
-            timer.sample(&mut v, &mut s, &op);
+            timer.sample(&mut v, &mut s, p);
             all.lock().expect("sample lock").extend_from_slice(&v);
         });
         let mut all = all.into_inner().expect("sample lock");
-        let p = harness::percentiles(&mut all, &[50.0, 99.0, 99.9, 100.0]);
-        for (r, t) in reps.iter_mut().zip(p) {
+        let q = harness::percentiles(&mut all, &[50.0, 99.0, 99.9, 100.0]);
+        for (r, t) in reps.iter_mut().zip(q) {
             r.push(timer.ns(t));
         }
     }
@@ -253,19 +370,6 @@ fn push(sink: &mut Sink, w: &str, imp: &str, threads: usize, r: (Stat, [Stat; 4]
     }
 }
 
-/// One byte written and the block freed, through `GlobalAlloc`.
-fn global_pair<A: GlobalAlloc>(a: &A, layout: Layout, i: u64) {
-    // SAFETY: `layout` has a non-zero size; the block is null-checked, written within
-    // bounds and freed once with the layout it was allocated with.
-    unsafe {
-        let p = a.alloc(layout);
-        assert!(!p.is_null(), "allocation failed");
-        p.write(i as u8);
-        black_box(p);
-        a.dealloc(p, layout);
-    }
-}
-
 fn alloc_free<const N: usize>(
     cfg: &Config,
     sink: &mut Sink,
@@ -275,90 +379,47 @@ fn alloc_free<const N: usize>(
     let t = cfg.threads;
     let layout = Layout::from_size_align(N, 8).map_err(|e| e.to_string())?;
 
-    let ebb = SlabAlloc::new();
-    let epoch = ebb.epoch_current();
-    let class = ebb.class_for_size(N).map_err(|e| e.to_string())?;
-    let r = measure(
-        t,
-        cfg,
-        timer,
-        || ebb.local(),
-        |l, i| {
-            let (h, p) = l.alloc_ptr_in(epoch, class).expect("ebb alloc");
-            // SAFETY: `p` is the fresh object of `h`, at least N bytes, ours until freed.
-            unsafe { p.as_ptr().write(i as u8) };
-            black_box(p);
-            l.free(h).expect("ebb free");
-        },
-    );
-    push(sink, w, "ebb", t, r);
-    let r = measure(
-        t,
-        cfg,
-        timer,
-        || ebb.local(),
-        |l, i| {
-            let (h, p) = l.alloc_ptr_in(epoch, class).expect("ebb alloc");
-            // SAFETY: `p` is the fresh object of `h`, at least N bytes, ours until freed.
-            unsafe { p.as_ptr().write(i as u8) };
-            black_box(p);
-            // SAFETY: `h` was just allocated by this thread and is freed once, here; no
-            // other thread ever sees it (GlobalAlloc::dealloc's contract).
-            unsafe { l.free_owned(h) }.expect("ebb free_owned");
-        },
-    );
-    push(sink, w, "ebb-owned", t, r);
+    let alloc = SlabAlloc::new();
+    let epoch = alloc.epoch_current();
+    let class = alloc.class_for_size(N).map_err(|e| e.to_string())?;
+    let ebb = Ebb::<false> {
+        alloc: &alloc,
+        epoch,
+        class,
+    };
+    push(sink, w, "ebb", t, measure(t, cfg, timer, &ebb));
+    let owned = Ebb::<true> {
+        alloc: &alloc,
+        epoch,
+        class,
+    };
+    push(sink, w, "ebb-owned", t, measure(t, cfg, timer, &owned));
 
-    let r = measure(
-        t,
-        cfg,
-        timer,
-        || (),
-        |_, i| global_pair(&mimalloc::MiMalloc, layout, i),
-    );
-    push(sink, w, "mimalloc", t, r);
-    let r = measure(
-        t,
-        cfg,
-        timer,
-        || (),
-        |_, i| global_pair(&tikv_jemallocator::Jemalloc, layout, i),
-    );
-    push(sink, w, "jemalloc", t, r);
-    let r = measure(t, cfg, timer, || (), |_, i| global_pair(&System, layout, i));
-    push(sink, w, "system", t, r);
+    let mi = Global {
+        a: mimalloc::MiMalloc,
+        layout,
+    };
+    push(sink, w, "mimalloc", t, measure(t, cfg, timer, &mi));
+    let je = Global {
+        a: tikv_jemallocator::Jemalloc,
+        layout,
+    };
+    push(sink, w, "jemalloc", t, measure(t, cfg, timer, &je));
+    let sys = Global { a: System, layout };
+    push(sink, w, "system", t, measure(t, cfg, timer, &sys));
 
     let sharded: sharded_slab::Slab<[u8; N]> = sharded_slab::Slab::new();
-    let r = measure(
+    push(
+        sink,
+        w,
+        "sharded-slab",
         t,
-        cfg,
-        timer,
-        || (),
-        |_, i| {
-            let k = sharded.insert([i as u8; N]).expect("sharded-slab has room");
-            black_box(k);
-            assert!(sharded.remove(k));
-        },
+        measure(t, cfg, timer, &Sharded(&sharded)),
     );
-    push(sink, w, "sharded-slab", t, r);
 
     if t == 1 {
-        let r = measure(1, cfg, timer, slab::Slab::<[u8; N]>::new, |s, i| {
-            let k = s.insert([i as u8; N]);
-            black_box(s.remove(black_box(k)));
-        });
-        push(sink, w, "slab", 1, r);
-        let r = measure(
-            1,
-            cfg,
-            timer,
-            slotmap::SlotMap::<slotmap::DefaultKey, [u8; N]>::new,
-            |s, i| {
-                let k = s.insert([i as u8; N]);
-                black_box(s.remove(black_box(k)));
-            },
-        );
-        push(sink, w, "slotmap", 1, r);
+        push(sink, w, "slab", 1, measure(1, cfg, timer, &SlabCrate::<N>));
+        push(sink, w, "slotmap", 1, measure(1, cfg, timer, &Slotmap::<N>));
     }
     Ok(())
 }

@@ -792,7 +792,10 @@ impl SlabAlloc {
         Ok((chunk, i, p))
     }
 
-    /// The error for a handle of generation `hgen` meeting slot word `w`.
+    /// The error for a handle of generation `hgen` meeting slot word `w`. Out of line: it
+    /// runs only on the error paths, and keeping it out keeps the inlined fast paths small.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn classify(w: u32, hgen: u32, freeing: bool) -> Error {
         let old = if freeing {
             Error::DoubleFree

@@ -32,9 +32,9 @@
 //!
 //! Every slot has its own 24-bit generation, kept off-page (so `MADV_DONTNEED` cannot
 //! reset it). A handle carries the generation its slot had when the object was allocated;
-//! `free` moves the slot word from `generation | LIVE` to `generation + 1` with a CAS, so
-//! of concurrent frees exactly one wins and every later use of the handle sees a newer
-//! generation. The seed's per-slab generation alone would let a handle to a freed slot
+//! `free` moves the slot word from `generation | LIVE` to `generation + 1` in an election
+//! (a CAS, or the biased protocol of a [`Local`]'s own slots), so of concurrent frees
+//! exactly one wins and every later use of the handle sees a newer generation. The seed's per-slab generation alone would let a handle to a freed slot
 //! resolve to the next object allocated in that slot while the slab stays in use.
 //! Generations only grow; a slot whose generation would wrap past 2^24 - 1 is retired
 //! for good instead, so an old handle can never become valid again. Thus the triple

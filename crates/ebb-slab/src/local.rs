@@ -3,11 +3,14 @@
 //! A [`Local`] keeps, per size class, a *magazine*: one bitmap word's worth of free slots
 //! of the class's `current_partial` slab, claimed from the shared bitmap with a single CAS
 //! that takes every free bit of the word. Allocating pops a bit from the magazine (plain
-//! arithmetic) and publishes the slot's generation with a `Release` store; freeing a slot
-//! of the magazine's own word pushes the bit back locally after the generation CAS. So an
-//! alloc/free pair on a warm magazine costs one locked instruction (the CAS that elects
-//! the single winner among concurrent frees of one handle), against three to five on the
-//! shared path.
+//! arithmetic) and publishes the slot's generation, with this `Local`'s owner tag, with a
+//! `Release` store; freeing a slot of the magazine's own word pushes the bit back locally
+//! after the generation election. The election is biased to the allocating `Local` (see
+//! `bias.rs`): its free of a slot carrying its tag is a plain store after a compiler
+//! fence, and only another thread's free of that slot pays (a CAS and a `membarrier`). So
+//! an alloc/free pair on a warm magazine has no locked instruction, and a concurrent double
+//! free is still answered with [`Error::DoubleFree`] for all but one caller. Where
+//! `membarrier` is missing, frees use the CAS (one locked instruction per pair).
 //!
 //! While a magazine holds bits, its slab counts them as claimed, so the slab can be neither
 //! recycled nor re-assigned: the magazine's (slab, word) always names the incarnation it
@@ -17,7 +20,7 @@
 //! that `Local` flushes: call [`Local::flush`] before relying on `epoch_close` for RSS.
 
 use crate::alloc::{Freer, Killed, SlabAlloc};
-use crate::bias::{MAX_BACKOFF, OWNER_SHIFT};
+use crate::bias::{MAX_BACKOFF, OWNER_SHIFT, Record};
 use crate::counters::ClassCounters;
 use crate::epoch::EpochId;
 use crate::error::{Error, Result};
@@ -57,14 +60,16 @@ struct Magazine<'a> {
     base_slot: usize,
     /// Object size of the class.
     size: usize,
-    /// Offset of the slab's first object from the chunk's start.
-    objects: usize,
+    /// The slab's first object (dangling while the magazine is empty).
+    objects: NonNull<u8>,
     /// The slab's slot words, one per object slot of the class (empty while the
     /// magazine is): the bounds check of `words.get(slot)` is the capacity check.
     words: &'a [AtomicU32],
     /// Where the bits live; `None` when the magazine is empty.
     chunk: Option<&'a Chunk>,
-    /// The ring word of `epoch`, and its value while `epoch` is open.
+    /// The ring word of `epoch`, and its value while `epoch` is open; `open` is
+    /// `u64::MAX` (never a ring word's value) while the magazine is empty, so the one
+    /// compare of an allocation checks both.
     epoch_word: &'a AtomicU64,
     open: u64,
     epoch: u64,
@@ -84,7 +89,7 @@ impl<'a> Magazine<'a> {
             hot: 0,
             base_slot: 0,
             size: 0,
-            objects: 0,
+            objects: NonNull::dangling(),
             words: &[],
             chunk: None,
             epoch_word: alloc.epoch_word(EpochId(0)),
@@ -112,6 +117,7 @@ impl<'a> Magazine<'a> {
     fn clear(&mut self) {
         self.key = NO_KEY;
         self.chunk = None;
+        self.open = u64::MAX;
         self.mask = 0;
         self.hot = 0;
     }
@@ -123,8 +129,10 @@ impl<'a> Magazine<'a> {
 pub struct Local<'a> {
     alloc: &'a SlabAlloc,
     mags: Box<[Magazine<'a>]>,
-    /// How this cache's frees elect: `Owner` with its tag while it holds one.
-    freer: Freer<'a>,
+    /// `tag << OWNER_SHIFT` for the owner tag held, 0 for none.
+    tag_bits: u32,
+    /// The tag's record (tag 1's, unused, without a tag).
+    rec: &'a Record,
     /// The owner tag held (1..=31), or 0.
     pub(crate) tag: u32,
     /// The tag record's revocation count at the last refill.
@@ -143,14 +151,8 @@ impl SlabAlloc {
             mags: (0..self.class_count())
                 .map(|_| Magazine::empty(self))
                 .collect(),
-            freer: if tag == 0 {
-                Freer::Shared
-            } else {
-                Freer::Owner {
-                    rec: self.owners().record(tag),
-                    bits: tag << OWNER_SHIFT,
-                }
-            },
+            tag_bits: tag << OWNER_SHIFT,
+            rec: self.owners().record(tag.max(1)),
             tag,
             seen_revoked: 0,
             backoff: 0,
@@ -191,11 +193,11 @@ impl<'a> Local<'a> {
     #[inline(always)]
     pub fn alloc_ptr_in(&mut self, epoch: EpochId, class: u8) -> Result<(RawHandle, NonNull<u8>)> {
         if let Some(m) = self.mags.get_mut(class as usize)
-            && let Some(chunk) = m.chunk
             && m.epoch == epoch.0
             // Acquire: as in `epoch_is_open`. The magazine was filled for this epoch id
             // while the word said open; the word still saying so means the epoch has not
-            // started closing (a closed ring slot is reopened only for a later id).
+            // started closing (a closed ring slot is reopened only for a later id). An
+            // empty magazine's `open` matches no ring word.
             && m.epoch_word.load(Acquire) == m.open
         {
             m.hits += 1;
@@ -233,10 +235,11 @@ impl<'a> Local<'a> {
                 Ok((m.slab(), slot, class))
             );
             // SAFETY: `slot < cap` (the magazine's bits are slots of the class's word
-            // masks), so the object lies inside slab `index` of `chunk`, whose first
-            // object is at `objects`.
-            let p = unsafe { chunk.at(m.objects + slot * m.size) };
-            if m.mask == 0 && m.hot == 0 {
+            // masks), so the object lies inside the magazine's slab, whose first object is
+            // at `objects` (the magazine is not empty: `open` matched).
+            let p = unsafe { m.objects.add(slot * m.size) };
+            // `hot` is 0 here on both branches.
+            if m.mask == 0 {
                 m.clear();
             }
             return Ok((h, p));
@@ -296,7 +299,8 @@ impl<'a> Local<'a> {
                 hot: 0,
                 base_slot: word * SLOTS_PER_WORD,
                 size: alloc.class_size(class)?,
-                objects: chunk.slab_offset(index) + HEADER_SIZE,
+                // SAFETY: the slab's header and objects lie inside the chunk's mapping.
+                objects: unsafe { chunk.at(chunk.slab_offset(index) + HEADER_SIZE) },
                 words: chunk.slot_words(index, alloc.class_capacity(class)?),
                 chunk: Some(chunk),
                 epoch_word: alloc.epoch_word(epoch),
@@ -318,10 +322,10 @@ impl<'a> Local<'a> {
     /// The owner-tag bits the next magazine allocates with: none without a tag, and none
     /// for `backoff` refills after another thread revoked one of this tag's slots.
     fn next_bias(&mut self) -> u32 {
-        let Freer::Owner { rec, bits } = self.freer else {
+        if self.tag_bits == 0 {
             return 0;
-        };
-        let revoked = rec.revoked.load(Relaxed);
+        }
+        let revoked = self.rec.revoked.load(Relaxed);
         if revoked != self.seen_revoked {
             self.seen_revoked = revoked;
             self.backoff = (self.backoff * 2).clamp(1, MAX_BACKOFF);
@@ -331,7 +335,21 @@ impl<'a> Local<'a> {
             self.skip -= 1;
             0
         } else {
-            bits
+            self.tag_bits
+        }
+    }
+
+    /// How this cache's frees run the election: the biased owner's path while it holds a
+    /// tag, the CAS otherwise.
+    #[inline(always)]
+    fn freer(&self) -> Freer<'a> {
+        if self.tag_bits != 0 {
+            Freer::Owner {
+                rec: self.rec,
+                bits: self.tag_bits,
+            }
+        } else {
+            Freer::Shared
         }
     }
 
@@ -364,6 +382,9 @@ impl<'a> Local<'a> {
     #[inline(always)]
     fn free_as<const OWNED: bool>(&mut self, h: RawHandle) -> Result<()> {
         let bits = h.to_bits();
+        // A plain store for slots biased to this `Local` (or under `free_owned`'s
+        // contract), the CAS election otherwise.
+        let freer = if OWNED { Freer::Owned } else { self.freer() };
         let class = (bits >> crate::handle::CLASS_SHIFT) as u8;
         if let Some(m) = self.mags.get_mut(class as usize)
             // Same slab id, class and version as the magazine's (never true when empty).
@@ -375,9 +396,6 @@ impl<'a> Local<'a> {
             if generation != MAX_GENERATION
                 && let Some(sw) = m.words.get(slot)
             {
-                // A plain store for slots biased to this `Local` (or under `free_owned`'s
-                // contract), the CAS election otherwise.
-                let freer = if OWNED { Freer::Owned } else { self.freer };
                 self.alloc
                     .kill_word(sw, generation, generation + 1, bits, class, freer)?;
                 let off = slot.wrapping_sub(m.base_slot);
@@ -428,7 +446,8 @@ impl<'a> Local<'a> {
     #[inline(never)]
     fn free_slow(&mut self, h: RawHandle, owned: bool) -> Result<()> {
         let alloc = self.alloc;
-        let k = alloc.kill_as(h, if owned { Freer::Owned } else { self.freer })?;
+        let freer = if owned { Freer::Owned } else { self.freer() };
+        let k = alloc.kill_as(h, freer)?;
         let slot = k.parts.slot as usize;
         if !k.retired
             && let Some(m) = self.mags.get_mut(k.parts.class as usize)
@@ -471,6 +490,13 @@ impl<'a> Local<'a> {
         m.clear();
     }
 }
+
+// SAFETY: a `Local` is one thread's cache, used through `&mut self` only, and may move to
+// another thread: `objects` points into the allocator's chunk memory, which is shared by
+// every thread that holds `&SlabAlloc` (the `&Chunk` beside it is `Send` for the same
+// reason); the biased election is correct whichever thread runs the owner's side, since the
+// revoker's barrier reaches every thread of the process.
+unsafe impl Send for Local<'_> {}
 
 impl Drop for Local<'_> {
     fn drop(&mut self) {
