@@ -31,7 +31,13 @@
 //!   `GlobalAlloc`, whatever the runner's global allocator is), `sharded-slab`
 //!   (`Slab<[u8; N]>`, insert + remove), and, at `--threads 1` only, the single-threaded
 //!   references `slab` and `slotmap` (reported at threads = 1). The typed slabs move an
-//!   `N`-byte value in, where the allocators write one byte.
+//!   `N`-byte value in, where the allocators write one byte. The `ebb` row is the checked
+//!   free: biased to the allocating `Local` where `membarrier` works (no locked
+//!   instruction), the CAS election elsewhere.
+//!
+//!   Every impl's pair is inlined into its loops (see the `Pair` trait), and the impls take
+//!   turns: one discarded throughput run of each, then `--repeats` rounds of one run of
+//!   each, throughput first, latency after; each figure is the median of its rounds.
 //! * `churn_close`: a live set of objects over the eight default size classes is churned
 //!   (free a random object, allocate a random size) for 10M cycles (200k under
 //!   `--quick`), then everything is freed and the allocator asked to give memory back:
@@ -330,53 +336,96 @@ impl<const N: usize> Pair for Slotmap<N> {
     }
 }
 
-/// Measures one impl over `threads` threads.
-/// Returns (throughput, the [`LATENCY`] metrics) over `cfg.repeats` runs.
-fn measure<P: Pair>(threads: usize, cfg: &Config, timer: &Timer, p: &P) -> (Stat, [Stat; 6]) {
-    let ops = cfg.scale(2_000_000, 100_000);
-    let lat_ops = cfg.scale(500_000, 50_000) as usize;
-    let run = || {
-        harness::ops_per_sec(threads, ops, |_| {
-            let mut s = p.setup();
-            for i in 0..ops {
-                p.pair(&mut s, i);
-            }
-        })
-    };
-    // One run discarded first, for every impl: without it the first impl of a process
-    // pays for the cold start (fresh pages, thread stacks, the CPU's clock ramping up) in
-    // one of its repeats.
-    black_box(run());
-    let tput = harness::repeat(cfg.repeats, run);
-    let mut reps: [Vec<f64>; 6] = Default::default();
-    for _ in 0..cfg.repeats.max(1) {
-        let all = Mutex::new(Vec::with_capacity(threads * lat_ops));
-        harness::run_parallel(threads, |_| {
-            let mut s = p.setup();
-            // Touched up front: a first-touch page fault every 512 samples would evict
-            // the lines and TLB entries of the op timed next. (`vec![0; n]` is not enough:
-            // calloc hands out untouched zero pages.)
-            let mut v = vec![u64::MAX; lat_ops];
-            black_box(&mut v);
-            // Warm up the thread's caches without recording.
-            for i in 0..1000 {
-                p.pair(&mut s, i);
-            }
-            timer.sample(&mut v, &mut s, p);
-            all.lock().expect("sample lock").extend_from_slice(&v);
-        });
-        let mut all = all.into_inner().expect("sample lock");
-        let q = harness::percentiles(&mut all, &[50.0, 99.0, 99.9, 100.0]);
-        let net = |t: u64| t.saturating_sub(timer.floor);
-        let ticks = [q[0], q[1], q[2], q[3], net(q[0]), net(q[2])];
-        for (r, t) in reps.iter_mut().zip(ticks) {
-            r.push(timer.ns(t));
+/// One throughput run of `p`: pairs per second over `threads` threads.
+fn throughput_once<P: Pair>(threads: usize, ops: u64, p: &P) -> f64 {
+    harness::ops_per_sec(threads, ops, |_| {
+        let mut s = p.setup();
+        for i in 0..ops {
+            p.pair(&mut s, i);
         }
-    }
-    (tput, reps.map(|r| Stat::of(&r)))
+    })
 }
 
-/// The latency metrics, in the order `measure` returns them.
+/// One latency run of `p`: the [`LATENCY`] metrics in ns, over `threads` threads.
+fn latency_once<P: Pair>(threads: usize, lat_ops: usize, timer: &Timer, p: &P) -> [f64; 6] {
+    let all = Mutex::new(Vec::with_capacity(threads * lat_ops));
+    harness::run_parallel(threads, |_| {
+        let mut s = p.setup();
+        // Touched up front: a first-touch page fault every 512 samples would evict the
+        // lines and TLB entries of the op timed next. (`vec![0; n]` is not enough: calloc
+        // hands out untouched zero pages.)
+        let mut v = vec![u64::MAX; lat_ops];
+        black_box(&mut v);
+        // Warm up the thread's caches without recording.
+        for i in 0..1000 {
+            p.pair(&mut s, i);
+        }
+        timer.sample(&mut v, &mut s, p);
+        all.lock().expect("sample lock").extend_from_slice(&v);
+    });
+    let mut all = all.into_inner().expect("sample lock");
+    let q = harness::percentiles(&mut all, &[50.0, 99.0, 99.9, 100.0]);
+    let net = |t: u64| t.saturating_sub(timer.floor);
+    [q[0], q[1], q[2], q[3], net(q[0]), net(q[2])].map(|t| timer.ns(t))
+}
+
+/// An impl of the round-robin below: its name and one run of each kind.
+struct Entry<'a> {
+    name: &'static str,
+    throughput: Box<dyn Fn() -> f64 + 'a>,
+    latency: Box<dyn Fn() -> [f64; 6] + 'a>,
+}
+
+fn entry<'a, P: Pair>(
+    name: &'static str,
+    threads: usize,
+    cfg: &Config,
+    timer: &'a Timer,
+    p: &'a P,
+) -> Entry<'a> {
+    let ops = cfg.scale(2_000_000, 100_000);
+    let lat_ops = cfg.scale(500_000, 50_000) as usize;
+    Entry {
+        name,
+        throughput: Box::new(move || throughput_once(threads, ops, p)),
+        latency: Box::new(move || latency_once(threads, lat_ops, timer, p)),
+    }
+}
+
+/// Measures every impl in `entries` round-robin: one discarded throughput run of each,
+/// then `cfg.repeats` rounds of one throughput run of each, then as many rounds of one
+/// latency run of each, and pushes the medians. Taking turns keeps a slow phase of the
+/// machine (a busy host, the process's cold start) from landing on one impl's repeats
+/// only: run one impl's repeats back to back, and on this machine the first impl of a
+/// process lost up to half its throughput at 2 threads, whichever impl it was.
+fn round_robin(sink: &mut Sink, w: &str, threads: usize, cfg: &Config, entries: &[Entry<'_>]) {
+    for e in entries {
+        black_box((e.throughput)());
+    }
+    let n = entries.len();
+    let mut tput = vec![Vec::new(); n];
+    let mut lat: Vec<[Vec<f64>; 6]> = (0..n).map(|_| Default::default()).collect();
+    for _ in 0..cfg.repeats.max(1) {
+        for (e, t) in entries.iter().zip(&mut tput) {
+            t.push((e.throughput)());
+        }
+    }
+    for _ in 0..cfg.repeats.max(1) {
+        for (e, l) in entries.iter().zip(&mut lat) {
+            for (v, x) in l.iter_mut().zip((e.latency)()) {
+                v.push(x);
+            }
+        }
+    }
+    for ((e, t), l) in entries.iter().zip(tput).zip(lat) {
+        sink.push_at(w, e.name, threads, "ops_per_sec", "ops/s", Stat::of(&t));
+        for (m, v) in LATENCY.iter().zip(l) {
+            sink.push_at(w, e.name, threads, m, "ns", Stat::of(&v));
+        }
+    }
+}
+
+/// The latency metrics, in the order `latency_once` returns them.
 const LATENCY: [&str; 6] = [
     "p50_ns",
     "p99_ns",
@@ -385,13 +434,6 @@ const LATENCY: [&str; 6] = [
     "p50_net_ns",
     "p999_net_ns",
 ];
-
-fn push(sink: &mut Sink, w: &str, imp: &str, threads: usize, r: (Stat, [Stat; 6])) {
-    sink.push_at(w, imp, threads, "ops_per_sec", "ops/s", r.0);
-    for (m, s) in LATENCY.iter().zip(r.1) {
-        sink.push_at(w, imp, threads, m, "ns", s);
-    }
-}
 
 fn alloc_free<const N: usize>(
     cfg: &Config,
@@ -410,40 +452,35 @@ fn alloc_free<const N: usize>(
         epoch,
         class,
     };
-    push(sink, w, "ebb", t, measure(t, cfg, timer, &ebb));
     let owned = Ebb::<true> {
         alloc: &alloc,
         epoch,
         class,
     };
-    push(sink, w, "ebb-owned", t, measure(t, cfg, timer, &owned));
-
     let mi = Global {
         a: mimalloc::MiMalloc,
         layout,
     };
-    push(sink, w, "mimalloc", t, measure(t, cfg, timer, &mi));
     let je = Global {
         a: tikv_jemallocator::Jemalloc,
         layout,
     };
-    push(sink, w, "jemalloc", t, measure(t, cfg, timer, &je));
     let sys = Global { a: System, layout };
-    push(sink, w, "system", t, measure(t, cfg, timer, &sys));
-
-    let sharded: sharded_slab::Slab<[u8; N]> = sharded_slab::Slab::new();
-    push(
-        sink,
-        w,
-        "sharded-slab",
-        t,
-        measure(t, cfg, timer, &Sharded(&sharded)),
-    );
-
+    let sharded_slab: sharded_slab::Slab<[u8; N]> = sharded_slab::Slab::new();
+    let sharded = Sharded(&sharded_slab);
+    let mut entries = vec![
+        entry("ebb", t, cfg, timer, &ebb),
+        entry("ebb-owned", t, cfg, timer, &owned),
+        entry("mimalloc", t, cfg, timer, &mi),
+        entry("jemalloc", t, cfg, timer, &je),
+        entry("system", t, cfg, timer, &sys),
+        entry("sharded-slab", t, cfg, timer, &sharded),
+    ];
     if t == 1 {
-        push(sink, w, "slab", 1, measure(1, cfg, timer, &SlabCrate::<N>));
-        push(sink, w, "slotmap", 1, measure(1, cfg, timer, &Slotmap::<N>));
+        entries.push(entry("slab", 1, cfg, timer, &SlabCrate::<N>));
+        entries.push(entry("slotmap", 1, cfg, timer, &Slotmap::<N>));
     }
+    round_robin(sink, w, t, cfg, &entries);
     Ok(())
 }
 
