@@ -353,16 +353,23 @@ impl<'a> Local<'a> {
         }
     }
 
-    /// Frees `h`'s object; errors as [`SlabAlloc::free`].
+    /// Frees `h`'s object; errors as [`SlabAlloc::free`]. Of concurrent frees of one
+    /// handle exactly one succeeds and the others get [`Error::DoubleFree`]. A slot this
+    /// `Local` allocated is freed with a plain store (see the module docs); another
+    /// thread's slot costs a CAS, and one still biased to its allocating `Local` a
+    /// `membarrier` as well.
     #[inline(always)]
     pub fn free(&mut self, h: RawHandle) -> Result<()> {
         self.free_as::<false>(h)
     }
 
-    /// Frees `h`'s object like [`free`](Self::free), but without the CAS that elects one
-    /// winner among concurrent frees of the same handle: the slot word is validated with a
-    /// load and killed with a store, so a warm alloc/free pair has no locked instruction.
-    /// Stale, forged and sequential double frees are still refused with their errors.
+    /// Frees `h`'s object like [`free`](Self::free), but without the election among
+    /// concurrent frees of the same handle: the slot word is validated with a load and
+    /// killed with a store, whoever allocated it, and no owner announcement is made. Stale,
+    /// forged and sequential double frees are still refused with their errors. (`free`
+    /// itself needs no locked instruction for slots this `Local` allocated, where
+    /// `membarrier` works; this method also skips that path's announcement store, and needs
+    /// no `membarrier` anywhere.)
     ///
     /// This is the contract `GlobalAlloc::dealloc` already imposes on its callers, and what
     /// an owner-token API (a handle that cannot be copied) guarantees by construction.
