@@ -38,6 +38,13 @@
 //!   Every impl's pair is inlined into its loops (see the `Pair` trait), and the impls take
 //!   turns: one discarded throughput run of each, then `--repeats` rounds of one run of
 //!   each, throughput first, latency after; each figure is the median of its rounds.
+//! * `remote_free_64` (2 threads and more): producer/consumer pairs (`threads / 2` of
+//!   them). A producer allocates 64-byte objects, writes a byte into each and passes it
+//!   through a 1024-slot ring to its consumer, which reads the byte and frees the object:
+//!   every free is a free from another thread. Metric `ops_per_sec`: objects per second
+//!   over all pairs. Impls: `ebb` (a `Local` on each side, the checked `free`),
+//!   `ebb-unbiased` (the same with `SlabConfig::biased_frees` off: every free is the CAS,
+//!   nothing to revoke), `mimalloc`, `jemalloc`, `system`, `sharded-slab`.
 //! * `churn_close`: a live set of objects over the eight default size classes is churned
 //!   (free a random object, allocate a random size) for 10M cycles (200k under
 //!   `--quick`), then everything is freed and the allocator asked to give memory back:
@@ -91,6 +98,9 @@ pub fn run(cfg: &Config, sink: &mut Sink) -> Result<(), String> {
             256 => alloc_free::<256>(cfg, sink, &timer, &w)?,
             _ => alloc_free::<512>(cfg, sink, &timer, &w)?,
         }
+    }
+    if cfg.wants("remote_free_64") && cfg.threads >= 2 {
+        remote_free(cfg, sink);
     }
     Ok(())
 }
@@ -484,6 +494,243 @@ fn alloc_free<const N: usize>(
     Ok(())
 }
 
+// === remote_free ===
+
+/// A single-producer, single-consumer ring of 64-bit tokens. Each side keeps the other's
+/// index cached and reloads it only when the ring looks full (or empty), so the two
+/// threads exchange a cache line per batch, not per token: the workload measures the
+/// allocators' remote frees, not the ring.
+struct Ring {
+    slots: Box<[std::sync::atomic::AtomicU64]>,
+    head: crossbeam_utils::CachePadded<std::sync::atomic::AtomicUsize>,
+    tail: crossbeam_utils::CachePadded<std::sync::atomic::AtomicUsize>,
+}
+
+/// One side's view of a [`Ring`]: its own index and the other side's, as last read.
+#[derive(Default)]
+struct Cursor {
+    own: usize,
+    seen: usize,
+}
+
+impl Ring {
+    const CAP: usize = 1024;
+
+    fn new() -> Ring {
+        Ring {
+            slots: (0..Self::CAP).map(|_| Default::default()).collect(),
+            head: Default::default(),
+            tail: Default::default(),
+        }
+    }
+
+    /// Waits, spinning then yielding (threads may outnumber cores).
+    fn wait(spins: &mut u32) {
+        *spins += 1;
+        if *spins < 128 {
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
+    }
+
+    fn push(&self, c: &mut Cursor, v: u64) {
+        use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+        let mut spins = 0;
+        while c.own - c.seen == Self::CAP {
+            // Acquire: the consumer is done with the slots it released.
+            c.seen = self.head.load(Acquire);
+            if c.own - c.seen == Self::CAP {
+                Self::wait(&mut spins);
+            }
+        }
+        self.slots[c.own % Self::CAP].store(v, Relaxed);
+        c.own += 1;
+        // Release: the consumer that sees the new tail sees the slot and the object.
+        self.tail.store(c.own, Release);
+    }
+
+    fn pop(&self, c: &mut Cursor) -> u64 {
+        use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+        let mut spins = 0;
+        while c.seen == c.own {
+            c.seen = self.tail.load(Acquire);
+            if c.seen == c.own {
+                Self::wait(&mut spins);
+            }
+        }
+        let v = self.slots[c.own % Self::CAP].load(Relaxed);
+        c.own += 1;
+        self.head.store(c.own, Release);
+        v
+    }
+}
+
+/// One impl of `remote_free_64`: tokens are handles or addresses as `u64`.
+trait Remote: Sync {
+    type Side;
+    fn side(&self) -> Self::Side;
+    fn produce(&self, s: &mut Self::Side, i: u64) -> u64;
+    fn consume(&self, s: &mut Self::Side, token: u64);
+}
+
+/// ebb: a `Local` on each side; the consumer frees with the checked `free`.
+struct EbbRemote<'a> {
+    alloc: &'a SlabAlloc,
+    epoch: EpochId,
+    class: u8,
+}
+
+impl<'a> Remote for EbbRemote<'a> {
+    type Side = ebb_slab::Local<'a>;
+    fn side(&self) -> ebb_slab::Local<'a> {
+        self.alloc.local()
+    }
+    #[inline(always)]
+    fn produce(&self, l: &mut ebb_slab::Local<'a>, i: u64) -> u64 {
+        let (h, p) = l.alloc_ptr_in(self.epoch, self.class).expect("ebb alloc");
+        // SAFETY: `p` is the fresh object of `h`, at least 64 bytes, ours until the
+        // consumer frees it.
+        unsafe { p.as_ptr().write(i as u8) };
+        h.to_bits()
+    }
+    #[inline(always)]
+    fn consume(&self, l: &mut ebb_slab::Local<'a>, token: u64) {
+        let h = RawHandle::from_bits(token);
+        let p = self.alloc.get_ptr(h).expect("a live handle");
+        // SAFETY: the producer wrote this byte before the ring's Release; the object is
+        // ours until the free below.
+        black_box(unsafe { p.as_ptr().read() });
+        l.free(h).expect("ebb free");
+    }
+}
+
+impl<A: GlobalAlloc + Sync> Remote for Global<A> {
+    type Side = ();
+    fn side(&self) {}
+    #[inline(always)]
+    fn produce(&self, _: &mut (), i: u64) -> u64 {
+        // SAFETY: `layout` has a non-zero size; the block is null-checked and written
+        // within bounds; the consumer frees it once with the same layout.
+        unsafe {
+            let p = self.a.alloc(self.layout);
+            assert!(!p.is_null(), "allocation failed");
+            p.write(i as u8);
+            p.expose_provenance() as u64
+        }
+    }
+    #[inline(always)]
+    fn consume(&self, _: &mut (), token: u64) {
+        let p = std::ptr::with_exposed_provenance_mut::<u8>(token as usize);
+        // SAFETY: `p` is a block the producer allocated with `layout`, wrote, and passed
+        // through the ring (Release/Acquire); it is read and freed once, here.
+        unsafe {
+            black_box(p.read());
+            self.a.dealloc(p, self.layout);
+        }
+    }
+}
+
+impl Remote for Sharded<'_, 64> {
+    type Side = ();
+    fn side(&self) {}
+    #[inline(always)]
+    fn produce(&self, _: &mut (), i: u64) -> u64 {
+        self.0.insert([i as u8; 64]).expect("sharded-slab has room") as u64
+    }
+    #[inline(always)]
+    fn consume(&self, _: &mut (), token: u64) {
+        assert!(self.0.remove(token as usize));
+    }
+}
+
+/// Objects per second through `threads / 2` producer/consumer pairs.
+fn remote_once<R: Remote>(threads: usize, per_pair: u64, r: &R) -> f64 {
+    let pairs = threads / 2;
+    let rings: Vec<Ring> = (0..pairs).map(|_| Ring::new()).collect();
+    let d = harness::run_parallel(pairs * 2, |t| {
+        let ring = &rings[t / 2];
+        let mut side = r.side();
+        let mut c = Cursor::default();
+        if t % 2 == 0 {
+            for i in 0..per_pair {
+                ring.push(&mut c, r.produce(&mut side, i));
+            }
+        } else {
+            for _ in 0..per_pair {
+                r.consume(&mut side, ring.pop(&mut c));
+            }
+        }
+    });
+    (pairs as u64 * per_pair) as f64 / d.as_secs_f64()
+}
+
+fn remote_entry<'a, R: Remote>(
+    name: &'static str,
+    threads: usize,
+    cfg: &Config,
+    r: &'a R,
+) -> (&'static str, Box<dyn Fn() -> f64 + 'a>) {
+    let per_pair = cfg.scale(1_000_000, 50_000);
+    (name, Box::new(move || remote_once(threads, per_pair, r)))
+}
+
+fn remote_free(cfg: &Config, sink: &mut Sink) {
+    let t = cfg.threads;
+    let layout = Layout::from_size_align(64, 8).expect("a valid layout");
+    let biased = SlabAlloc::new();
+    let unbiased = SlabAlloc::with_config(SlabConfig {
+        biased_frees: false,
+        ..SlabConfig::default()
+    })
+    .expect("a valid configuration");
+    let ebb = |alloc| EbbRemote {
+        alloc,
+        epoch: alloc.epoch_current(),
+        class: alloc.class_for_size(64).expect("the 64-byte class"),
+    };
+    let (e1, e2) = (ebb(&biased), ebb(&unbiased));
+    let mi = Global {
+        a: mimalloc::MiMalloc,
+        layout,
+    };
+    let je = Global {
+        a: tikv_jemallocator::Jemalloc,
+        layout,
+    };
+    let sys = Global { a: System, layout };
+    let sharded_slab: sharded_slab::Slab<[u8; 64]> = sharded_slab::Slab::new();
+    let sharded = Sharded(&sharded_slab);
+    let entries = [
+        remote_entry("ebb", t, cfg, &e1),
+        remote_entry("ebb-unbiased", t, cfg, &e2),
+        remote_entry("mimalloc", t, cfg, &mi),
+        remote_entry("jemalloc", t, cfg, &je),
+        remote_entry("system", t, cfg, &sys),
+        remote_entry("sharded-slab", t, cfg, &sharded),
+    ];
+    // Turns, as in `round_robin`: one discarded run of each, then the rounds.
+    for (_, f) in &entries {
+        black_box(f());
+    }
+    let mut runs = vec![Vec::new(); entries.len()];
+    for _ in 0..cfg.repeats.max(1) {
+        for ((_, f), v) in entries.iter().zip(&mut runs) {
+            v.push(f());
+        }
+    }
+    for ((name, _), v) in entries.iter().zip(runs) {
+        sink.push_at(
+            "remote_free_64",
+            name,
+            t,
+            "ops_per_sec",
+            "ops/s",
+            Stat::of(&v),
+        );
+    }
+}
+
 // === churn_close ===
 
 /// Deterministic xorshift, so every impl churns the same sequence.
@@ -714,8 +961,36 @@ mod tests {
                 "system"
             ]
         );
-        assert_eq!(sink.rows().len(), 8 * 5);
+        assert_eq!(sink.rows().len(), 8 * (1 + LATENCY.len()));
+        // Net latencies may round down to 0 for an op cheaper than the timer's jitter.
+        assert!(
+            sink.rows()
+                .iter()
+                .all(|r| r.value > 0.0 || (r.metric.ends_with("_net_ns") && r.value == 0.0))
+        );
+    }
+
+    #[test]
+    fn remote_free_runs_from_two_threads() {
+        let mut sink = Sink::quiet("slab", 2);
+        run(&quick(2, "remote_free_64"), &mut sink).unwrap();
+        let imps: Vec<_> = sink.rows().iter().map(|r| r.imp.as_str()).collect();
+        assert_eq!(
+            imps,
+            [
+                "ebb",
+                "ebb-unbiased",
+                "mimalloc",
+                "jemalloc",
+                "system",
+                "sharded-slab"
+            ]
+        );
         assert!(sink.rows().iter().all(|r| r.value > 0.0));
+        // One thread has no consumer: nothing is reported.
+        let mut one = Sink::quiet("slab", 1);
+        run(&quick(1, "remote_free_64"), &mut one).unwrap();
+        assert!(one.rows().is_empty());
     }
 
     #[test]

@@ -222,7 +222,7 @@ impl SlabAlloc {
             counters: (0..nclasses)
                 .map(|_| CachePadded::new(ClassCounters::default()))
                 .collect(),
-            owners: Owners::new(),
+            owners: Owners::new(cfg.biased_frees),
             cfg,
         })
     }
@@ -1013,6 +1013,13 @@ impl SlabAlloc {
     /// The owner tags of this allocator's `Local`s.
     pub(crate) fn owners(&self) -> &Owners {
         &self.owners
+    }
+
+    /// Whether this allocator's `Local`s free their own slots without a locked instruction
+    /// (the biased election): [`SlabConfig::biased_frees`], where the process has
+    /// `membarrier` and `EBB_SLAB_NO_BIAS` is unset.
+    pub fn biased_frees(&self) -> bool {
+        self.owners.enabled()
     }
 
     /// The address of a killed slot's object.

@@ -39,10 +39,10 @@
 //! would cost what the CAS costs; `EBB_SLAB_NO_BIAS=1` turns it off too. Under loom and
 //! Miri both halves are `fence(SeqCst)` and biasing stays on, so the protocol is checked.
 //!
-//! A revocation costs a `membarrier` (microseconds), so a `Local` whose slots are being
-//! freed by other threads (a producer feeding a consumer) stops biasing: each refill
-//! checks its record's revocation count and, if it grew, allocates unbiased for the next
-//! `backoff` refills, doubling `backoff` each time up to [`MAX_BACKOFF`].
+//! A revocation costs a `membarrier`, so a `Local` whose slots are being freed by other
+//! threads (a producer feeding a consumer) stops biasing: each refill checks its record's
+//! revocation count and, if it grew, allocates unbiased for the next `backoff`
+//! allocations, doubling `backoff` each time from [`MIN_BACKOFF`] up to [`MAX_BACKOFF`].
 
 use crate::sync::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use crate::sync::{AtomicU64, Mutex};
@@ -58,8 +58,10 @@ pub(crate) const REVOKING: u32 = 1 << 31;
 pub(crate) const OWNER_MASK: u32 = TAG_MASK | REVOKING;
 /// Owner tags handed to `Local`s: 1..=31.
 pub(crate) const TAGS: usize = 31;
-/// The most refills a `Local` allocates unbiased after its slots were revoked.
-pub(crate) const MAX_BACKOFF: u32 = 1 << 12;
+/// The fewest allocations a `Local` makes unbiased after one of its slots was revoked.
+pub(crate) const MIN_BACKOFF: u64 = 1 << 10;
+/// The most: each revocation seen doubles the stretch up to this.
+pub(crate) const MAX_BACKOFF: u64 = 1 << 22;
 
 /// One owner tag's announcement and revocation count.
 #[derive(Default)]
@@ -80,14 +82,20 @@ pub(crate) struct Owners {
 }
 
 impl Owners {
-    pub(crate) fn new() -> Owners {
+    /// The tags of an allocator that biases when `wanted` and the process can.
+    pub(crate) fn new(wanted: bool) -> Owners {
         Owners {
             taken: Mutex::new(0),
             records: (0..TAGS)
                 .map(|_| CachePadded::new(Record::default()))
                 .collect(),
-            enabled: enabled(),
+            enabled: wanted && enabled(),
         }
+    }
+
+    /// Whether `Local`s of this allocator take tags.
+    pub(crate) fn enabled(&self) -> bool {
+        self.enabled
     }
 
     /// A free tag (1..=31) for a new `Local`, or `None` when biasing is off or all are

@@ -62,6 +62,13 @@ pub struct SlabConfig {
     /// Generation of every slot of a newly created slab. 0 normally; a value near
     /// [`MAX_GENERATION`] lets tests reach the generation wrap in a few operations.
     pub initial_generation: u32,
+    /// Whether `Local`s bias the frees of their own slots (a checked free without a locked
+    /// instruction; see `docs/slab.md`, section 3). Default `true`. It takes effect only
+    /// where `membarrier` is available and `EBB_SLAB_NO_BIAS` is unset. Turn it off for an
+    /// allocator whose objects are mostly freed by threads other than the allocating one
+    /// (a producer feeding consumers): each such free of a biased slot costs a
+    /// `membarrier` until the producer's `Local` backs off.
+    pub biased_frees: bool,
 }
 
 impl Default for SlabConfig {
@@ -74,6 +81,7 @@ impl Default for SlabConfig {
             policy: ReclaimPolicy::default_policy(),
             max_slabs: MAX_SLABS,
             initial_generation: 0,
+            biased_frees: true,
         }
     }
 }

@@ -20,7 +20,7 @@
 //! that `Local` flushes: call [`Local::flush`] before relying on `epoch_close` for RSS.
 
 use crate::alloc::{Freer, Killed, SlabAlloc};
-use crate::bias::{MAX_BACKOFF, OWNER_SHIFT, Record};
+use crate::bias::{MAX_BACKOFF, MIN_BACKOFF, OWNER_SHIFT, Record};
 use crate::counters::ClassCounters;
 use crate::epoch::EpochId;
 use crate::error::{Error, Result};
@@ -137,9 +137,12 @@ pub struct Local<'a> {
     pub(crate) tag: u32,
     /// The tag record's revocation count at the last refill.
     seen_revoked: u64,
-    /// Refills that allocate unbiased after the next revocation, and those left now.
-    backoff: u32,
-    skip: u32,
+    /// Allocations this cache has reported (its magazines' hits, added up at each flush).
+    served: u64,
+    /// Allocations are unbiased until `served` reaches this.
+    unbiased_until: u64,
+    /// Allocations made unbiased after the next revocation seen.
+    backoff: u64,
 }
 
 impl SlabAlloc {
@@ -154,9 +157,11 @@ impl SlabAlloc {
             tag_bits: tag << OWNER_SHIFT,
             rec: self.owners().record(tag.max(1)),
             tag,
-            seen_revoked: 0,
+            // A previous holder's revocations are not this cache's.
+            seen_revoked: self.owners().record(tag.max(1)).revoked.load(Relaxed),
+            served: 0,
+            unbiased_until: 0,
             backoff: 0,
-            skip: 0,
         }
     }
 }
@@ -257,7 +262,7 @@ impl<'a> Local<'a> {
             .ok_or(Error::UnknownClass { class })?;
         if !alloc.epoch_is_open(epoch) {
             if m.epoch == epoch.0 {
-                Self::flush_one(alloc, m, class);
+                self.served += Self::flush_one(alloc, m, class);
             }
             return Err(Error::EpochNotOpen { epoch });
         }
@@ -266,9 +271,9 @@ impl<'a> Local<'a> {
 
     fn refill(&mut self, epoch: EpochId, class: u8) -> Result<(RawHandle, NonNull<u8>)> {
         let alloc = self.alloc;
+        self.served += Self::flush_one(alloc, &mut self.mags[class as usize], class);
         let bias = self.next_bias();
         let m = &mut self.mags[class as usize];
-        Self::flush_one(alloc, m, class);
         let tag = owner_tag(epoch.0, class);
         loop {
             let cur = alloc.pair_current(epoch, class).load(Acquire);
@@ -320,7 +325,10 @@ impl<'a> Local<'a> {
     }
 
     /// The owner-tag bits the next magazine allocates with: none without a tag, and none
-    /// for `backoff` refills after another thread revoked one of this tag's slots.
+    /// for the next `backoff` allocations after another thread revoked one of this tag's
+    /// slots (`backoff` doubles with each revocation seen, from [`MIN_BACKOFF`] up to
+    /// [`MAX_BACKOFF`]). Counted in allocations, not refills: a producer whose objects are
+    /// freed elsewhere refills often, with the few slots its consumers gave back.
     fn next_bias(&mut self) -> u32 {
         if self.tag_bits == 0 {
             return 0;
@@ -328,11 +336,10 @@ impl<'a> Local<'a> {
         let revoked = self.rec.revoked.load(Relaxed);
         if revoked != self.seen_revoked {
             self.seen_revoked = revoked;
-            self.backoff = (self.backoff * 2).clamp(1, MAX_BACKOFF);
-            self.skip = self.backoff;
+            self.backoff = (self.backoff * 2).clamp(MIN_BACKOFF, MAX_BACKOFF);
+            self.unbiased_until = self.served + self.backoff;
         }
-        if self.skip > 0 {
-            self.skip -= 1;
+        if self.served < self.unbiased_until {
             0
         } else {
             self.tag_bits
@@ -475,11 +482,13 @@ impl<'a> Local<'a> {
     pub fn flush(&mut self) {
         let alloc = self.alloc;
         for (class, m) in self.mags.iter_mut().enumerate() {
-            Self::flush_one(alloc, m, class as u8);
+            self.served += Self::flush_one(alloc, m, class as u8);
         }
     }
 
-    fn flush_one(alloc: &SlabAlloc, m: &mut Magazine<'a>, class: u8) {
+    /// Releases one magazine's slots and reports its hits; returns the hits reported.
+    fn flush_one(alloc: &SlabAlloc, m: &mut Magazine<'a>, class: u8) -> u64 {
+        let hits = m.hits;
         if m.hits != 0 {
             alloc
                 .counters_of(class)
@@ -495,6 +504,7 @@ impl<'a> Local<'a> {
             alloc.release(chunk, m.index, m.word(), mask);
         }
         m.clear();
+        hits
     }
 }
 

@@ -822,8 +822,10 @@ fn remote_free_revokes_a_biased_slot_once() {
 #[test]
 fn concurrent_owner_and_remote_frees_have_one_winner() {
     let a = SlabAlloc::with_config(small()).unwrap();
-    let mut l = a.local();
     for round in 0..n(300, 4) {
+        // A fresh `Local` each round: one whose slots were revoked allocates unbiased for
+        // a while (`revoked_owner_backs_off_biasing`).
+        let mut l = a.local();
         let h = biased_alloc(&a, &mut l);
         let go = std::sync::Barrier::new(3);
         let wins = AtomicUsize::new(0);
@@ -855,6 +857,7 @@ fn concurrent_owner_and_remote_frees_have_one_winner() {
         assert_eq!(a.validate(h), Err(Error::Stale));
     }
     // No slot was handed out twice: every live handle below is distinct and resolves.
+    let mut l = a.local();
     let live: Vec<_> = (0..n(400, 40)).map(|_| l.alloc(64).unwrap()).collect();
     let mut slots: Vec<_> = live
         .iter()
@@ -945,4 +948,35 @@ fn owner_tags_are_unique_and_reused() {
     next.free(h).unwrap();
     assert_eq!(a.counters(0).unwrap().bias_revocations, before);
     assert_eq!(a.free(h), Err(Error::DoubleFree));
+}
+
+#[test]
+fn biasing_can_be_turned_off_per_allocator() {
+    let a = SlabAlloc::with_config(SlabConfig {
+        biased_frees: false,
+        ..small()
+    })
+    .unwrap();
+    assert!(!a.biased_frees());
+    let mut l = a.local();
+    assert_eq!(l.tag, 0);
+    let hs: Vec<_> = (0..n(200, 40)).map(|_| l.alloc(64).unwrap()).collect();
+    assert!(hs.iter().all(|&h| owner_bits(&a, h) == 0));
+    // Frees from anywhere use the CAS: correct, and nothing to revoke.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for &h in &hs[..hs.len() / 2] {
+                a.free(h).unwrap();
+            }
+        });
+    });
+    for &h in &hs[hs.len() / 2..] {
+        l.free(h).unwrap();
+    }
+    for &h in &hs {
+        assert_eq!(l.free(h), Err(Error::DoubleFree));
+    }
+    assert_eq!(a.counters(0).unwrap().bias_revocations, 0);
+    // The default allocator biases wherever the process can.
+    assert_eq!(SlabAlloc::new().biased_frees(), crate::bias::enabled());
 }
