@@ -515,6 +515,7 @@ struct Cursor {
 
 impl Ring {
     const CAP: usize = 1024;
+    const BATCH: usize = 64;
 
     fn new() -> Ring {
         Ring {
@@ -537,10 +538,15 @@ impl Ring {
     fn push(&self, c: &mut Cursor, v: u64) {
         use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
         let mut spins = 0;
-        while c.own - c.seen == Self::CAP {
-            // Acquire: the consumer is done with the slots it released.
-            c.seen = self.head.load(Acquire);
-            if c.own - c.seen == Self::CAP {
+        if c.own - c.seen == Self::CAP {
+            // Full: wait until a batch is free, not one slot, or the two threads trade the
+            // ring's lines for every token while the producer is ahead.
+            loop {
+                // Acquire: the consumer is done with the slots it released.
+                c.seen = self.head.load(Acquire);
+                if c.own - c.seen <= Self::CAP - Self::BATCH {
+                    break;
+                }
                 Self::wait(&mut spins);
             }
         }

@@ -15,9 +15,16 @@
 //! While a magazine holds bits, its slab counts them as claimed, so the slab can be neither
 //! recycled nor re-assigned: the magazine's (slab, word) always names the incarnation it
 //! was filled from. A magazine is flushed (its bits released to the shared bitmap) when
-//! it is refilled, when its epoch is found closed, on [`Local::flush`] and on drop. An
-//! epoch's slabs held by a live `Local` that is never used again are recycled only when
-//! that `Local` flushes: call [`Local::flush`] before relying on `epoch_close` for RSS.
+//! it is refilled, when its epoch is found closed, on [`Local::flush`] and on drop.
+//!
+//! Frees of other slabs' slots (objects another thread allocated, say) are killed at once
+//! and their bits released a bitmap word at a time: the bits of consecutive frees into one
+//! word wait in the `Local` and go back together when a free lands in another word, on
+//! [`Local::flush`] and on drop.
+//!
+//! An epoch's slabs held by a live `Local` that is never used again (in a magazine or among
+//! its deferred frees) are recycled only when that `Local` flushes: call [`Local::flush`]
+//! before relying on `epoch_close` for RSS.
 
 use crate::alloc::{Freer, Killed, SlabAlloc};
 use crate::bias::{MAX_BACKOFF, MIN_BACKOFF, OWNER_SHIFT, Record};
@@ -123,12 +130,23 @@ impl<'a> Magazine<'a> {
     }
 }
 
+/// Slots of one bitmap word that this cache freed outside its magazines and has not yet
+/// returned to the shared bitmap (see `Local::free_slow`).
+struct Deferred<'a> {
+    chunk: Option<&'a Chunk>,
+    index: usize,
+    word: usize,
+    mask: u64,
+}
+
 /// A thread's cache in front of a [`SlabAlloc`]; see the module docs.
 ///
 /// Not `Sync`: it is one thread's. It may move to another thread.
 pub struct Local<'a> {
     alloc: &'a SlabAlloc,
     mags: Box<[Magazine<'a>]>,
+    /// Freed slots of another slab (or word), released a word at a time.
+    deferred: Deferred<'a>,
     /// `tag << OWNER_SHIFT` for the owner tag held, 0 for none.
     tag_bits: u32,
     /// The tag's record (tag 1's, unused, without a tag).
@@ -154,6 +172,12 @@ impl SlabAlloc {
             mags: (0..self.class_count())
                 .map(|_| Magazine::empty(self))
                 .collect(),
+            deferred: Deferred {
+                chunk: None,
+                index: 0,
+                word: 0,
+                mask: 0,
+            },
             tag_bits: tag << OWNER_SHIFT,
             rec: self.owners().record(tag.max(1)),
             tag,
@@ -474,13 +498,45 @@ impl<'a> Local<'a> {
             m.mask |= 1 << (slot % SLOTS_PER_WORD);
             return Ok(());
         }
-        alloc.finish_free(k);
+        if k.retired {
+            alloc.finish_free(k);
+            return Ok(());
+        }
+        // A slot of another slab or word, typically one another thread allocated: its bit
+        // waits here with the other freed slots of its bitmap word, and the word goes back
+        // with one `fetch_or` and one `fetch_sub` when a free lands in another word (or on
+        // `flush`), instead of two locked instructions per free. The slot is killed
+        // already: stale and doubly freed handles are refused as before; its bit stays
+        // claimed a little longer, which keeps the slab from being recycled meanwhile.
+        let (word, bit) = (slot / SLOTS_PER_WORD, 1 << (slot % SLOTS_PER_WORD));
+        let d = &mut self.deferred;
+        if d.chunk.is_some_and(|c| std::ptr::eq(c, k.chunk)) && d.index == k.index && d.word == word
+        {
+            d.mask |= bit;
+        } else {
+            Self::release_deferred(alloc, d);
+            *d = Deferred {
+                chunk: Some(k.chunk),
+                index: k.index,
+                word,
+                mask: bit,
+            };
+        }
         Ok(())
     }
 
-    /// Releases every magazine's slots to the shared bitmap and reports the counters.
+    /// Returns the deferred word's slots to the shared bitmap.
+    fn release_deferred(alloc: &SlabAlloc, d: &mut Deferred<'a>) {
+        if let Some(chunk) = d.chunk.take() {
+            alloc.release(chunk, d.index, d.word, d.mask);
+        }
+    }
+
+    /// Releases every magazine's slots, and the slots it freed for other slabs, to the
+    /// shared bitmap, and reports the counters.
     pub fn flush(&mut self) {
         let alloc = self.alloc;
+        Self::release_deferred(alloc, &mut self.deferred);
         for (class, m) in self.mags.iter_mut().enumerate() {
             self.served += Self::flush_one(alloc, m, class as u8);
         }

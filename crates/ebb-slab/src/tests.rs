@@ -914,10 +914,14 @@ fn revoked_owner_backs_off_biasing() {
 
 #[test]
 fn owner_tags_are_unique_and_reused() {
-    // Each `Local` below pins a slab of its own: more than `small()` has.
-    let a = SlabAlloc::new();
+    // Each `Local` below pins a slab of its own.
+    let a = SlabAlloc::with_config(SlabConfig {
+        max_slabs: 128,
+        ..small()
+    })
+    .unwrap();
     // More `Local`s than tags: the extra ones free with the CAS.
-    let mut ls: Vec<_> = (0..70).map(|_| a.local()).collect();
+    let mut ls: Vec<_> = (0..n(70, 40)).map(|_| a.local()).collect();
     let mut tags: Vec<_> = ls.iter().map(|l| l.tag).filter(|&t| t != 0).collect();
     let tagged = tags.len();
     tags.sort_unstable();
@@ -979,4 +983,50 @@ fn biasing_can_be_turned_off_per_allocator() {
     assert_eq!(a.counters(0).unwrap().bias_revocations, 0);
     // The default allocator biases wherever the process can.
     assert_eq!(SlabAlloc::new().biased_frees(), crate::bias::enabled());
+}
+
+#[test]
+fn frees_of_other_slabs_release_a_word_at_a_time() {
+    let a = SlabAlloc::with_config(small()).unwrap();
+    let e = a.epoch_current();
+    let mut producer = a.local();
+    let hs: Vec<_> = (0..n(300, 130))
+        .map(|_| producer.alloc(64).unwrap())
+        .collect();
+    drop(producer);
+    let slabs = a.slabs_created() as usize;
+    assert!(slabs >= 2);
+    let mut consumer = a.local();
+    for &h in &hs {
+        consumer.free(h).unwrap();
+        // Killed at once, whatever happens to its bit.
+        assert_eq!(a.validate(h), Err(Error::Stale));
+        assert_eq!(consumer.free(h), Err(Error::DoubleFree));
+        assert_eq!(a.free(h), Err(Error::DoubleFree));
+    }
+    // The consumer still holds the last word's bits: closing the epoch recycles every
+    // slab but that one, and the consumer's flush recycles it.
+    let recycled = a.epoch_close(e).unwrap();
+    assert_eq!(recycled, slabs - 1);
+    consumer.flush();
+    let c = a.counters(0).unwrap();
+    assert_eq!(
+        (c.empty_slab_recycled + c.empty_slab_overflowed) as usize,
+        slabs
+    );
+    // Nothing was released twice: a new epoch gets every slot back exactly once.
+    let e2 = a.epoch_advance().unwrap();
+    let again: Vec<_> = (0..hs.len())
+        .map(|_| consumer.alloc_in(e2, 64).unwrap())
+        .collect();
+    let mut slots: Vec<_> = again
+        .iter()
+        .map(|h| {
+            let p = h.parts().unwrap();
+            (p.slab, p.slot)
+        })
+        .collect();
+    slots.sort_unstable();
+    slots.dedup();
+    assert_eq!(slots.len(), again.len());
 }
