@@ -302,6 +302,27 @@ impl<A: GlobalAlloc + Sync> Pair for Global<A> {
     }
 }
 
+/// The three general-purpose peers, called through `GlobalAlloc` with `layout`.
+fn general_purpose(
+    layout: Layout,
+) -> (
+    Global<mimalloc::MiMalloc>,
+    Global<tikv_jemallocator::Jemalloc>,
+    Global<System>,
+) {
+    (
+        Global {
+            a: mimalloc::MiMalloc,
+            layout,
+        },
+        Global {
+            a: tikv_jemallocator::Jemalloc,
+            layout,
+        },
+        Global { a: System, layout },
+    )
+}
+
 /// sharded-slab: insert an `N`-byte value, remove it.
 struct Sharded<'a, const N: usize>(&'a sharded_slab::Slab<[u8; N]>);
 
@@ -467,15 +488,7 @@ fn alloc_free<const N: usize>(
         epoch,
         class,
     };
-    let mi = Global {
-        a: mimalloc::MiMalloc,
-        layout,
-    };
-    let je = Global {
-        a: tikv_jemallocator::Jemalloc,
-        layout,
-    };
-    let sys = Global { a: System, layout };
+    let (mi, je, sys) = general_purpose(layout);
     let sharded_slab: sharded_slab::Slab<[u8; N]> = sharded_slab::Slab::new();
     let sharded = Sharded(&sharded_slab);
     let mut entries = vec![
@@ -696,15 +709,7 @@ fn remote_free(cfg: &Config, sink: &mut Sink) {
         class: alloc.class_for_size(64).expect("the 64-byte class"),
     };
     let (e1, e2) = (ebb(&biased), ebb(&unbiased));
-    let mi = Global {
-        a: mimalloc::MiMalloc,
-        layout,
-    };
-    let je = Global {
-        a: tikv_jemallocator::Jemalloc,
-        layout,
-    };
-    let sys = Global { a: System, layout };
+    let (mi, je, sys) = general_purpose(layout);
     let sharded_slab: sharded_slab::Slab<[u8; 64]> = sharded_slab::Slab::new();
     let sharded = Sharded(&sharded_slab);
     let entries = [

@@ -754,6 +754,20 @@ fn owner_bits(a: &SlabAlloc, h: RawHandle) -> u32 {
     chunk.slot_word(i, p.slot as usize).load(Ordering::Relaxed) & crate::bias::OWNER_MASK
 }
 
+/// Asserts that no two of `hs` name the same slot.
+fn assert_distinct_slots(hs: &[RawHandle]) {
+    let mut slots: Vec<_> = hs
+        .iter()
+        .map(|h| {
+            let p = h.parts().unwrap();
+            (p.slab, p.slot)
+        })
+        .collect();
+    slots.sort_unstable();
+    slots.dedup();
+    assert_eq!(slots.len(), hs.len(), "a slot was handed out twice");
+}
+
 /// Allocates from `l` until a handle comes out biased (the refill's first is not).
 fn biased_alloc(a: &SlabAlloc, l: &mut Local<'_>) -> RawHandle {
     loop {
@@ -859,16 +873,7 @@ fn concurrent_owner_and_remote_frees_have_one_winner() {
     // No slot was handed out twice: every live handle below is distinct and resolves.
     let mut l = a.local();
     let live: Vec<_> = (0..n(400, 40)).map(|_| l.alloc(64).unwrap()).collect();
-    let mut slots: Vec<_> = live
-        .iter()
-        .map(|h| {
-            let p = h.parts().unwrap();
-            (p.slab, p.slot)
-        })
-        .collect();
-    slots.sort_unstable();
-    slots.dedup();
-    assert_eq!(slots.len(), live.len());
+    assert_distinct_slots(&live);
     for h in live {
         l.free(h).unwrap();
     }
@@ -1019,14 +1024,5 @@ fn frees_of_other_slabs_release_a_word_at_a_time() {
     let again: Vec<_> = (0..hs.len())
         .map(|_| consumer.alloc_in(e2, 64).unwrap())
         .collect();
-    let mut slots: Vec<_> = again
-        .iter()
-        .map(|h| {
-            let p = h.parts().unwrap();
-            (p.slab, p.slot)
-        })
-        .collect();
-    slots.sort_unstable();
-    slots.dedup();
-    assert_eq!(slots.len(), again.len());
+    assert_distinct_slots(&again);
 }
