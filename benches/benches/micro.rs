@@ -27,6 +27,27 @@ fn allocators(c: &mut Criterion) {
     g.bench_function("mimalloc", |b| {
         b.iter(|| alloc_free_pair(&mimalloc::MiMalloc, layout))
     });
+    let slab = ebb_slab::SlabAlloc::new();
+    let epoch = slab.epoch_current();
+    let class = slab.class_for_size(64).expect("the 64-byte class");
+    let mut local = slab.local();
+    g.bench_function("ebb-slab-local-checked", |b| {
+        b.iter(|| {
+            let (h, p) = local.alloc_ptr_in(epoch, class).expect("alloc");
+            // SAFETY: `p` is the fresh 64-byte object of `h`, ours until the free below.
+            unsafe { black_box(p).as_ptr().write(1) };
+            local.free(h).expect("free");
+        })
+    });
+    g.bench_function("ebb-slab-local-owned", |b| {
+        b.iter(|| {
+            let (h, p) = local.alloc_ptr_in(epoch, class).expect("alloc");
+            // SAFETY: as above.
+            unsafe { black_box(p).as_ptr().write(1) };
+            // SAFETY: `h` was just allocated here and no other thread sees it.
+            unsafe { local.free_owned(h) }.expect("free");
+        })
+    });
     g.finish();
 }
 
