@@ -27,6 +27,14 @@
 //! * A thread that exits scans once more and hands the survivors (at most `H`) to the
 //!   domain; the next scan of any thread adopts them.
 //!
+//! # Leaked guards
+//!
+//! A [`Guard`] leaked with `mem::forget` keeps its cells published, so the objects it
+//! protected are not freed while its [`Handle`] lives (at most four per leaked guard, and
+//! the guard's block of cells is not reused: later guards take others). Dropping the
+//! handle clears every cell of its records before releasing them: a guard borrows its
+//! handle, so none can be used after the handle drops.
+//!
 //! # What it bounds
 //!
 //! Whatever readers do, even stalled forever while holding protections, each live thread
@@ -38,7 +46,7 @@ use crate::fence;
 use crate::registry::{Node, Registry};
 use crate::retired::{Counters, Orphans, Retired, Totals, reclaim_all};
 use crate::sync::Arc;
-use crate::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use crate::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use crate::{DomainId, Stats};
 use core::cell::{Cell, RefCell};
 use core::fmt;
@@ -51,7 +59,14 @@ pub const CELLS_PER_RECORD: usize = 8;
 /// The smallest retire-list length that triggers a scan. Each scan issues one `membarrier`,
 /// which interrupts every CPU running one of our threads; in a virtual machine whose host
 /// is busy that can take tens of microseconds, so scans are kept rare.
-const RETIRE_MIN: usize = if cfg!(any(miri, ebb_loom)) { 2 } else { 512 };
+/// (Small under the checkers, so that their runs scan often.)
+const RETIRE_MIN: usize = if cfg!(any(miri, ebb_loom)) {
+    2
+} else if cfg!(ebb_sanitize) {
+    8
+} else {
+    512
+};
 /// Protection slots per guard.
 const SLOTS: usize = 4;
 
@@ -71,6 +86,10 @@ struct Global {
     /// Survivors of exited threads' last scan (at most `H`).
     orphans: Orphans<Retired>,
     scans: AtomicU64,
+    /// Handles registered now, and the most ever registered at once (`Stats::threads`;
+    /// a thread holding many guards takes extra records, which are not threads).
+    threads: AtomicUsize,
+    peak_threads: AtomicUsize,
     id: DomainId,
 }
 
@@ -103,6 +122,8 @@ impl Domain {
                 registry: Registry::new(),
                 orphans: Orphans::new(),
                 scans: AtomicU64::new(0),
+                threads: AtomicUsize::new(0),
+                peak_threads: AtomicUsize::new(0),
                 id: DomainId::next(),
             }),
         }
@@ -111,6 +132,9 @@ impl Domain {
     /// Registers the calling thread (takes a record of [`CELLS_PER_RECORD`] cells).
     pub fn register(&self) -> Handle {
         let primary = self.global.registry.acquire();
+        // Relaxed: a statistic; no protocol reads it.
+        let now = self.global.threads.fetch_add(1, Ordering::Relaxed) + 1;
+        self.global.peak_threads.fetch_max(now, Ordering::Relaxed);
         Handle {
             global: self.global.clone(),
             primary,
@@ -132,11 +156,19 @@ impl Domain {
         records * self.global.threshold() + self.global.cells()
     }
 
-    /// The domain's counters (`grace_periods` = scans).
+    /// Hazard records in the domain: one per thread registered at once, plus the extra
+    /// records of threads that held more than two guards at once.
+    pub fn records(&self) -> usize {
+        self.global.registry.len()
+    }
+
+    /// The domain's counters (`grace_periods` = scans; `threads` = the most handles
+    /// registered at once, not counting the extra records of threads holding more than
+    /// two guards).
     pub fn stats(&self) -> Stats {
         Totals::sum(self.global.registry.records().map(|r| &r.counters)).into_stats(
             self.global.scans.load(Ordering::Relaxed),
-            self.global.registry.len(),
+            self.global.peak_threads.load(Ordering::Relaxed),
         )
     }
 
@@ -344,14 +376,25 @@ impl Handle {
 
 impl Drop for Handle {
     fn drop(&mut self) {
+        let x = mem::take(&mut *self.extra.borrow_mut());
+        // Guards borrow the handle, so none is alive now; a leaked one (`mem::forget`)
+        // left its protections published. Clear every cell, so that the scan below can
+        // free what they held and the records are released clean.
+        for n in x.nodes.iter().chain(Some(&self.primary)) {
+            // SAFETY: our nodes live as long as the registry, which `self.global` keeps.
+            for c in &unsafe { n.as_ref() }.record().cells {
+                // Release: as in `Guard::reset`.
+                c.store(ptr::null_mut(), Ordering::Release);
+            }
+        }
         self.scan();
         self.global
             .orphans
             .adopt(mem::take(&mut *self.retired.borrow_mut()));
-        let x = mem::take(&mut *self.extra.borrow_mut());
+        self.global.threads.fetch_sub(1, Ordering::Relaxed);
         for n in x.nodes.into_iter().chain(Some(self.primary)) {
-            // SAFETY: every node came from `acquire` and is released once; every guard
-            // dropped (they borrow the handle) and cleared its cells.
+            // SAFETY: every node came from `acquire` and is released once; no guard is
+            // alive (they borrow the handle) and every cell was cleared above.
             unsafe { self.global.registry.release(n) };
         }
     }

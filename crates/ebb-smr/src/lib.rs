@@ -61,6 +61,58 @@
 //! Every domain counts what it holds: [`Smr::stats`] returns pending objects and bytes,
 //! grace periods (QSBR), epochs (EBR) or scans (HP) completed, and objects reclaimed.
 //!
+//! # What the types forbid
+//!
+//! A handle is its thread's registration, so it is not `Send`; a guard borrows its handle,
+//! so it cannot outlive it; a QSBR handle cannot read while it is offline. Each of these is
+//! a compile error, checked here:
+//!
+//! ```compile_fail
+//! fn send<T: Send>(_: T) {}
+//! send(ebb_smr::qsbr::Domain::new().register());
+//! ```
+//! ```compile_fail
+//! fn send<T: Send>(_: T) {}
+//! send(ebb_smr::ebr::Domain::new().register());
+//! ```
+//! ```compile_fail
+//! fn send<T: Send>(_: T) {}
+//! send(ebb_smr::hp::Domain::new().register());
+//! ```
+//! ```compile_fail,E0597
+//! let domain = ebb_smr::ebr::Domain::new();
+//! let guard = {
+//!     let handle = domain.register();
+//!     handle.pin()
+//! }; // error[E0597]: `handle` does not live long enough
+//! drop(guard);
+//! ```
+//! ```compile_fail,E0597
+//! use ebb_smr::SmrHandle;
+//! let domain = ebb_smr::hp::Domain::new();
+//! let guard = {
+//!     let handle = domain.register();
+//!     SmrHandle::pin(&handle)
+//! };
+//! drop(guard);
+//! ```
+//! ```compile_fail,E0502
+//! let domain = ebb_smr::qsbr::Domain::new();
+//! let mut handle = domain.register();
+//! handle.offline(|_| {
+//!     let _guard = handle.read(); // error[E0502]: `handle` is borrowed mutably by `offline`
+//! });
+//! ```
+//! ```compile_fail,E0382
+//! let domain = ebb_smr::qsbr::Domain::new();
+//! let handle = domain.register();
+//! std::mem::forget(handle.into_offline());
+//! let _guard = handle.read(); // error[E0382]: the handle moved into the offline state
+//! ```
+//!
+//! Leaking a guard with `mem::forget` is safe in every scheme; what it costs (a stopped
+//! epoch, protections held until the handle drops) is in each module's "Leaked guards".
+//!
 //! # Soundness and checking
 //!
 //! The crate is model-checked with loom (`--cfg ebb_loom`), runs its unit tests under

@@ -314,8 +314,7 @@ mod qsbr {
             let drops = Arc::new(AtomicUsize::new(0));
             let (c0, c1) = (canary(&drops), canary(&drops));
             let cell = Arc::new(AtomicPtr::new(c0));
-            let mut reader = domain.register();
-            let off = reader.offline();
+            let off = domain.register().into_offline();
             let t = {
                 let (domain, cell) = (domain.clone(), cell.clone());
                 let c1 = super::SendPtr(c1);
@@ -327,7 +326,7 @@ mod qsbr {
                     h.flush();
                 })
             };
-            drop(off);
+            let mut reader = off.online();
             {
                 let mut g = crate::SmrHandle::pin(&reader);
                 read(crate::SmrGuard::protect(&mut g, 0, &*cell));

@@ -19,9 +19,10 @@
 //! * [`Handle::quiescent`]: one `Acquire` load of `gp` and one `Release` store into the
 //!   thread's own cache-padded `ctr` (plus, when this thread has garbage waiting, a
 //!   reclamation attempt every few calls).
-//! * [`Handle::offline`] returns an [`Offline`] guard that stores `0` and goes back online
-//!   on drop. Going online is the one reader-side store-then-load race; it is closed by a
-//!   `SeqCst` fence there and one in the scanner. Both are rare, so QSBR needs no
+//! * [`Handle::offline`] stores `0`, runs a closure, and goes back online when it returns
+//!   ([`Handle::into_offline`] does the same for as long as the caller keeps the
+//!   [`OfflineHandle`]). Going online is the one reader-side store-then-load race; it is
+//!   closed by a `SeqCst` fence there and one in the scanner. Both are rare, so QSBR needs no
 //!   [asymmetric fence](crate::fence): its readers issue no fence at all.
 //! * Deferred frees ([`Handle::retire`], [`Handle::defer`]) gather in a thread-local batch.
 //!   A full batch is sealed by starting a grace period (`gp.fetch_add(1)`); batches whose
@@ -56,11 +57,22 @@
 //! A thread that would wait for itself (calling [`Domain::synchronize`] while it has an
 //! online handle of the same domain) gets [`SmrError::WouldDeadlock`] instead.
 //!
+//! # Leaked guards
+//!
+//! Safe code may leak any value (`mem::forget`, a reference cycle), so no destructor is
+//! what keeps memory safe here. Reading needs a [`ReadGuard`], which only an online
+//! [`Handle`] gives; the offline state is either scoped by the closure of
+//! [`Handle::offline`] (the handle is borrowed exclusively until it goes back online) or
+//! held by an [`OfflineHandle`], which has no read side. Leaking a [`ReadGuard`] costs
+//! nothing (it is a `Copy` borrow). Leaking an [`OfflineHandle`] leaks its registration:
+//! the record stays offline (it holds no grace period) and what its thread deferred is
+//! never freed.
+//!
 //! # What it cannot bound
 //!
 //! One online thread that stops calling `quiescent` stops every grace period: garbage then
-//! grows without bound (visible in [`Stats::pending_bytes`]) until it reports again. Use
-//! [`Offline`] around anything that blocks.
+//! grows without bound (visible in [`Stats::pending_bytes`]) until it reports again. Go
+//! [offline](Handle::offline) around anything that blocks.
 
 use crate::bags::{Bag, Bags};
 use crate::registry::{Node, Registry};
@@ -77,7 +89,14 @@ use crossbeam_utils::CachePadded;
 /// `ctr` of a thread that is offline (or of a free record).
 const OFFLINE: u64 = 0;
 /// Deferred objects per batch; each sealed batch starts one grace period.
-const BATCH: usize = if cfg!(any(miri, ebb_loom)) { 2 } else { 128 };
+/// (Small under the checkers, so that their runs reclaim often.)
+const BATCH: usize = if cfg!(any(miri, ebb_loom)) {
+    2
+} else if cfg!(ebb_sanitize) {
+    8
+} else {
+    128
+};
 /// While batches wait, `quiescent` tries to reclaim every this many calls.
 const POLL_INTERVAL: u32 = if cfg!(any(miri, ebb_loom)) { 1 } else { 32 };
 
@@ -134,8 +153,22 @@ impl Global {
             }
         }
         // AcqRel: publish what we learned (and the Acquire above) to later readers of
-        // `completed`, who then skip the scan.
-        self.completed.fetch_max(min, Ordering::AcqRel);
+        // `completed`, who then skip the scan. A CAS loop rather than `fetch_max`: the
+        // two are equivalent in the memory model, but ThreadSanitizer does not see the
+        // release/acquire edge of an atomic max, and would then report the frees that
+        // `completed` allows as races.
+        let mut cur = self.completed.load(Ordering::Acquire);
+        while cur < min {
+            match self.completed.compare_exchange_weak(
+                cur,
+                min,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(now) => cur = now,
+            }
+        }
         min
     }
 
@@ -320,12 +353,39 @@ impl Handle {
         }
     }
 
-    /// Goes offline until the returned guard drops (or [`Offline::online`] is called):
-    /// use around blocking calls so that other threads' grace periods do not wait.
-    pub fn offline(&mut self) -> Offline<'_> {
+    /// Runs `f` with this thread offline: grace periods do not wait for it meanwhile, so
+    /// use it around blocking calls. The thread goes back online when `f` returns or
+    /// unwinds.
+    ///
+    /// `&mut self` is borrowed for the whole call, so no [`ReadGuard`] can exist while the
+    /// thread is offline. The offline state is scoped by this call rather than by a guard
+    /// the caller holds, because a guard can be leaked (`mem::forget` is safe): a handle
+    /// left offline by a leaked guard could read while grace periods ignore it. For a
+    /// thread that stays offline across calls (a parked worker), see
+    /// [`into_offline`](Handle::into_offline).
+    pub fn offline<R>(&mut self, f: impl FnOnce(&Offline<'_>) -> R) -> R {
+        /// Brings the handle back online when dropped, on return and on unwind alike. It
+        /// lives only inside this function, so no caller can leak it.
+        struct Online<'a>(&'a Handle);
+        impl Drop for Online<'_> {
+            fn drop(&mut self) {
+                go_online(&self.0.global, self.0.record());
+            }
+        }
         // Release: our reads so far happen before any scan that sees us offline.
         self.record().ctr.store(OFFLINE, Ordering::Release);
-        Offline { handle: self }
+        let online = Online(self);
+        f(&Offline { handle: online.0 })
+    }
+
+    /// Takes the handle offline until [`OfflineHandle::online`] gives it back: a thread
+    /// that parks for a long time keeps its registration without holding grace periods.
+    /// The offline handle cannot read; leaking it leaks the registration, never a
+    /// protection.
+    pub fn into_offline(self) -> OfflineHandle {
+        // Release: our reads so far happen before any scan that sees us offline.
+        self.record().ctr.store(OFFLINE, Ordering::Release);
+        OfflineHandle { handle: self }
     }
 
     /// Starts a grace period and waits until it is over. The caller is quiescent while it
@@ -495,33 +555,91 @@ impl<'h> ReadGuard<'h> {
 
 // === impl Offline ===
 
-/// A QSBR handle that is offline: grace periods do not wait for this thread. The handle
-/// goes back online when this drops. While it lives the handle is borrowed, so no read
-/// guard can exist: reading while offline is a compile error.
+/// The offline state of a [`Handle`], lent to the closure of [`Handle::offline`]. It offers
+/// what an offline thread may do (wait for a grace period) and nothing that reads.
 pub struct Offline<'h> {
-    handle: &'h mut Handle,
+    handle: &'h Handle,
 }
 
 impl Offline<'_> {
-    /// Goes back online (same as dropping the guard).
-    pub fn online(self) {}
-
-    /// Waits for a grace period; see [`Handle::synchronize`].
+    /// Starts a grace period and waits for it; this thread stays offline.
     ///
     /// # Errors
     ///
-    /// As [`Handle::synchronize`].
-    pub fn synchronize(&mut self) -> Result<(), SmrError> {
-        self.handle.synchronize()?;
-        // `synchronize` announced the thread; it stays offline until dropped.
-        self.handle.record().ctr.store(OFFLINE, Ordering::Release);
-        Ok(())
+    /// [`SmrError::WouldDeadlock`] if this thread has another online handle of the same
+    /// domain.
+    pub fn synchronize(&self) -> Result<(), SmrError> {
+        synchronize_offline(self.handle)
+    }
+
+    /// The domain of the handle.
+    pub fn domain_id(&self) -> DomainId {
+        self.handle.global.id
     }
 }
 
-impl Drop for Offline<'_> {
-    fn drop(&mut self) {
+impl fmt::Debug for Offline<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("qsbr::Offline")
+            .field("domain", &self.handle.global.id)
+            .finish()
+    }
+}
+
+/// Waits for a grace period from a handle that is offline (it announces nothing).
+fn synchronize_offline(handle: &Handle) -> Result<(), SmrError> {
+    if handle.global.caller_is_online(Some(handle.node)) {
+        return Err(SmrError::WouldDeadlock);
+    }
+    let target = handle.global.start_grace_period();
+    handle.global.wait_for(target);
+    Ok(())
+}
+
+// === impl OfflineHandle ===
+
+/// A [`Handle`] that is offline until [`online`](OfflineHandle::online) returns it (see
+/// [`Handle::into_offline`]). It has no read side. Dropping it unregisters the thread as
+/// dropping the handle would; leaking it leaves the record offline and registered, which
+/// holds no grace period.
+pub struct OfflineHandle {
+    handle: Handle,
+}
+
+impl OfflineHandle {
+    /// Goes back online and returns the handle.
+    pub fn online(self) -> Handle {
         go_online(&self.handle.global, self.handle.record());
+        self.handle
+    }
+
+    /// Starts a grace period and waits for it; the handle stays offline.
+    ///
+    /// # Errors
+    ///
+    /// [`SmrError::WouldDeadlock`] if this thread has another online handle of the same
+    /// domain.
+    pub fn synchronize(&mut self) -> Result<(), SmrError> {
+        synchronize_offline(&self.handle)
+    }
+
+    /// Objects this thread deferred and has not reclaimed yet.
+    pub fn pending(&self) -> usize {
+        self.handle.pending()
+    }
+
+    /// The domain of the handle.
+    pub fn domain_id(&self) -> DomainId {
+        self.handle.global.id
+    }
+}
+
+impl fmt::Debug for OfflineHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("qsbr::OfflineHandle")
+            .field("domain", &self.handle.global.id)
+            .field("pending", &self.pending())
+            .finish()
     }
 }
 

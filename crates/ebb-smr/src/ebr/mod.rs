@@ -32,6 +32,14 @@
 //! A thread that stays pinned stops the epoch: garbage of every thread then grows without
 //! bound (see [`Stats::pending_bytes`]) until it unpins. Hazard pointers ([`crate::hp`])
 //! bound it.
+//!
+//! # Leaked guards
+//!
+//! A [`Guard`] leaked with `mem::forget` never unpins: its thread stays pinned for as long
+//! as its [`Handle`] lives, so the epoch stops and every thread's garbage accumulates, as
+//! with a thread that stays pinned. Memory stays safe (a pinned thread only delays frees),
+//! and dropping the handle ends it: a guard borrows its handle, so when the handle drops
+//! no guard can still be used, and the handle unpins its record before releasing it.
 
 pub mod atomic;
 
@@ -52,7 +60,14 @@ use crossbeam_utils::CachePadded;
 
 /// Objects per bag; one bag is sealed (and one advance tried) per this many retires. Large,
 /// because each advance issues one `membarrier` (see `hp::RETIRE_MIN` for its cost).
-const BAG_CAP: usize = if cfg!(any(miri, ebb_loom)) { 2 } else { 512 };
+/// (Small under the checkers, so that their runs advance and free often.)
+const BAG_CAP: usize = if cfg!(any(miri, ebb_loom)) {
+    2
+} else if cfg!(ebb_sanitize) {
+    8
+} else {
+    512
+};
 /// Sealed bags past which a thread collects even while pinned.
 const LIMBO_EAGER: usize = 16;
 /// Low bit of a record's epoch word: the thread is pinned.
@@ -358,7 +373,14 @@ impl Handle {
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        debug_assert!(!self.pinned.get(), "guards borrow the handle");
+        // Guards borrow the handle, so none is alive now; a handle that is still pinned
+        // had a guard leaked (`mem::forget`), which can never run again. Unpin for it, so
+        // that the record is released clean and the epoch moves on.
+        if self.pinned.get() {
+            self.nested.set(0);
+            self.outer_dropped.set(false);
+            self.unpin();
+        }
         self.seal();
         self.global.try_advance();
         self.collect();
