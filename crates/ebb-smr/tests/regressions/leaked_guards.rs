@@ -62,7 +62,11 @@ fn ebr_leaked_guard_stops_the_epoch_until_its_handle_drops() {
     for _ in 0..4 {
         SmrHandle::flush(&mut w);
     }
-    assert_eq!(drops.load(Ordering::SeqCst), 0, "the leaked pin holds the epoch");
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        0,
+        "the leaked pin holds the epoch"
+    );
     drop(leaky);
     for _ in 0..4 {
         SmrHandle::flush(&mut w);
@@ -88,7 +92,11 @@ fn hp_leaked_guard_protects_until_its_handle_drops() {
     // SAFETY: unlinked by the swap, retired once.
     unsafe { w.retire(old, drop_box::<Counted>) };
     w.flush();
-    assert_eq!(drops.load(Ordering::SeqCst), 0, "still protected by the leaked guard");
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        0,
+        "still protected by the leaked guard"
+    );
     // The leaked guard's block is not reused: new guards of the handle still work.
     {
         let mut g2 = leaky.pin();
@@ -96,7 +104,11 @@ fn hp_leaked_guard_protects_until_its_handle_drops() {
     }
     drop(leaky);
     w.flush();
-    assert_eq!(drops.load(Ordering::SeqCst), 1, "freed once the handle dropped");
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        1,
+        "freed once the handle dropped"
+    );
     drop(w);
     // SAFETY: no thread uses the cell any more.
     drop(unsafe { Box::from_raw(cell.load(Ordering::Relaxed)) });
