@@ -88,6 +88,15 @@ struct SlabCache {
     overflow: Vec<u32>,
 }
 
+/// A boxed slice of `n` elements made by `f`, or [`Error::OutOfMemory`] when the heap
+/// cannot hold it (the tables `with_config` sizes from the configuration).
+pub(crate) fn try_boxed<T>(n: usize, f: impl FnMut(usize) -> T) -> Result<Box<[T]>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| Error::OutOfMemory)?;
+    v.extend((0..n).map(f));
+    Ok(v.into_boxed_slice())
+}
+
 /// Who is freeing, which decides how the slot word's election runs (see [`crate::bias`]).
 #[derive(Clone, Copy)]
 pub(crate) enum Freer<'r> {
@@ -153,29 +162,26 @@ impl SlabAlloc {
     /// An allocator with `cfg`, after [`SlabConfig::validate`].
     pub fn with_config(cfg: SlabConfig) -> Result<SlabAlloc> {
         cfg.validate()?;
-        let classes: Box<[ClassInfo]> = cfg
-            .size_classes
-            .iter()
-            .map(|&size| {
-                let cap = cfg.capacity_of(size);
-                ClassInfo {
-                    size,
-                    cap: cap as u16,
-                    words: cap.div_ceil(SLOTS_PER_WORD) as u8,
-                    masks: full_masks(cap),
-                }
-            })
-            .collect();
+        // Every table below is sized from the configuration, so each is allocated
+        // fallibly: a configuration the machine cannot hold is `OutOfMemory`, not an abort.
+        let classes: Box<[ClassInfo]> = try_boxed(cfg.size_classes.len(), |i| {
+            let size = cfg.size_classes[i];
+            let cap = cfg.capacity_of(size);
+            ClassInfo {
+                size,
+                cap: cap as u16,
+                words: cap.div_ceil(SLOTS_PER_WORD) as u8,
+                masks: full_masks(cap),
+            }
+        })?;
         let largest = *cfg.size_classes.last().expect("validated non-empty") as usize;
-        let lookup = (0..=largest.div_ceil(8))
-            .map(|q| {
-                let size = (q * 8) as u32;
-                cfg.size_classes
-                    .iter()
-                    .position(|&c| c >= size)
-                    .expect("size <= largest") as u8
-            })
-            .collect();
+        let lookup = try_boxed(largest.div_ceil(8) + 1, |q| {
+            let size = (q * 8) as u32;
+            cfg.size_classes
+                .iter()
+                .position(|&c| c >= size)
+                .expect("size <= largest") as u8
+        })?;
         // Each class takes slab ids a chunk at a time: small enough that every class can
         // have one chunk within `max_slabs`, at most 1 MiB of slabs (fewer under loom and
         // Miri, which back chunks with the heap).
@@ -191,9 +197,16 @@ impl SlabAlloc {
         let nchunks = (cfg.max_slabs as usize).div_ceil(slabs_per_chunk);
         let nclasses = classes.len();
         let nepochs = cfg.epochs as usize;
-        let epochs: Box<[_]> = (0..nepochs)
-            .map(|i| CachePadded::new(AtomicU64::new(if i == 0 { E_OPEN } else { E_FREE })))
-            .collect();
+        let epochs: Box<[_]> = try_boxed(nepochs, |i| {
+            CachePadded::new(AtomicU64::new(if i == 0 { E_OPEN } else { E_FREE }))
+        })?;
+        let chunks = try_boxed(nchunks, |_| AtomicPtr::new(std::ptr::null_mut()))?;
+        let pairs = try_boxed(nepochs * nclasses, |_| EpochClass {
+            current: CachePadded::new(AtomicU32::new(0)),
+            lists: Mutex::new(Lists::default()),
+        })?;
+        let caches = try_boxed(nclasses, |_| Mutex::new(SlabCache::default()))?;
+        let counters = try_boxed(nclasses, |_| CachePadded::new(ClassCounters::default()))?;
         Ok(SlabAlloc {
             instance: NEXT_INSTANCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             policy: AtomicU8::new(cfg.policy as u8),
@@ -202,26 +215,15 @@ impl SlabAlloc {
             slabs_per_chunk,
             chunk_shift: slabs_per_chunk.trailing_zeros(),
             epoch_mask: cfg.epochs as u64 - 1,
-            chunks: (0..nchunks)
-                .map(|_| AtomicPtr::new(std::ptr::null_mut()))
-                .collect(),
+            chunks,
             created: AtomicU32::new(0),
             grow: Mutex::new((vec![None; nclasses], 0)),
             epochs,
             current_epoch: AtomicU64::new(0),
             epoch_lock: Mutex::new(()),
-            pairs: (0..nepochs * nclasses)
-                .map(|_| EpochClass {
-                    current: CachePadded::new(AtomicU32::new(0)),
-                    lists: Mutex::new(Lists::default()),
-                })
-                .collect(),
-            caches: (0..nclasses)
-                .map(|_| Mutex::new(SlabCache::default()))
-                .collect(),
-            counters: (0..nclasses)
-                .map(|_| CachePadded::new(ClassCounters::default()))
-                .collect(),
+            pairs,
+            caches,
+            counters,
             owners: Owners::new(cfg.biased_frees),
             cfg,
         })
@@ -716,7 +718,10 @@ impl SlabAlloc {
         if let Some(c) = current[class as usize] {
             let (chunk, _) = self.chunk(c << self.chunk_shift).expect("mapped chunk");
             let used = chunk.used.load(Relaxed);
-            if (used as usize) < self.slabs_per_chunk {
+            // The last chunk may be cut short by `max_slabs`: ids stop at `max_slabs - 1`.
+            if (used as usize) < self.slabs_per_chunk
+                && (c << self.chunk_shift | used) < self.cfg.max_slabs
+            {
                 // Release: `locate` (Acquire) accepts the id only after this.
                 chunk.used.store(used + 1, Release);
                 self.created.fetch_add(1, Relaxed);
@@ -724,8 +729,10 @@ impl SlabAlloc {
             }
         }
         let c = *mapped;
+        // A chunk is mapped while its first id is below `max_slabs`, so exactly
+        // `max_slabs` slabs can be made, whatever `slabs_per_chunk` divides.
         if c as usize >= self.chunks.len()
-            || (c as u64 + 1) * self.slabs_per_chunk as u64 > self.cfg.max_slabs as u64
+            || c as u64 * self.slabs_per_chunk as u64 >= self.cfg.max_slabs as u64
         {
             return Err(Error::OutOfSlabs);
         }
@@ -796,7 +803,7 @@ impl SlabAlloc {
     /// runs only on the error paths, and keeping it out keeps the inlined fast paths small.
     #[cold]
     #[inline(never)]
-    pub(crate) fn classify(w: u32, hgen: u32, freeing: bool) -> Error {
+    pub(crate) fn classify(&self, w: u32, hgen: u32, freeing: bool) -> Error {
         let old = if freeing {
             Error::DoubleFree
         } else {
@@ -806,6 +813,12 @@ impl SlabAlloc {
             // Still live, under another thread's revocation: that free is the one that
             // can win, so this one is the double free.
             return old;
+        }
+        // A slot's generations start at `initial_generation` and only grow: those issued
+        // so far are `initial..current` (and `current` too while it is live, handled
+        // above), or `initial..=MAX_GENERATION` once the slot retired at the wrap.
+        if hgen < self.cfg.initial_generation {
+            return Error::ForgedGeneration; // below the first generation ever issued
         }
         if w & RETIRED != 0 || hgen < w & GEN_MASK {
             old // the generation was issued, and its object freed
@@ -825,7 +838,7 @@ impl SlabAlloc {
         let sw = chunk.slot_word(i, p.slot as usize);
         let w = sw.load(Acquire);
         if w & !OWNER_MASK != p.generation | LIVE {
-            return Err(Self::classify(w, p.generation, false));
+            return Err(self.classify(w, p.generation, false));
         }
         let size = self.classes[p.class as usize].size as usize;
         // SAFETY: slot < cap, so the object lies inside the slab.
@@ -961,7 +974,7 @@ impl SlabAlloc {
                 // be running), a store to kill. Acquire/Release as below.
                 let now = sw.load(Acquire);
                 if now & !OWNER_MASK != live || now & REVOKING != 0 {
-                    return Err(Self::classify(now, generation, true));
+                    return Err(self.classify(now, generation, true));
                 }
                 sw.store(next, Release);
                 return Ok(());
@@ -972,7 +985,7 @@ impl SlabAlloc {
                     Ok(false) => return Err(Error::DoubleFree),
                     // Unbiased or biased to another tag: the shared election below.
                     Err(now) if now & !OWNER_MASK == live && now & REVOKING == 0 => {}
-                    Err(now) => return Err(Self::classify(now, generation, true)),
+                    Err(now) => return Err(self.classify(now, generation, true)),
                 }
             }
             Freer::Shared => {}
@@ -1000,7 +1013,7 @@ impl SlabAlloc {
     ) -> Result<()> {
         let live = generation | LIVE;
         if now & !OWNER_MASK != live || now & TAG_MASK == 0 || now & REVOKING != 0 {
-            return Err(Self::classify(now, generation, true));
+            return Err(self.classify(now, generation, true));
         }
         ClassCounters::bump(&self.counters_of(class).bias_revocations);
         if bias::revoke(&self.owners, sw, now, next, bits) {

@@ -66,7 +66,9 @@ pub(crate) const MAX_BACKOFF: u64 = 1 << 22;
 /// One owner tag's announcement and revocation count.
 #[derive(Default)]
 pub(crate) struct Record {
-    /// The last handle the owner freed with the biased path (or is freeing).
+    /// The last handle the owner freed with the biased path (or is freeing), or 0 (never
+    /// a handle). Invariant: it never names a handle the owner announced and then did not
+    /// free, so a remote that finds its handle here can rely on the owner's free.
     pub(crate) busy: AtomicU64,
     /// Revocations of this tag's slots, read by the owner at refill.
     pub(crate) revoked: AtomicU64,
@@ -195,6 +197,16 @@ pub(crate) fn owner_kill(
         // A remote is revoking; it steps aside if it sees `busy`, or races this CAS.
         return Ok(sw.compare_exchange(now, next, AcqRel, Acquire).is_ok());
     }
+    // The slot is not live and biased to this owner under this handle, so this free
+    // goes no further down the biased path (it is refused, or runs the shared election).
+    // Withdraw the announcement: `busy` may name a handle only while the owner frees it or
+    // after it freed it. Left here, a refused handle (one generation ahead, or from another
+    // allocator) that this owner issues later would make every remote free of that live
+    // object step aside for a free that never comes, and leave its slot `REVOKING`. No
+    // remote can be relying on this value now: one that revokes this handle found the word
+    // live and biased to us, and then our load above would have seen `biased` or
+    // `biased | REVOKING` (the store-buffering argument of the module docs).
+    rec.busy.store(0, Relaxed);
     Err(now)
 }
 
@@ -228,10 +240,19 @@ pub(crate) fn heavy() {
 /// Whether allocators of this process bias their slots (decided once).
 pub(crate) fn enabled() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| {
-        let off = std::env::var_os("EBB_SLAB_NO_BIAS").is_some_and(|v| !v.is_empty() && v != "0");
-        !off && (cfg!(any(miri, ebb_loom)) || sys::register())
-    })
+    *ON.get_or_init(|| !disabled_by_env() && (cfg!(any(miri, ebb_loom)) || sys::register()))
+}
+
+/// `EBB_SLAB_NO_BIAS` is set to something other than `0`.
+pub(crate) fn disabled_by_env() -> bool {
+    std::env::var_os("EBB_SLAB_NO_BIAS").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// Whether this process could register for `membarrier`, asked again (a test's
+/// independent check of [`enabled`]; registering twice is allowed).
+#[cfg(all(test, not(ebb_loom)))]
+pub(crate) fn membarrier_available() -> bool {
+    cfg!(miri) || sys::register()
 }
 
 #[cfg(all(target_os = "linux", not(miri), not(ebb_loom)))]

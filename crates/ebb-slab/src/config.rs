@@ -9,6 +9,12 @@ pub const DEFAULT_SIZE_CLASSES: [u32; 8] = [64, 96, 128, 192, 256, 384, 512, 768
 /// [`DEFAULT_SIZE_CLASSES`] as `usize`.
 pub const DEFAULT_SIZE_CLASSES_USIZE: [usize; 8] = [64, 96, 128, 192, 256, 384, 512, 768];
 
+/// The most epochs [`SlabConfig::epochs`] may name.
+pub const MAX_EPOCHS: u32 = 1 << 16;
+/// The most (epoch, size class) pairs: the allocator keeps a list head of about 200 bytes
+/// per pair, so this bounds that table near 50 MiB.
+pub const MAX_EPOCH_CLASSES: usize = 1 << 18;
+
 /// What `epoch_close` does with the pages of the empty slabs it recycles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReclaimPolicy {
@@ -48,7 +54,8 @@ pub struct SlabConfig {
     /// Bytes per slab: a power of two, at least 4096; slabs are aligned to it, so the
     /// header of the slab holding a pointer is found by masking. Default 4096.
     pub slab_size: usize,
-    /// Epoch slots in the ring: a power of two, at least 2. Default 128.
+    /// Epoch slots in the ring: a power of two, at least 2 and at most [`MAX_EPOCHS`], with
+    /// `epochs * size_classes.len()` at most [`MAX_EPOCH_CLASSES`]. Default 128.
     pub epochs: u32,
     /// Empty slabs kept per class in the cache before they spill to the overflow list.
     /// Default 32.
@@ -120,6 +127,14 @@ impl SlabConfig {
         if self.epochs < 2 || !self.epochs.is_power_of_two() {
             return Err(Error::InvalidConfig("epochs must be a power of two >= 2"));
         }
+        if self.epochs > MAX_EPOCHS {
+            return Err(Error::InvalidConfig("epochs must be at most 2^16"));
+        }
+        if self.epochs as usize * self.size_classes.len() > MAX_EPOCH_CLASSES {
+            return Err(Error::InvalidConfig(
+                "epochs x size classes must be at most 2^18 (one list head per pair)",
+            ));
+        }
         if self.max_slabs == 0 || self.max_slabs > MAX_SLABS {
             return Err(Error::InvalidConfig("max_slabs must be in 1..=2^22"));
         }
@@ -167,6 +182,9 @@ mod tests {
         bad(|c| c.slab_size = 2048);
         bad(|c| c.epochs = 1);
         bad(|c| c.epochs = 12);
+        bad(|c| c.epochs = 1 << 31);
+        bad(|c| c.epochs = MAX_EPOCHS * 2);
+        bad(|c| c.epochs = MAX_EPOCHS); // 8 classes: 2^19 pairs
         bad(|c| c.max_slabs = 0);
         bad(|c| c.max_slabs = MAX_SLABS + 1);
         bad(|c| c.initial_generation = MAX_GENERATION + 1);

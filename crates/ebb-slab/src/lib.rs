@@ -43,6 +43,37 @@
 //! life (recycled slabs return to their class's cache), and the handle's class is checked
 //! against it, so a handle forged with the right triple and a wrong class is refused too.
 //!
+//! # What the types forbid
+//!
+//! A [`Local`] is one thread's cache: it may move to another thread, but not be shared
+//! (`!Sync`); it borrows its allocator, and a domain scope borrows its domain, so neither
+//! outlives what it borrows. Each is a compile error, checked here:
+//!
+//! ```compile_fail
+//! fn sync<T: Sync>(_: &T) {}
+//! let slab = ebb_slab::SlabAlloc::new();
+//! sync(&slab.local());
+//! ```
+//! ```compile_fail,E0597
+//! let local = {
+//!     let slab = ebb_slab::SlabAlloc::new();
+//!     slab.local()
+//! }; // error[E0597]: `slab` does not live long enough
+//! drop(local);
+//! ```
+//! ```compile_fail,E0499
+//! let slab = ebb_slab::SlabAlloc::new();
+//! let e = slab.epoch_advance().unwrap();
+//! let mut domain = ebb_slab::ReusableDomain::wrap(&slab, e);
+//! let a = domain.enter();
+//! let b = domain.enter(); // error[E0499]: one scope at a time
+//! drop((a, b));
+//! ```
+//!
+//! Leaking a [`Local`], an [`EpochDomain`] or a [`DomainScope`] with `mem::forget` is
+//! safe: what it costs is memory left unrecycled (the `Local`'s claimed slots, the
+//! domain's open epoch), never a dangling object.
+//!
 //! # Crate layout
 //!
 //! - [`handle`]: bit layout ([`HandleLayout`], [`DefaultLayout`]) and [`RawHandle`].
@@ -78,7 +109,10 @@ mod loom_tests;
 mod tests;
 
 pub use alloc::SlabAlloc;
-pub use config::{DEFAULT_SIZE_CLASSES, DEFAULT_SIZE_CLASSES_USIZE, ReclaimPolicy, SlabConfig};
+pub use config::{
+    DEFAULT_SIZE_CLASSES, DEFAULT_SIZE_CLASSES_USIZE, MAX_EPOCH_CLASSES, MAX_EPOCHS, ReclaimPolicy,
+    SlabConfig,
+};
 pub use counters::PerfCounters;
 pub use domain::{DomainScope, EpochDomain, ReusableDomain};
 pub use epoch::EpochId;

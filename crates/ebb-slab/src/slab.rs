@@ -191,6 +191,12 @@ impl Chunk {
     ) -> Option<Chunk> {
         let len = slabs * slab_size;
         let lines_per_slab = slots_per_slab.div_ceil(WORDS_PER_LINE);
+        // The tables first (fallibly), then the mapping, so that a failure leaks nothing.
+        let metas = crate::alloc::try_boxed(slabs, |_| SlabMeta::new()).ok()?;
+        let gens = crate::alloc::try_boxed(slabs * lines_per_slab, |_| {
+            GenLine(std::array::from_fn(|_| AtomicU32::new(initial_generation)))
+        })
+        .ok()?;
         let base = map(len, slab_size)?;
         Some(Chunk {
             class,
@@ -198,10 +204,8 @@ impl Chunk {
             base,
             len,
             slab_size,
-            metas: (0..slabs).map(|_| SlabMeta::new()).collect(),
-            gens: (0..slabs * lines_per_slab)
-                .map(|_| GenLine(std::array::from_fn(|_| AtomicU32::new(initial_generation))))
-                .collect(),
+            metas,
+            gens,
             lines_per_slab,
         })
     }

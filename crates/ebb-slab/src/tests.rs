@@ -166,10 +166,11 @@ fn generation_wrap_retires_the_slot() {
         assert_eq!(a.validate(old), Err(Error::Stale));
         assert_eq!(a.free(old), Err(Error::DoubleFree));
     }
-    // A forged handle with a wrapped generation for the retired slot is refused too.
+    // A forged handle with a wrapped generation for the retired slot is refused too: its
+    // generation is below the first one ever issued.
     assert_eq!(
         a.validate(forge(h2, |p| p.generation = 0)),
-        Err(Error::Stale)
+        Err(Error::ForgedGeneration)
     );
     // The slab still empties and recycles (retired slot excluded), and is reused
     // without the retired slot.
@@ -389,19 +390,47 @@ fn typed_slab_drops_what_it_holds() {
     assert_eq!(big.get(&h).unwrap()[4999], 9);
 }
 
+/// The policy set at run time decides what the next `epoch_close` does with a recycled
+/// slab's pages: kept (its bytes survive) or discarded (they read as zero).
+#[cfg(not(miri))]
 #[test]
 fn policy_switches_at_run_time() {
     let a = SlabAlloc::with_config(small()).unwrap();
     assert_eq!(a.policy(), ReclaimPolicy::default_policy());
-    a.set_policy(ReclaimPolicy::RssFirst);
-    assert_eq!(a.policy(), ReclaimPolicy::RssFirst);
-    a.set_policy(ReclaimPolicy::LatencyFirst);
-    assert_eq!(a.policy(), ReclaimPolicy::LatencyFirst);
+    // Fills one object with 0xAB, frees it, closes its epoch (recycling its slab into the
+    // cache), and returns the object's first byte as it reads afterwards.
+    let cycle = |policy: ReclaimPolicy| {
+        a.set_policy(policy);
+        assert_eq!(a.policy(), policy);
+        let e = a.epoch_advance().unwrap();
+        let h = a.alloc_in(e, 64).unwrap();
+        let p = a.get_ptr(h).unwrap();
+        // SAFETY: live and ours; 64 bytes.
+        unsafe { p.as_ptr().write_bytes(0xAB, 64) };
+        a.free(h).unwrap();
+        assert_eq!(a.epoch_close(e), Ok(1));
+        // SAFETY: slab memory stays mapped while the allocator lives, and nothing else
+        // allocates from `a`: reading the freed bytes races with nobody.
+        unsafe { p.as_ptr().read_volatile() }
+    };
+    assert_eq!(cycle(ReclaimPolicy::LatencyFirst), 0xAB, "pages kept");
+    assert_eq!(
+        cycle(ReclaimPolicy::RssFirst),
+        0,
+        "pages returned to the OS"
+    );
+    assert_eq!(cycle(ReclaimPolicy::LatencyFirst), 0xAB, "kept again");
 }
+
+/// Tests that read the process's RSS take this, so that they do not see each other's
+/// memory come and go.
+#[cfg(not(miri))]
+static RSS_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 #[cfg(not(miri))]
 #[test]
 fn rss_first_close_returns_pages() {
+    let _rss = RSS_TESTS.lock().unwrap_or_else(|e| e.into_inner());
     let a = SlabAlloc::with_config(SlabConfig {
         policy: ReclaimPolicy::RssFirst,
         ..SlabConfig::default()
@@ -466,8 +495,17 @@ fn slab_ids_run_out_cleanly() {
 
 #[cfg(not(miri))]
 #[test]
-fn rss_is_readable() {
-    assert!(rss_bytes().unwrap() > 0);
+fn rss_tracks_touched_memory() {
+    let _rss = RSS_TESTS.lock().unwrap_or_else(|e| e.into_inner());
+    let before = rss_bytes().unwrap();
+    // 64 MiB, every page written (glibc maps an allocation this large by itself, and
+    // unmaps it on free).
+    let v = std::hint::black_box(vec![1u8; 64 << 20]);
+    let peak = rss_bytes().unwrap();
+    drop(v);
+    let after = rss_bytes().unwrap();
+    assert!(peak >= before + (48 << 20), "{before} -> {peak}");
+    assert!(after <= peak - (48 << 20), "{peak} -> {after}");
 }
 
 #[test]
@@ -768,6 +806,27 @@ fn assert_distinct_slots(hs: &[RawHandle]) {
     assert_eq!(slots.len(), hs.len(), "a slot was handed out twice");
 }
 
+/// True when this process biases slots. Otherwise checks that it has a reason not to
+/// (no `membarrier`, or `EBB_SLAB_NO_BIAS` set), that allocations really carry no owner
+/// tag, and says loudly that the biased assertions of the calling test were skipped.
+fn biasing_or_skip() -> bool {
+    let expected = !crate::bias::disabled_by_env() && crate::bias::membarrier_available();
+    assert_eq!(crate::bias::enabled(), expected);
+    if expected {
+        return true;
+    }
+    let a = SlabAlloc::with_config(small()).unwrap();
+    assert!(!a.biased_frees());
+    let mut l = a.local();
+    let hs: Vec<_> = (0..n(200, 70)).map(|_| l.alloc(64).unwrap()).collect();
+    assert!(hs.iter().all(|&h| owner_bits(&a, h) == 0));
+    eprintln!(
+        "SKIPPED: biasing is off in this process (no membarrier, or EBB_SLAB_NO_BIAS set); \
+         checked that slots are unbiased instead"
+    );
+    false
+}
+
 /// Allocates from `l` until a handle comes out biased (the refill's first is not).
 fn biased_alloc(a: &SlabAlloc, l: &mut Local<'_>) -> RawHandle {
     loop {
@@ -780,8 +839,7 @@ fn biased_alloc(a: &SlabAlloc, l: &mut Local<'_>) -> RawHandle {
 
 #[test]
 fn owner_frees_its_biased_slots_without_revocation() {
-    if !crate::bias::enabled() {
-        eprintln!("biasing is off in this process (no membarrier): nothing to test");
+    if !biasing_or_skip() {
         return;
     }
     let a = SlabAlloc::with_config(small()).unwrap();
@@ -801,8 +859,7 @@ fn owner_frees_its_biased_slots_without_revocation() {
 
 #[test]
 fn remote_free_revokes_a_biased_slot_once() {
-    if !crate::bias::enabled() {
-        eprintln!("biasing is off in this process (no membarrier): nothing to test");
+    if !biasing_or_skip() {
         return;
     }
     let a = SlabAlloc::with_config(small()).unwrap();
@@ -881,8 +938,7 @@ fn concurrent_owner_and_remote_frees_have_one_winner() {
 
 #[test]
 fn revoked_owner_backs_off_biasing() {
-    if !crate::bias::enabled() {
-        eprintln!("biasing is off in this process (no membarrier): nothing to test");
+    if !biasing_or_skip() {
         return;
     }
     let a = SlabAlloc::with_config(small()).unwrap();

@@ -79,9 +79,21 @@ impl<T> TypedSlab<T> {
     ///
     /// # Panics
     ///
-    /// If `T` is aligned to more than 64 bytes.
+    /// Where [`try_new`](Self::try_new) returns an error: if `T` is aligned to more than
+    /// 64 bytes, or needs a slab over 16 MiB (`size_of::<T>()` above 16 MiB - 64 bytes).
     pub fn new() -> TypedSlab<T> {
-        TypedSlab::with_config(SlabConfig::default()).expect("T fits a slab")
+        match TypedSlab::try_new() {
+            Ok(s) => s,
+            Err(e) => panic!("TypedSlab::<{}>::new: {e}", std::any::type_name::<T>()),
+        }
+    }
+
+    /// A slab for `T` with default slab and epoch settings, or [`Error::InvalidConfig`]
+    /// ([`Error::SizeTooLarge`] past 4 GiB) when `T` cannot live in a slab: aligned to
+    /// more than 64 bytes, or larger than the biggest slab (16 MiB) less its 64-byte
+    /// header.
+    pub fn try_new() -> Result<TypedSlab<T>> {
+        TypedSlab::with_config(SlabConfig::default())
     }
 
     /// A slab for `T` with `cfg`'s settings; its size classes are replaced by the one
@@ -196,24 +208,39 @@ impl<T> Drop for TypedSlab<T> {
             return;
         }
         let cap = self.alloc.class_capacity(0).expect("one class");
+        let size = self.alloc.class_size(0).expect("one class");
+        let mut live: Vec<*mut T> = Vec::new();
         for (chunk, i) in self.alloc.all_slabs() {
             for slot in 0..cap {
                 // Relaxed: `&mut self` means every other thread is done with the slab.
-                if chunk
+                let w = chunk
                     .slot_word(i, slot)
-                    .load(crate::sync::Ordering::Relaxed)
-                    & LIVE
-                    != 0
-                {
-                    let size = self.alloc.class_size(0).expect("one class");
-                    // SAFETY: a live slot of this slab holds an initialized `T` that no
-                    // handle can reach any more (handles borrow `self`); it is dropped once.
-                    unsafe {
-                        let p = chunk.slab(i).add(HEADER_SIZE + slot * size);
-                        std::ptr::drop_in_place(p.cast::<T>().as_ptr());
-                    }
+                    .load(crate::sync::Ordering::Relaxed);
+                if w & LIVE != 0 {
+                    // SAFETY: slot < cap, so the object lies inside slab `i`.
+                    let p = unsafe { chunk.slab(i).add(HEADER_SIZE + slot * size) };
+                    live.push(p.cast::<T>().as_ptr());
                 }
             }
+        }
+        /// The values not dropped yet. If a value's `Drop` panics, this guard drops the
+        /// rest while the panic unwinds, so that one panic does not leak them (as `Vec`
+        /// does; a second panic then aborts, as it does there).
+        struct DropRest<'v, T>(std::slice::Iter<'v, *mut T>);
+        impl<T> Drop for DropRest<'_, T> {
+            fn drop(&mut self) {
+                for &p in self.0.by_ref() {
+                    // SAFETY: as in the loop below.
+                    unsafe { std::ptr::drop_in_place(p) };
+                }
+            }
+        }
+        let mut rest = DropRest(live.iter());
+        for &p in rest.0.by_ref() {
+            // SAFETY: each pointer is a live slot's initialized `T`, which no handle can
+            // reach any more (`&mut self` of the slab), dropped once: the iterator moves
+            // past it before its drop runs.
+            unsafe { std::ptr::drop_in_place(p) };
         }
     }
 }

@@ -8,7 +8,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 const THREADS: u64 = 4;
-const OPS: u64 = if cfg!(miri) { 300 } else { 1_000_000 };
+/// (Fewer under the sanitizers, whose instrumented runs are 5-20x slower.)
+const OPS: u64 = if cfg!(miri) {
+    300
+} else if cfg!(ebb_sanitize) {
+    50_000
+} else {
+    1_000_000
+};
 const TIME_LIMIT: Duration = Duration::from_secs(3);
 
 struct Rng(u64);
