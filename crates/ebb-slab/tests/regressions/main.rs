@@ -1,5 +1,5 @@
-//! Regression tests: one module per bug or contract gap found in ebb-slab, each a test
-//! that failed before its fix. The module names say what broke.
+//! Regression tests: one module per bug class found in ebb-slab, each a test that fails
+//! when its fix is removed. The module names say what they guard.
 
 mod config_bounds;
 mod initial_generation_errors;

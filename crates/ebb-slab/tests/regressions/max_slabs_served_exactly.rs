@@ -1,5 +1,5 @@
 //! An allocator creates exactly `max_slabs` slabs, whatever `max_slabs` is; with a value
-//! that is not a power of two it used to stop at the power of two below.
+//! that is not a power of two too, not only up to the power of two below.
 
 use ebb_slab::{Error, SlabAlloc, SlabConfig};
 

@@ -1,7 +1,7 @@
-//! A free that a `Local` refuses changes no state. The owner's announcement of a biased
-//! free used to survive a refused free, so when the `Local` later issued exactly the
-//! refused handle, every free of that live object from another thread stepped aside
-//! (`DoubleFree`) and left the slot unfreeable.
+//! A free that a `Local` refuses changes no state. Were the owner's announcement of a
+//! biased free to survive a refused free, then once the `Local` issued exactly the refused
+//! handle, every free of that live object from another thread would step aside
+//! (`DoubleFree`) and leave the slot unfreeable.
 
 use crate::forge;
 use ebb_slab::{Error, RawHandle, SlabAlloc, SlabConfig};

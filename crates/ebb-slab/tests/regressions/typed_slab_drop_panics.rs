@@ -1,5 +1,5 @@
 //! Dropping a `TypedSlab` drops every value it still holds, even when one value's `Drop`
-//! panics (as `Vec` does); it used to stop at the panic.
+//! panics (as `Vec` does), rather than stopping at the panic.
 
 use ebb_slab::{Error, TypedSlab};
 use std::panic::{AssertUnwindSafe, catch_unwind};

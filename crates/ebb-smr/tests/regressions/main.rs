@@ -1,5 +1,5 @@
-//! Regression tests: one module per bug found in ebb-smr, each a test that failed before
-//! its fix. The module names say what broke.
+//! Regression tests: one module per bug class found in ebb-smr, each a test that fails
+//! when its fix is removed. The module names say what they guard.
 
 mod hp_stats_count_threads;
 mod leaked_guards;
