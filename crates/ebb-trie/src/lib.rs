@@ -13,13 +13,13 @@
 //! The design note is `docs/trie.md` in the repository.
 #![warn(missing_docs)]
 
-// mod algebra;
+mod algebra;
 // pub mod file;
 // pub mod intern;
 mod map;
 mod node;
-// pub mod zipper;
+pub mod zipper;
 
-// pub use algebra::Lattice;
+pub use algebra::Lattice;
 pub use map::{Iter, PathMap, PrefixView, Values};
-// pub use zipper::{PathConflict, ReadZipper, WriteZipper, ZipperHead};
+pub use zipper::{PathConflict, ReadZipper, WriteZipper, ZipperHead};

@@ -214,7 +214,10 @@ impl<V> PathMap<V> {
         }
         let n = self.root.as_deref().map_or(0, walk);
         let cached = self.len_cache.load(Ordering::Relaxed);
-        assert!(cached == UNKNOWN || cached == n, "cached len {cached}, counted {n}");
+        assert!(
+            cached == UNKNOWN || cached == n,
+            "cached len {cached}, counted {n}"
+        );
     }
 
     /// A read-only view of the keys that start with `prefix`.
@@ -714,7 +717,10 @@ mod tests {
             .collect();
         assert_eq!(r, [&b"ab"[..], b"abc", b"abd", b"b"]);
         let r: Vec<Vec<u8>> = m
-            .range::<&[u8], _>((Bound::Excluded(b"ab".as_slice()), Bound::Excluded(b"ba".as_slice())))
+            .range::<&[u8], _>((
+                Bound::Excluded(b"ab".as_slice()),
+                Bound::Excluded(b"ba".as_slice()),
+            ))
             .map(|(k, _)| k)
             .collect();
         assert_eq!(r, [&b"abc"[..], b"abd", b"b"]);
@@ -727,7 +733,10 @@ mod tests {
         let ks: Vec<Vec<u8>> = v.iter().map(|(k, _)| k).collect();
         assert_eq!(ks, [&b"ab"[..], b"abc", b"abd"]);
         assert!(m.prefix(b"abx").is_empty());
-        assert_eq!(m.values().copied().collect::<Vec<_>>(), [0, 1, 2, 3, 4, 5, 6]);
+        assert_eq!(
+            m.values().copied().collect::<Vec<_>>(),
+            [0, 1, 2, 3, 4, 5, 6]
+        );
     }
 
     #[test]

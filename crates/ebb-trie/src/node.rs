@@ -37,11 +37,6 @@ pub(crate) enum Prefix {
 }
 
 impl Prefix {
-    pub(crate) const EMPTY: Prefix = Prefix::Inline {
-        len: 0,
-        bytes: [0; INLINE_PREFIX],
-    };
-
     pub(crate) fn new(s: &[u8]) -> Prefix {
         if s.len() <= INLINE_PREFIX {
             let mut bytes = [0; INLINE_PREFIX];
@@ -323,15 +318,6 @@ impl<V> Kids<V> {
         let n = self.remove(b).expect("one child");
         (b, n)
     }
-
-    /// Moves all children out, in ascending byte order.
-    pub(crate) fn into_sorted(self) -> Vec<(u8, Arc<Node<V>>)> {
-        let bytes: Vec<u8> = self.iter().map(|(b, _)| b).collect();
-        match self {
-            Kids::Small { ptrs, .. } => bytes.into_iter().zip(ptrs.into_iter().flatten()).collect(),
-            Kids::Dense { ptrs, .. } => bytes.into_iter().zip(ptrs).collect(),
-        }
-    }
 }
 
 /// The children of a table in ascending byte order.
@@ -384,7 +370,10 @@ impl<V> Node<V> {
 
     /// Finds the node whose path (from this node's start) ends exactly at `key` or passes
     /// through it: returns the node and how many bytes of its prefix `key` consumed.
-    pub(crate) fn descend<'a>(self: &'a Arc<Self>, mut key: &[u8]) -> Option<(&'a Arc<Self>, usize)> {
+    pub(crate) fn descend<'a>(
+        self: &'a Arc<Self>,
+        mut key: &[u8],
+    ) -> Option<(&'a Arc<Self>, usize)> {
         let mut node = self;
         loop {
             let p = node.prefix.as_slice();
@@ -548,11 +537,6 @@ impl Prefix {
             Prefix::Heap(b) => b.len(),
         }
     }
-}
-
-/// Whether `key` is in the subtrie `node`, with its path from the node's start.
-pub(crate) fn contains<V>(node: &Arc<Node<V>>, key: &[u8]) -> bool {
-    node.get(key).is_some()
 }
 
 #[cfg(test)]

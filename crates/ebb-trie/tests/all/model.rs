@@ -36,6 +36,8 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+type Snap = (PathMap<u32>, BTreeMap<Vec<u8>, u32>);
+
 pub fn check(m: &PathMap<u32>, model: &BTreeMap<Vec<u8>, u32>) {
     m.assert_canonical();
     assert_eq!(m.len(), model.len());
@@ -65,7 +67,7 @@ proptest! {
     fn operations_match_btreemap(ops in prop::collection::vec(op(), 1..120)) {
         let mut m = PathMap::new();
         let mut model = BTreeMap::new();
-        let mut snaps: Vec<(PathMap<u32>, BTreeMap<Vec<u8>, u32>)> = Vec::new();
+        let mut snaps: Vec<Snap> = Vec::new();
         for op in ops {
             match op {
                 Op::Insert(k, v) => prop_assert_eq!(m.insert(&k, v), model.insert(k, v)),
