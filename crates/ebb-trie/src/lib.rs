@@ -14,8 +14,8 @@
 #![warn(missing_docs)]
 
 mod algebra;
-// pub mod file;
-// pub mod intern;
+pub mod file;
+pub mod intern;
 mod map;
 mod node;
 pub mod zipper;

@@ -2,5 +2,7 @@
 //! model wherever there is one.
 
 mod algebra;
+mod file;
 mod model;
+mod snapshot;
 mod zipper;
