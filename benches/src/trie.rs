@@ -8,7 +8,7 @@
 //! so that quick figures are never read as 1M figures).
 //!
 //! Single-threaded workloads (at `--threads 1` only, under the `system` runner), metric
-//! `ns_per_op`, the median over rounds (1M-key rounds: at most 2):
+//! `ns_per_op`, the median over `--repeats` rounds (1M keys: one round):
 //!
 //! * `insert_<keys>_<n>`: building the map by inserting every key, per key.
 //! * `get_<keys>_<n>`: looking every key up in a shuffled order (10k: 100 passes, 10
@@ -32,7 +32,7 @@
 //!
 //! Multi-threaded workloads, at every thread count:
 //!
-//! * `parallel_get` (`ops/s`): every thread looks up 2M random keys (`--quick`: 50k) of one
+//! * `parallel_get` (`ops/s`): every thread looks up 500k random keys (`--quick`: 50k) of one
 //!   shared 1M-key random map (`--quick`: 30k keys).
 //! * `parallel_insert` (`ops/s`, also under the `jemalloc` runner): every thread inserts
 //!   200k random keys (`--quick`: 20k) under a prefix of its own: ebb and pathmap through
@@ -603,7 +603,7 @@ fn file_form(n: usize, rounds: usize, sink: &mut Sink) -> Result<(), String> {
 
 fn parallel_get(cfg: &Config, n: usize, sink: &mut Sink) {
     let keys = random_keys(n, 1);
-    let per = cfg.scale(2_000_000, 50_000);
+    let per = cfg.scale(500_000, 50_000);
     fn run<M: Map>(cfg: &Config, keys: &[Vec<u8>], per: u64, sink: &mut Sink) {
         let m = M::build(keys);
         let v: Vec<f64> = (0..cfg.repeats.min(3))
@@ -663,7 +663,7 @@ fn parallel_insert(cfg: &Config, sink: &mut Sink) {
     let keys: Vec<Vec<Vec<u8>>> = (0..cfg.threads)
         .map(|t| random_keys(per, 100 + t as u64))
         .collect();
-    let rounds = cfg.repeats.min(3);
+    let rounds = cfg.repeats.min(2);
     let mut e = vec![];
     let mut p = vec![];
     let mut d = vec![];
@@ -730,7 +730,7 @@ fn intern(cfg: &Config, sink: &mut Sink) {
                 .collect()
         })
         .collect();
-    let rounds = cfg.repeats.min(3);
+    let rounds = cfg.repeats.min(2);
     let (mut e, mut l, mut d) = (vec![], vec![], vec![]);
     for _ in 0..rounds {
         let m = SharedMapping::new();
@@ -788,7 +788,7 @@ fn intern(cfg: &Config, sink: &mut Sink) {
         r.get_or_intern(s);
         dm.insert(s.as_bytes().to_vec(), i as u64);
     }
-    let ops = cfg.scale(1_000_000, 100_000);
+    let ops = cfg.scale(500_000, 100_000);
     let look = |f: &(dyn Fn(&str) -> bool + Sync)| {
         let v: Vec<f64> = (0..rounds)
             .map(|_| {
@@ -856,10 +856,7 @@ pub fn run(cfg: &Config, sink: &mut Sink) -> Result<(), String> {
             ("dense", dense_keys),
         ];
         for (name, gen_keys) in sets {
-            for (n, tag, rounds) in [
-                (10_000usize, "10k", cfg.repeats),
-                (big, big_tag, cfg.repeats.min(2)),
-            ] {
+            for (n, tag, rounds) in [(10_000usize, "10k", cfg.repeats), (big, big_tag, 1)] {
                 let tag = format!("{name}_{tag}");
                 if ["insert", "get", "iter", "remove"]
                     .iter()
@@ -869,7 +866,7 @@ pub fn run(cfg: &Config, sink: &mut Sink) -> Result<(), String> {
                 }
             }
         }
-        let rounds = cfg.repeats.min(3);
+        let rounds = cfg.repeats.min(2);
         if cfg.wants("clone_1m") {
             clones(big, rounds, sink);
         }
