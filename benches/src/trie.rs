@@ -606,7 +606,7 @@ fn parallel_get(cfg: &Config, n: usize, sink: &mut Sink) {
     let per = cfg.scale(500_000, 50_000);
     fn run<M: Map>(cfg: &Config, keys: &[Vec<u8>], per: u64, sink: &mut Sink) {
         let m = M::build(keys);
-        let v: Vec<f64> = (0..cfg.repeats.min(3))
+        let v: Vec<f64> = (0..cfg.repeats.min(2))
             .map(|_| {
                 harness::ops_per_sec(cfg.threads, per, |t| {
                     let mut r = Rng(t as u64 * 7919 + 1);
