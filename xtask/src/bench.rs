@@ -93,6 +93,17 @@ pub const SUITES: &[Suite] = &[
                 sharded-slab, and the single-threaded slab and slotmap. See docs/slab.md \
                 for how one operation is timed.",
     },
+    Suite {
+        name: "trie",
+        runners: &["system", "jemalloc"],
+        baseline: "pathmap",
+        about: "ebb-trie's PathMap against the pathmap crate, BTreeMap, HashMap and qp-trie \
+                (point operations on random, URL-like, s-expression and dense keys at 10k \
+                and 1M keys; clone; memory per key, one child process per impl; trie \
+                algebra; the file form; parallel gets and inserts), and its SharedMapping \
+                interner against lasso and dashmap. Only parallel_insert runs under the \
+                jemalloc runner. See benches/src/trie.rs for each workload.",
+    },
 ];
 
 pub fn run(args: BenchArgs) -> Result<(), String> {

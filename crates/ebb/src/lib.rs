@@ -6,6 +6,7 @@
 //! | --- | --- | --- |
 //! | `smr` | [`ebb_smr`] as [`smr`] | safe memory reclamation: QSBR, EBR, hazard pointers |
 //! | `slab` | [`ebb_slab`] as [`slab`] | epoch-partitioned slab allocator with checked handles |
+//! | `trie` | `ebb_trie` as `trie` | Arc trie with zippers, trie algebra, file form, interner |
 #![no_std]
 
 #[cfg(feature = "smr")]
@@ -15,3 +16,7 @@ pub use ebb_smr as smr;
 #[cfg(feature = "slab")]
 #[doc(inline)]
 pub use ebb_slab as slab;
+
+#[cfg(feature = "trie")]
+#[doc(inline)]
+pub use ebb_trie as trie;

@@ -35,3 +35,12 @@ fn slab_is_reexported() {
     slab.free(h).expect("first free succeeds");
     assert_eq!(slab.free(h), Err(ebb_slab::Error::DoubleFree));
 }
+
+#[cfg(feature = "trie")]
+#[test]
+fn trie_is_reexported() {
+    let mut m: ebb::trie::PathMap<u32> = ebb::trie::PathMap::new();
+    m.insert(b"k", 1);
+    let same: &ebb_trie::PathMap<u32> = &m;
+    assert_eq!(same.get(b"k"), Some(&1));
+}
