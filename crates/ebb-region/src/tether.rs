@@ -170,6 +170,12 @@ impl TetherCache {
         }
     }
 
+    /// The region of entry `i`, if any (for the loom models).
+    #[cfg(all(test, ebb_loom))]
+    pub(crate) fn entry(&self, i: usize) -> Option<NonNull<Rcb>> {
+        self.regions[i].get()
+    }
+
     /// Ends one local tether counted in entry `i`.
     #[inline]
     pub(crate) fn untether(&self, i: usize) {
