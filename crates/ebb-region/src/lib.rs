@@ -73,5 +73,5 @@ pub use tether::{LocalTether, Tether};
 pub use trace::{Trace, Tracer};
 pub use transmigrate::{
     Evacuated, Evacuation, Thresholds, adopt, evacuate, splice, transmigrate, transmigrate_counted,
-    transmigrate_naive,
+    transmigrate_keeping, transmigrate_naive,
 };

@@ -212,6 +212,8 @@ struct Copier<'a> {
     t: &'a mut Tables,
     src: &'a Region,
     dst: &'a Region,
+    /// Regions whose pointers are left as they are (see [`transmigrate_keeping`]).
+    keep: Option<&'a dyn Fn(u64) -> bool>,
 }
 
 impl Copier<'_> {
@@ -272,7 +274,7 @@ impl Copier<'_> {
             let c = unsafe { self.copy_bytes(addr, bytes, align) }?;
             self.t.set(w, c);
             c
-        } else if id == self.t.dst_id {
+        } else if id == self.t.dst_id || self.keep.is_some_and(|k| k(id)) {
             return None;
         } else if self.src.rcb().accepts(id, addr.addr()) {
             if let Some(&c) = self.t.outside.get(&addr.addr()) {
@@ -430,12 +432,48 @@ pub fn transmigrate_counted<T: Trace>(
         t: &mut t,
         src,
         dst,
+        keep: None,
     };
     c.edge(&mut root);
     c.run(usize::MAX);
     match t.error {
         Some(e) => Err(e),
         None => Ok((root, (t.objects, t.bytes))),
+    }
+}
+
+/// As [`transmigrate`], but pointers into the regions `keep` names (by id) are left as
+/// they are instead of refused: for a runtime whose values may point into outer regions
+/// that outlive `dst` (a caller's caller). Such pointers read through `dst` are still
+/// refused ([`RegionError::Foreign`]); the caller reads them through their own region.
+pub fn transmigrate_keeping<T: Trace>(
+    src: &Region,
+    root: RPtr<T>,
+    dst: &Region,
+    keep: &dyn Fn(u64) -> bool,
+) -> Result<RPtr<T>, RegionError> {
+    if src.id() == dst.id() {
+        return Err(RegionError::SameRegion);
+    }
+    if root.region != src.id() {
+        if keep(root.region) || root.region == dst.id() {
+            return Ok(root);
+        }
+        src.get(root)?;
+    }
+    let mut t = Tables::new(src, dst);
+    let mut root = root;
+    let mut c = Copier {
+        t: &mut t,
+        src,
+        dst,
+        keep: Some(keep),
+    };
+    c.edge(&mut root);
+    c.run(usize::MAX);
+    match t.error {
+        Some(e) => Err(e),
+        None => Ok(root),
     }
 }
 
@@ -775,6 +813,7 @@ impl<T: Trace> Evacuation<T> {
             t: &mut tables,
             src: &src,
             dst: &staging,
+            keep: None,
         };
         c.edge(&mut root);
         if let Some(e) = tables.error {
@@ -795,6 +834,7 @@ impl<T: Trace> Evacuation<T> {
             t: &mut self.tables,
             src: &self.src,
             dst: &self.staging,
+            keep: None,
         };
         c.run(budget);
         if let Some(e) = self.tables.error {

@@ -6,6 +6,7 @@
 //! | --- | --- | --- |
 //! | `smr` | [`ebb_smr`] as [`smr`] | safe memory reclamation: QSBR, EBR, hazard pointers |
 //! | `slab` | [`ebb_slab`] as [`slab`] | epoch-partitioned slab allocator with checked handles |
+//! | `region` | [`ebb_region`] as [`region`], and [`lisp`] | region arenas, tethering, transmigration; a small Lisp on regions |
 #![no_std]
 
 #[cfg(feature = "smr")]
@@ -15,3 +16,10 @@ pub use ebb_smr as smr;
 #[cfg(feature = "slab")]
 #[doc(inline)]
 pub use ebb_slab as slab;
+
+#[cfg(feature = "region")]
+#[doc(inline)]
+pub use ebb_region as region;
+
+#[cfg(feature = "region")]
+pub mod lisp;

@@ -35,3 +35,12 @@ fn slab_is_reexported() {
     slab.free(h).expect("first free succeeds");
     assert_eq!(slab.free(h), Err(ebb_slab::Error::DoubleFree));
 }
+
+#[cfg(feature = "region")]
+#[test]
+fn region_is_reexported() {
+    let r = ebb::region::Region::new();
+    let p = r.alloc(3u64);
+    let same: &ebb_region::Region = &r;
+    assert_eq!(*same.get(p).unwrap(), 3);
+}
