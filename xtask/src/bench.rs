@@ -93,6 +93,16 @@ pub const SUITES: &[Suite] = &[
                 sharded-slab, and the single-threaded slab and slotmap. See docs/slab.md \
                 for how one operation is timed.",
     },
+    Suite {
+        name: "region",
+        runners: &["system"],
+        baseline: "naive",
+        about: "ebb-region: bump allocation against bumpalo, typed-arena and Box; four \
+                tether strategies; transmigration of 1M-object lists, trees, DAGs, cyclic \
+                and scattered graphs against a naive copier, Box/Rc deep clones and memcpy; \
+                adopt and splice; the Lisp on regions against the same evaluator on Rc. \
+                See docs/region.md.",
+    },
 ];
 
 pub fn run(args: BenchArgs) -> Result<(), String> {

@@ -617,6 +617,9 @@ pub fn adopt(dst: &Region, src: Region) {
     dst.absorb_adopted(src.into_handle());
 }
 
+/// Visits the fields of a source object for [`Marker`].
+type MarkFn = unsafe fn(&mut Marker<'_>, *const u8, usize);
+
 /// Marks the source blocks a graph occupies (read-only traversal).
 struct Marker<'a> {
     src: &'a Region,
@@ -624,11 +627,7 @@ struct Marker<'a> {
     seen: Vec<u64>,
     wpb: usize,
     used_blocks: Vec<bool>,
-    work: Vec<(
-        *const u8,
-        usize,
-        unsafe fn(&mut Marker<'_>, *const u8, usize),
-    )>,
+    work: Vec<(*const u8, usize, MarkFn)>,
     error: Option<RegionError>,
 }
 
@@ -638,7 +637,7 @@ impl Marker<'_> {
         id: u64,
         addr: *const u8,
         len: usize,
-        scan: Option<unsafe fn(&mut Marker<'_>, *const u8, usize)>,
+        scan: Option<MarkFn>,
     ) {
         if id == self.dst_id {
             return;
@@ -707,7 +706,7 @@ unsafe fn mark_slice<T: Trace>(m: &mut Marker<'_>, addr: *const u8, len: usize) 
 impl Tracer for Marker<'_> {
     fn edge<T: Trace>(&mut self, p: &mut RPtr<T>) {
         let scan =
-            T::HAS_EDGES.then_some(mark_one::<T> as unsafe fn(&mut Marker<'_>, *const u8, usize));
+            T::HAS_EDGES.then_some(mark_one::<T> as MarkFn);
         self.visit(p.region, p.ptr.as_ptr().cast(), 1, scan);
     }
     fn slice<T: Trace>(&mut self, s: &mut RSlice<T>) {
@@ -715,7 +714,7 @@ impl Tracer for Marker<'_> {
             return;
         }
         let scan =
-            T::HAS_EDGES.then_some(mark_slice::<T> as unsafe fn(&mut Marker<'_>, *const u8, usize));
+            T::HAS_EDGES.then_some(mark_slice::<T> as MarkFn);
         self.visit(s.region, s.ptr.as_ptr().cast(), s.len, scan);
     }
 }
