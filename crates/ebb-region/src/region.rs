@@ -219,8 +219,6 @@ enum MemberKind {
 pub(crate) struct Chain {
     /// The blocks, in allocation order; `blocks[i]`'s header says index `i`.
     pub(crate) blocks: Vec<Block>,
-    /// Bytes handed out by allocation (object sizes, without padding or headers).
-    pub(crate) used: usize,
 }
 
 /// Counts regions created and freed, for tests and tools (see [`RegionConfig::counter`]).
@@ -515,8 +513,12 @@ pub struct Region {
     rcb: NonNull<Rcb>,
     /// Next free byte of the current block; null before the first allocation.
     cur: Cell<*mut u8>,
-    /// End of the current block (address).
+    /// End of the current block (address); 0 before the first allocation, so that the
+    /// first one takes the slow path.
     end: Cell<usize>,
+    /// Bytes handed out by allocation (object sizes rounded to words, without padding or
+    /// headers).
+    used: Cell<usize>,
     _not_sync: PhantomData<Cell<()>>,
 }
 
@@ -558,10 +560,7 @@ impl Region {
             block_size: pool.block_size(),
             refs: AtomicU64::new(HANDLE),
             pool,
-            chain: UnsafeCell::new(Chain {
-                blocks: Vec::new(),
-                used: 0,
-            }),
+            chain: UnsafeCell::new(Chain { blocks: Vec::new() }),
             members: AtomicPtr::new(ptr::null_mut()),
             reclaim: cfg.reclaim,
             cell: ebb_smr::AtomicPtr::new(ptr::null_mut()),
@@ -575,6 +574,7 @@ impl Region {
             rcb: unsafe { NonNull::new_unchecked(rcb) },
             cur: Cell::new(ptr::null_mut()),
             end: Cell::new(0),
+            used: Cell::new(0),
             _not_sync: PhantomData,
         }
     }
@@ -608,7 +608,7 @@ impl Region {
 
     /// Bytes allocated to objects so far (without padding and headers).
     pub fn used_bytes(&self) -> usize {
-        self.chain().used
+        self.used.get()
     }
 
     /// Blocks in the chain.
@@ -646,13 +646,19 @@ impl Region {
         let align = align.max(8);
         let size = size.max(1).next_multiple_of(8);
         let cur = self.cur.get();
-        let start = cur.addr().next_multiple_of(align);
-        if !cur.is_null() && start + size <= self.end.get() {
+        // `cur` is always word-aligned (sizes are whole words), so only larger alignments
+        // round; `align` is a constant once inlined.
+        let start = if align == 8 {
+            cur.addr()
+        } else {
+            cur.addr().next_multiple_of(align)
+        };
+        // Before the first allocation `cur` and `end` are 0: the test fails for any size.
+        if start + size <= self.end.get() {
             let p = cur.with_addr(start);
             // SAFETY: `start + size <= end` is inside the current block, which the chain owns.
             self.cur.set(unsafe { p.add(size) });
-            // SAFETY: only the owner touches the chain (see `chain`).
-            unsafe { (*self.rcb().chain.get()).used += size };
+            self.used.set(self.used.get() + size);
             return Ok(p);
         }
         self.alloc_slow(size, align)
@@ -668,7 +674,6 @@ impl Region {
         // SAFETY: only the owner touches the chain; no borrow of it is held elsewhere.
         let chain = unsafe { &mut *rcb.chain.get() };
         let need = HEADER.next_multiple_of(align) + size;
-        chain.used += size;
         if need > bs {
             // A block of its own for a large object: its single object starts in the first
             // `bs` bytes, so masking the object's address still finds the header.
@@ -676,9 +681,9 @@ impl Region {
                 .checked_next_multiple_of(bs)
                 .ok_or(RegionError::TooLarge)?;
             if bytes > (1 << 40) {
-                chain.used -= size;
                 return Err(RegionError::TooLarge);
             }
+            self.used.set(self.used.get() + size);
             let blk = rcb.pool.get_large(bytes);
             blk.set_header(rcb.id, chain.blocks.len());
             // SAFETY: `HEADER` rounded up to `align` is inside the block (bytes > need).
@@ -694,6 +699,7 @@ impl Region {
         // SAFETY: as above, `p + size <= base + bs`.
         self.cur.set(unsafe { p.add(size) });
         self.end.set(base.addr() + bs);
+        self.used.set(self.used.get() + size);
         chain.blocks.push(blk);
         Ok(p)
     }
@@ -701,8 +707,13 @@ impl Region {
     /// Allocates `value` in the region. Types that need `Drop` are refused at compile time:
     ///
     /// ```compile_fail
+    /// #[derive(ebb_region::Trace)]
+    /// struct Noisy(u8);
+    /// impl Drop for Noisy {
+    ///     fn drop(&mut self) {}
+    /// }
     /// let r = ebb_region::Region::new();
-    /// r.alloc(String::from("no destructors in regions"));
+    /// r.alloc(Noisy(1)); // error: region objects cannot need Drop
     /// ```
     #[inline]
     pub fn alloc<T: Trace>(&self, value: T) -> RPtr<T> {
@@ -815,9 +826,9 @@ impl Region {
     pub(crate) fn take_blocks(&self) -> Vec<Block> {
         self.cur.set(ptr::null_mut());
         self.end.set(0);
+        self.used.set(0);
         // SAFETY: only the owner touches the chain.
         let chain = unsafe { &mut *self.rcb().chain.get() };
-        chain.used = 0;
         std::mem::take(&mut chain.blocks)
     }
 }

@@ -632,13 +632,7 @@ struct Marker<'a> {
 }
 
 impl Marker<'_> {
-    fn visit(
-        &mut self,
-        id: u64,
-        addr: *const u8,
-        len: usize,
-        scan: Option<MarkFn>,
-    ) {
+    fn visit(&mut self, id: u64, addr: *const u8, len: usize, scan: Option<MarkFn>) {
         if id == self.dst_id {
             return;
         }
@@ -705,16 +699,14 @@ unsafe fn mark_slice<T: Trace>(m: &mut Marker<'_>, addr: *const u8, len: usize) 
 
 impl Tracer for Marker<'_> {
     fn edge<T: Trace>(&mut self, p: &mut RPtr<T>) {
-        let scan =
-            T::HAS_EDGES.then_some(mark_one::<T> as MarkFn);
+        let scan = T::HAS_EDGES.then_some(mark_one::<T> as MarkFn);
         self.visit(p.region, p.ptr.as_ptr().cast(), 1, scan);
     }
     fn slice<T: Trace>(&mut self, s: &mut RSlice<T>) {
         if s.len == 0 {
             return;
         }
-        let scan =
-            T::HAS_EDGES.then_some(mark_slice::<T> as MarkFn);
+        let scan = T::HAS_EDGES.then_some(mark_slice::<T> as MarkFn);
         self.visit(s.region, s.ptr.as_ptr().cast(), s.len, scan);
     }
 }
