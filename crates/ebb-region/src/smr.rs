@@ -260,6 +260,17 @@ impl RegionHandle {
 /// release: the shape of a runtime's shared module table. Holds one handle while set.
 pub struct RegionSlot {
     cell: ebb_smr::AtomicPtr<Rcb>,
+    /// How the region put in the slot is reclaimed, recorded at construction: a tether
+    /// checks it before protecting, because reading a control block that its domain does
+    /// not protect could race with its release.
+    reclaim: SlotReclaim,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SlotReclaim {
+    Immediate,
+    Hp(ebb_smr::DomainId),
+    Ebr(ebb_smr::DomainId),
 }
 
 // SAFETY: the slot holds a handle reference (which is `Send + Sync`) through an atomic.
@@ -278,10 +289,16 @@ impl fmt::Debug for RegionSlot {
 impl RegionSlot {
     /// A slot holding `h`.
     pub fn new(h: RegionHandle) -> RegionSlot {
+        let reclaim = match &h.rcb().reclaim {
+            Reclaim::Immediate => SlotReclaim::Immediate,
+            Reclaim::Hp(d) => SlotReclaim::Hp(d.id()),
+            Reclaim::Ebr(d) => SlotReclaim::Ebr(Smr::id(d)),
+        };
         let rcb = h.rcb;
         std::mem::forget(h);
         RegionSlot {
             cell: ebb_smr::AtomicPtr::new(rcb.as_ptr()),
+            reclaim,
         }
     }
 
@@ -301,20 +318,23 @@ impl RegionSlot {
 
     /// A hazard-pointer tether on the slot's region, or `Released`.
     pub fn tether_hp<'h>(&self, h: &'h hp::Handle) -> Result<HpTether<'h>, RegionError> {
-        let t = HpTether::protect(h, &self.cell).ok_or(RegionError::Released)?;
-        check_hp(t.rcb(), h)?;
-        Ok(t)
+        if self.reclaim != SlotReclaim::Hp(h.domain_id()) {
+            return Err(RegionError::WrongStrategy);
+        }
+        HpTether::protect(h, &self.cell).ok_or(RegionError::Released)
     }
 
     /// An epoch tether on the slot's region, or `Released`.
     pub fn tether_epoch<'h>(&self, h: &'h ebr::Handle) -> Result<EpochTether<'h>, RegionError> {
+        if self.reclaim != SlotReclaim::Ebr(SmrHandle::domain_id(h)) {
+            return Err(RegionError::WrongStrategy);
+        }
         let guard = h.pin();
-        // Acquire: pairs with the Release of `Region` creation and the slot's `new`.
+        // Acquire: the slot was published with the control block initialised; a pointer
+        // loaded while pinned is retired (if at all) no earlier than this epoch.
         let p = self.cell.load(Ordering::Acquire);
         let rcb = NonNull::new(p).ok_or(RegionError::Released)?;
-        let t = EpochTether { _guard: guard, rcb };
-        check_ebr(t.rcb(), h)?;
-        Ok(t)
+        Ok(EpochTether { _guard: guard, rcb })
     }
 }
 

@@ -220,6 +220,9 @@ fn tether_on_a_released_slot_is_an_error() {
     assert!(slot.release());
     assert!(!slot.release());
     assert_eq!(slot.tether_hp(&hh).unwrap_err(), RegionError::Released);
+    // A slot of another strategy refuses before touching the region.
+    let imm = RegionSlot::new(Region::new().into_handle());
+    assert_eq!(imm.tether_hp(&hh).unwrap_err(), RegionError::WrongStrategy);
     let e = ebb_smr::ebr::Domain::new();
     let eh = e.register();
     let r = Region::with_config(RegionConfig::new().epochs(&e));
@@ -405,6 +408,15 @@ fn splice_moves_only_the_graph_blocks() {
     assert_eq!(sum_list(&dst, Some(root)).0, n(200, 40));
     assert!(dst.get(garbage[0]).is_err(), "garbage block was freed");
     assert!(dst.get(more[299]).is_err());
+
+    // A hazard-pointer region may be read by tethers it does not count: never spliced.
+    let d = ebb_smr::hp::Domain::new();
+    let src = Region::with_config(RegionConfig::new().hazard_pointers(&d));
+    let l = list(&src, 3);
+    let (src, e) = splice(src, l, &dst).unwrap_err();
+    assert_eq!(e, RegionError::Shared);
+    drop(src);
+    smr::collect_hp(&d);
 }
 
 #[test]

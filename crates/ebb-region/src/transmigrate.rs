@@ -713,8 +713,8 @@ impl Tracer for Marker<'_> {
 
 /// Splicing: moves the blocks of `src` that hold the graph reachable from `root` into
 /// `dst`'s keeping and frees the rest; `root` (and every pointer of the graph) stays
-/// valid, read through `dst`. Needs sole ownership of `src` (no other handle or tether)
-/// and a graph that stays inside `src`'s own blocks (or points into `dst`); otherwise
+/// valid, read through `dst`. Needs sole ownership of `src` (no other handle or tether,
+/// and not a hazard-pointer or epoch region, whose tethers are not counted) and a graph that stays inside `src`'s own blocks (or points into `dst`); otherwise
 /// `src` is handed back with the error.
 pub fn splice<T: Trace>(
     src: Region,
@@ -724,7 +724,9 @@ pub fn splice<T: Trace>(
     if src.id() == dst.id() {
         return Err((src, RegionError::SameRegion));
     }
-    if !src.is_unique() || src.absorbed() != 0 {
+    // Hazard-pointer and epoch tethers do not count in the reference word, so a region
+    // reclaimed through ebb-smr might be read by one: its blocks cannot be freed early.
+    if !src.is_unique() || src.absorbed() != 0 || src.reclaim_name() != "immediate" {
         return Err((src, RegionError::Shared));
     }
     if let Err(e) = src.get(root) {
