@@ -9,6 +9,7 @@
 
 pub mod alloc;
 pub mod harness;
+pub mod region;
 pub mod slab;
 pub mod smr;
 pub mod trie;
@@ -16,7 +17,7 @@ pub mod trie;
 pub use harness::{Config, Row, Sink, Stat};
 
 /// The suites a runner knows, in the order `xtask` runs them by default.
-pub const SUITES: &[&str] = &["alloc", "smr", "slab", "trie"];
+pub const SUITES: &[&str] = &["alloc", "smr", "slab", "trie", "region"];
 
 /// Runs one suite; `Err` carries a message for the user.
 pub fn run_suite(name: &str, cfg: &Config, sink: &mut Sink) -> Result<(), String> {
@@ -25,6 +26,7 @@ pub fn run_suite(name: &str, cfg: &Config, sink: &mut Sink) -> Result<(), String
         "smr" => smr::run(cfg, sink),
         "slab" => slab::run(cfg, sink),
         "trie" => trie::run(cfg, sink),
+        "region" => region::run(cfg, sink),
         other => Err(format!(
             "unknown suite `{other}` (known: {})",
             SUITES.join(", ")

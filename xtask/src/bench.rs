@@ -104,6 +104,16 @@ pub const SUITES: &[Suite] = &[
                 interner against lasso and dashmap. Only parallel_insert runs under the \
                 jemalloc runner. See benches/src/trie.rs for each workload.",
     },
+    Suite {
+        name: "region",
+        runners: &["system"],
+        baseline: "naive",
+        about: "ebb-region: bump allocation against bumpalo, typed-arena and Box; four \
+                tether strategies; transmigration of 1M-object lists, trees, DAGs, cyclic \
+                and scattered graphs against a naive copier, Box/Rc deep clones and memcpy; \
+                adopt and splice; the Lisp on regions against the same evaluator on Rc. \
+                See docs/region.md.",
+    },
 ];
 
 pub fn run(args: BenchArgs) -> Result<(), String> {

@@ -7,6 +7,7 @@
 //! | `smr` | [`ebb_smr`] as [`smr`] | safe memory reclamation: QSBR, EBR, hazard pointers |
 //! | `slab` | [`ebb_slab`] as [`slab`] | epoch-partitioned slab allocator with checked handles |
 //! | `trie` | `ebb_trie` as `trie` | Arc trie with zippers, trie algebra, file form, interner |
+//! | `region` | [`ebb_region`] as [`region`], and [`lisp`] | region arenas, tethering, transmigration; a small Lisp on regions |
 #![no_std]
 
 #[cfg(feature = "smr")]
@@ -20,3 +21,9 @@ pub use ebb_slab as slab;
 #[cfg(feature = "trie")]
 #[doc(inline)]
 pub use ebb_trie as trie;
+#[cfg(feature = "region")]
+#[doc(inline)]
+pub use ebb_region as region;
+
+#[cfg(feature = "region")]
+pub mod lisp;

@@ -44,3 +44,12 @@ fn trie_is_reexported() {
     let same: &ebb_trie::PathMap<u32> = &m;
     assert_eq!(same.get(b"k"), Some(&1));
 }
+
+#[cfg(feature = "region")]
+#[test]
+fn region_is_reexported() {
+    let r = ebb::region::Region::new();
+    let p = r.alloc(3u64);
+    let same: &ebb_region::Region = &r;
+    assert_eq!(*same.get(p).unwrap(), 3);
+}

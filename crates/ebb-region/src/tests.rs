@@ -1,0 +1,509 @@
+//! Unit tests; they run under Miri with smaller counts.
+
+use crate::*;
+use std::cell::Cell;
+use std::sync::Arc;
+
+/// Scales a count down under Miri.
+fn n(native: usize, miri: usize) -> usize {
+    if cfg!(miri) { miri } else { native }
+}
+
+#[derive(Clone, Copy, Debug, Trace)]
+struct Cons {
+    car: i64,
+    cdr: Option<RPtr<Cons>>,
+}
+
+#[derive(Clone, Copy, Trace)]
+struct Node {
+    val: u32,
+    kids: RSlice<RPtr<Node>>,
+}
+
+#[derive(Trace)]
+struct Cyc {
+    id: u32,
+    next: Cell<Option<RPtr<Cyc>>>,
+}
+
+#[derive(Clone, Copy, Trace)]
+enum Val {
+    Int(i64),
+    Str(RStr),
+    Pair(RPtr<Val>, RPtr<Val>),
+    Nil,
+}
+
+fn small() -> RegionConfig {
+    RegionConfig::new().block_size(1024).unwrap()
+}
+
+fn list(r: &Region, len: usize) -> RPtr<Cons> {
+    let mut l = r.alloc(Cons { car: 0, cdr: None });
+    for i in 1..len {
+        l = r.alloc(Cons {
+            car: i as i64,
+            cdr: Some(l),
+        });
+    }
+    l
+}
+
+fn sum_list(r: &Region, mut p: Option<RPtr<Cons>>) -> (usize, i64) {
+    let (mut len, mut sum) = (0, 0);
+    while let Some(c) = p {
+        let cell = r.get(c).unwrap();
+        len += 1;
+        sum += cell.car;
+        p = cell.cdr;
+    }
+    (len, sum)
+}
+
+#[test]
+fn alloc_and_read_across_blocks() {
+    let r = Region::with_config(small());
+    let k = n(2000, 200);
+    let ps: Vec<_> = (0..k).map(|i| r.alloc(i as u64)).collect();
+    assert!(r.block_count() > 1, "1 KiB blocks hold ~120 words");
+    for (i, p) in ps.iter().enumerate() {
+        assert_eq!(*r.get(*p).unwrap(), i as u64);
+    }
+    assert_eq!(r.used_bytes(), k * 8);
+}
+
+#[test]
+fn large_and_aligned_objects() {
+    #[derive(Clone, Copy, Trace)]
+    #[repr(align(64))]
+    struct A64(u8);
+    let r = Region::with_config(small());
+    let big = r.alloc([7u8; 3000]);
+    assert!(r.get(big).unwrap().iter().all(|&b| b == 7));
+    let a = r.alloc(A64(3));
+    assert_eq!(a.addr() % 64, 0);
+    assert_eq!(r.get(a).unwrap().0, 3);
+    let s = r.alloc_slice_with(1000, |i| i as u32);
+    assert_eq!(r.slice(s).unwrap()[999], 999);
+}
+
+#[test]
+fn block_size_is_checked() {
+    assert_eq!(
+        RegionConfig::new().block_size(1000).unwrap_err(),
+        BlockSizeError(1000)
+    );
+    assert!(RegionConfig::new().block_size(512).is_err());
+    assert!(BlockPool::new(1 << 30, 1).is_err());
+}
+
+#[test]
+fn foreign_and_freed_pointers_are_errors() {
+    let a = Region::new();
+    let b = Region::new();
+    let pa = a.alloc(1u64);
+    assert_eq!(
+        b.get(pa).unwrap_err(),
+        RegionError::Foreign {
+            pointer: a.id(),
+            region: b.id()
+        }
+    );
+    let sa = a.alloc_str("hi");
+    assert!(b.str(sa).is_err());
+    assert_eq!(a.str(sa).unwrap(), "hi");
+    drop(a);
+    // The region is freed; its pointer is still refused by every live region.
+    assert!(matches!(b.get(pa), Err(RegionError::Foreign { .. })));
+    assert!(b.handle().get(pa).is_err());
+}
+
+#[test]
+fn handles_keep_the_region_alive() {
+    let c = RegionCounter::new();
+    let r = Region::with_config(RegionConfig::new().counter(c.clone()));
+    let p = r.alloc(5u32);
+    let h = r.handle();
+    let h2 = h.clone();
+    assert_eq!(h.counts(), (3, 0));
+    drop(r);
+    assert_eq!(c.live(), 1);
+    let t = std::thread::spawn(move || *h2.get(p).unwrap());
+    assert_eq!(t.join().unwrap(), 5);
+    assert_eq!(c.live(), 1);
+    drop(h);
+    assert_eq!((c.created(), c.freed()), (1, 1));
+}
+
+#[test]
+fn no_region_is_freed_while_tethered() {
+    let c = RegionCounter::new();
+    // Atomic tether.
+    let r = Region::with_config(RegionConfig::new().counter(c.clone()));
+    let p = r.alloc(9u8);
+    let t = r.tether();
+    drop(r);
+    assert_eq!(c.live(), 1);
+    assert_eq!(*t.get(p).unwrap(), 9);
+    drop(t);
+    assert_eq!(c.live(), 0);
+
+    // Local tether: freed at the thread's next quiescent point after the last untether.
+    let r = Region::with_config(RegionConfig::new().counter(c.clone()));
+    let p = r.alloc(10u8);
+    let h = r.handle();
+    drop(r);
+    let t1 = h.tether_local();
+    let t2 = h.tether_local();
+    assert_eq!(h.counts(), (1, 1), "the cache holds one atomic tether");
+    drop(h);
+    assert_eq!(quiescent(), 0, "live local tethers: nothing let go");
+    assert_eq!(*t2.get(p).unwrap(), 10);
+    drop(t1);
+    drop(t2);
+    assert_eq!(c.live(), 1, "the cache still holds it");
+    assert_eq!(quiescent(), 1);
+    assert_eq!(c.live(), 0);
+}
+
+#[test]
+fn hazard_pointer_and_epoch_tethers() {
+    let c = RegionCounter::new();
+    let d = ebb_smr::hp::Domain::new();
+    let hh = d.register();
+    let r = Region::with_config(RegionConfig::new().hazard_pointers(&d).counter(c.clone()));
+    let p = r.alloc(11u16);
+    let h = r.into_handle();
+    let t = h.tether_hp(&hh).unwrap();
+    drop(h);
+    smr::collect_hp(&d);
+    assert_eq!(c.live(), 1, "protected by the hazard pointer");
+    assert_eq!(*t.get(p).unwrap(), 11);
+    drop(t);
+    smr::collect_hp(&d);
+    assert_eq!(c.live(), 0);
+
+    let e = ebb_smr::ebr::Domain::new();
+    let eh = e.register();
+    let r = Region::with_config(RegionConfig::new().epochs(&e).counter(c.clone()));
+    let p = r.alloc(12u16);
+    let h = r.into_handle();
+    // Wrong strategy / domain are errors.
+    assert_eq!(h.tether_hp(&hh).unwrap_err(), RegionError::WrongStrategy);
+    let e2 = ebb_smr::ebr::Domain::new();
+    assert_eq!(
+        h.tether_epoch(&e2.register()).unwrap_err(),
+        RegionError::WrongStrategy
+    );
+    let t = h.tether_epoch(&eh).unwrap();
+    drop(h);
+    smr::collect_epochs(&e);
+    assert_eq!(c.live(), 1, "protected by the pinned epoch");
+    assert_eq!(*t.get(p).unwrap(), 12);
+    drop(t);
+    smr::collect_epochs(&e);
+    assert_eq!(c.live(), 0);
+}
+
+#[test]
+fn tether_on_a_released_slot_is_an_error() {
+    let d = ebb_smr::hp::Domain::new();
+    let hh = d.register();
+    let r = Region::with_config(RegionConfig::new().hazard_pointers(&d));
+    let p = r.alloc(1u8);
+    let slot = RegionSlot::new(r.into_handle());
+    {
+        let t = slot.tether_hp(&hh).unwrap();
+        assert_eq!(*t.get(p).unwrap(), 1);
+    }
+    assert!(slot.release());
+    assert!(!slot.release());
+    assert_eq!(slot.tether_hp(&hh).unwrap_err(), RegionError::Released);
+    // A slot of another strategy refuses before touching the region.
+    let imm = RegionSlot::new(Region::new().into_handle());
+    assert_eq!(imm.tether_hp(&hh).unwrap_err(), RegionError::WrongStrategy);
+    let e = ebb_smr::ebr::Domain::new();
+    let eh = e.register();
+    let r = Region::with_config(RegionConfig::new().epochs(&e));
+    let slot = RegionSlot::new(r.into_handle());
+    assert!(slot.tether_epoch(&eh).is_ok());
+    slot.release();
+    assert_eq!(slot.tether_epoch(&eh).unwrap_err(), RegionError::Released);
+}
+
+#[test]
+fn transmigrate_list_and_free_the_source() {
+    let c = RegionCounter::new();
+    let src = Region::with_config(small().counter(c.clone()));
+    let k = n(5000, 300);
+    let l = list(&src, k);
+    let dst = Region::with_config(small().counter(c.clone()));
+    let (copy, (objs, bytes)) = transmigrate_counted(&src, l, &dst).unwrap();
+    assert_eq!((objs, bytes), (k, k * size_of::<Cons>()));
+    drop(src);
+    assert_eq!(c.live(), 1);
+    assert_eq!(copy.region_id(), dst.id());
+    assert_eq!(sum_list(&dst, Some(copy)), (k, (k * (k - 1) / 2) as i64));
+}
+
+#[test]
+fn sharing_is_preserved() {
+    let src = Region::with_config(small());
+    let shared = src.alloc(Node {
+        val: 7,
+        kids: src.alloc_slice(&[]),
+    });
+    let kids = src.alloc_slice(&[shared, shared]);
+    let a = src.alloc(Node { val: 1, kids });
+    let root = src.alloc(Node {
+        val: 0,
+        kids: src.alloc_slice(&[a, shared]),
+    });
+    let dst = Region::new();
+    for naive in [false, true] {
+        let (r, _) = if naive {
+            (transmigrate_naive(&src, root, &dst).unwrap(), ())
+        } else {
+            (transmigrate(&src, root, &dst).unwrap(), ())
+        };
+        let rn = dst.get(r).unwrap();
+        let k = dst.slice(rn.kids).unwrap();
+        let an = dst.get(k[0]).unwrap();
+        let ak = dst.slice(an.kids).unwrap();
+        assert_eq!(ak[0], ak[1]);
+        assert_eq!(ak[0], k[1], "one copy of the shared node");
+        assert_eq!(dst.get(k[1]).unwrap().val, 7);
+        assert_ne!(k[1], shared);
+    }
+}
+
+#[test]
+fn cycles_are_preserved() {
+    let src = Region::with_config(small());
+    let k = n(100, 20) as u32;
+    let first = src.alloc(Cyc {
+        id: 0,
+        next: Cell::new(None),
+    });
+    let mut prev = first;
+    for i in 1..k {
+        let c = src.alloc(Cyc {
+            id: i,
+            next: Cell::new(None),
+        });
+        src.get(prev).unwrap().next.set(Some(c));
+        prev = c;
+    }
+    src.get(prev).unwrap().next.set(Some(first));
+    let dst = Region::new();
+    let copy = transmigrate(&src, first, &dst).unwrap();
+    let mut p = copy;
+    for i in 0..k {
+        let c = dst.get(p).unwrap();
+        assert_eq!(c.id, i);
+        p = c.next.get().unwrap();
+    }
+    assert_eq!(p, copy, "the cycle closes on the copy");
+}
+
+#[test]
+fn enums_strings_and_slices() {
+    let src = Region::new();
+    let s = src.alloc(Val::Str(src.alloc_str("héllo")));
+    let i = src.alloc(Val::Int(4));
+    let p = src.alloc(Val::Pair(s, i));
+    let nil = src.alloc(Val::Nil);
+    let root = src.alloc(Val::Pair(p, nil));
+    let dst = Region::new();
+    let r = transmigrate(&src, root, &dst).unwrap();
+    drop(src);
+    let Val::Pair(p, nil) = *dst.get(r).unwrap() else {
+        panic!()
+    };
+    assert!(matches!(dst.get(nil).unwrap(), Val::Nil));
+    let Val::Pair(s, i) = *dst.get(p).unwrap() else {
+        panic!()
+    };
+    let Val::Str(s) = *dst.get(s).unwrap() else {
+        panic!()
+    };
+    assert_eq!(dst.str(s).unwrap(), "héllo");
+    assert!(matches!(dst.get(i).unwrap(), Val::Int(4)));
+}
+
+#[test]
+fn third_region_pointers_are_refused() {
+    let src = Region::new();
+    let third = Region::new();
+    let t = third.alloc(Cons { car: 1, cdr: None });
+    let root = src.alloc(Cons {
+        car: 0,
+        cdr: Some(t),
+    });
+    let dst = Region::new();
+    let e = RegionError::Foreign {
+        pointer: third.id(),
+        region: src.id(),
+    };
+    assert_eq!(transmigrate(&src, root, &dst).unwrap_err(), e);
+    assert_eq!(transmigrate_naive(&src, root, &dst).unwrap_err(), e);
+    assert!(
+        transmigrate(&src, t, &dst)
+            .unwrap_err()
+            .to_string()
+            .contains("does not hold it")
+    );
+    assert_eq!(
+        transmigrate(&src, root, &src).unwrap_err(),
+        RegionError::SameRegion
+    );
+    let (src, err) = splice(src, root, &dst).unwrap_err();
+    assert_eq!(err, e);
+    drop(src);
+}
+
+#[test]
+fn adopt_keeps_pointers_valid() {
+    let c = RegionCounter::new();
+    let a = Region::with_config(small().counter(c.clone()));
+    let l = list(&a, n(500, 50));
+    let b = Region::with_config(RegionConfig::new().counter(c.clone()));
+    adopt(&b, a);
+    assert_eq!(c.live(), 2);
+    assert_eq!(sum_list(&b, Some(l)).0, n(500, 50));
+    assert_eq!(b.absorbed(), 1);
+    // A region that adopted `b` reads `a`'s pointers too (transitively).
+    let z = Region::new();
+    adopt(&z, b);
+    assert!(z.get(l).is_ok());
+    // Transmigrating from the adopter copies through the small map.
+    let d = Region::new();
+    let copy = transmigrate(&z, l, &d).unwrap();
+    drop(z);
+    assert_eq!(c.live(), 0);
+    assert_eq!(sum_list(&d, Some(copy)).0, n(500, 50));
+}
+
+#[test]
+fn splice_moves_only_the_graph_blocks() {
+    let pool = BlockPool::new(1024, 1000).unwrap();
+    let src = Region::with_config(RegionConfig::new().pool(pool.clone()));
+    let garbage: Vec<_> = (0..300).map(|i| src.alloc([i as u64; 4])).collect();
+    let l = list(&src, n(200, 40));
+    let more: Vec<_> = (0..300).map(|i| src.alloc([i as u64; 4])).collect();
+    let blocks = src.block_count();
+    let dst = Region::new();
+    let h = src.handle();
+    let (src, e) = splice(src, l, &dst).unwrap_err();
+    assert_eq!(e, RegionError::Shared, "a handle is alive");
+    drop(h);
+    let before = pool.cached();
+    let root = splice(src, l, &dst).unwrap();
+    let freed = pool.cached() - before;
+    assert!(
+        freed > 0 && freed < blocks,
+        "{freed} of {blocks} blocks went back"
+    );
+    assert_eq!(sum_list(&dst, Some(root)).0, n(200, 40));
+    assert!(dst.get(garbage[0]).is_err(), "garbage block was freed");
+    assert!(dst.get(more[299]).is_err());
+
+    // A hazard-pointer region may be read by tethers it does not count: never spliced.
+    let d = ebb_smr::hp::Domain::new();
+    let src = Region::with_config(RegionConfig::new().hazard_pointers(&d));
+    let l = list(&src, 3);
+    let (src, e) = splice(src, l, &dst).unwrap_err();
+    assert_eq!(e, RegionError::Shared);
+    drop(src);
+    smr::collect_hp(&d);
+}
+
+#[test]
+fn incremental_evacuation() {
+    let c = RegionCounter::new();
+    let src = Region::with_config(small().counter(c.clone()));
+    let k = n(300, 40);
+    let l = list(&src, k);
+    let mut ev = Evacuation::start(src, l).unwrap();
+    assert_eq!(ev.evacuated(), 1);
+    assert!(!ev.step(10).unwrap());
+    // The proxy reads the evacuated prefix from copies and the rest from the source.
+    let mut p = Some(ev.root());
+    let mut len = 0;
+    while let Some(x) = p {
+        p = ev.get(x).unwrap().cdr;
+        len += 1;
+    }
+    assert_eq!(len, k);
+    let dst = Region::new();
+    assert!(
+        dst.get(ev.root()).is_err(),
+        "copies are staged until finish"
+    );
+    let root = ev.finish(&dst).unwrap();
+    assert_eq!(c.live(), 0, "source freed");
+    assert_eq!(sum_list(&dst, Some(root)), (k, (k * (k - 1) / 2) as i64));
+}
+
+#[test]
+fn adaptive_evacuator_picks_by_size() {
+    let th = Thresholds::new(1 << 10, 1 << 14);
+    let dst = Region::new();
+    let s = Region::with_config(small());
+    let l = list(&s, 10);
+    assert_eq!(evacuate(s, l, &dst, th).unwrap().1, Evacuated::Copied);
+    let s = Region::with_config(small());
+    let l = list(&s, 200);
+    let (r, how) = evacuate(s, l, &dst, th).unwrap();
+    assert_eq!(how, Evacuated::Spliced);
+    assert_eq!(sum_list(&dst, Some(r)).0, 200);
+    let s = Region::with_config(small());
+    let l = list(&s, 1000);
+    let (r, how) = evacuate(s, l, &dst, th).unwrap();
+    assert_eq!(how, Evacuated::Adopted);
+    assert_eq!(sum_list(&dst, Some(r)).0, 1000);
+}
+
+#[test]
+fn pool_recycles_and_prefaults() {
+    let pool = BlockPool::new(4096, 8).unwrap();
+    pool.prefault(3);
+    assert_eq!(pool.cached(), 3);
+    let r = Region::with_config(RegionConfig::new().pool(pool.clone()));
+    r.alloc([0u8; 100]);
+    assert_eq!(pool.cached(), 2);
+    drop(r);
+    assert_eq!(pool.cached(), 3);
+    pool.prefault(100);
+    assert_eq!(pool.cached(), 8, "capped at max_cached");
+}
+
+#[test]
+fn deep_list_uses_no_stack() {
+    // 10M under the integration test; here enough to overflow a recursive copy of a small
+    // thread's stack, which the worklist does not use.
+    let k = n(200_000, 2_000);
+    let t = std::thread::Builder::new()
+        .stack_size(64 << 10)
+        .spawn(move || {
+            let src = Region::new();
+            let l = list(&src, k);
+            let dst = Region::new();
+            let c = transmigrate(&src, l, &dst).unwrap();
+            sum_list(&dst, Some(c)).0
+        })
+        .unwrap();
+    assert_eq!(t.join().unwrap(), k);
+}
+
+#[test]
+fn types_are_send_and_sync_as_documented() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<RegionHandle>();
+    send_sync::<Tether>();
+    send_sync::<RPtr<Cyc>>();
+    send::<Region>();
+    let _ = Arc::new(());
+}

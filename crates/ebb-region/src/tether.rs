@@ -1,0 +1,305 @@
+//! Atomic and thread-local tethers.
+//!
+//! A tether keeps a region alive while a thread works in it, like a handle, but is meant
+//! to be taken and dropped often (every access of a runtime's value).
+//!
+//! * [`Tether`] (the baseline): one atomic add on the control block's reference word, one
+//!   atomic subtract to drop. Every thread tethering the region writes the same cache line.
+//! * [`LocalTether`]: each thread keeps a small cache of the regions it has tethered. The
+//!   first tether of a region by a thread takes one atomic tether for the cache entry;
+//!   later tethers and untethers of that region by that thread only bump a thread-local
+//!   count. The cache drops its atomic tethers at *quiescent points* ([`quiescent`]),
+//!   when the thread holds no local tether on them: the QSBR idea applied to tethers. A
+//!   region tethered by a thread's cache outlives its last local tether until that thread's
+//!   next quiescent point (or exit).
+//!
+//! Hazard-pointer and epoch tethers are in [`crate::smr`].
+
+use crate::region::{RPtr, RSlice, Rcb, Region, RegionError, RegionHandle, TETHER, drop_ref};
+use crate::sync::atomic::Ordering;
+use std::cell::Cell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+
+/// Adds one atomic tether to a control block the caller keeps alive.
+fn add_tether(rcb: NonNull<Rcb>) {
+    // Relaxed: the caller's live reference keeps the count above zero.
+    // SAFETY: the caller holds a reference, so the control block is alive.
+    let prev = unsafe { rcb.as_ref() }
+        .refs
+        .fetch_add(TETHER, Ordering::Relaxed);
+    assert!(prev >> 32 < 0xffff_fff0, "too many tethers on one region");
+}
+
+// === impl Tether ===
+
+/// An atomic tether: `Send + Sync`, keeps the region alive until dropped.
+pub struct Tether {
+    rcb: NonNull<Rcb>,
+}
+
+// SAFETY: a tether reads only `Sync` objects and touches the control block's atomics.
+unsafe impl Send for Tether {}
+// SAFETY: as above.
+unsafe impl Sync for Tether {}
+
+impl fmt::Debug for Tether {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tether")
+            .field("region", &self.id())
+            .finish()
+    }
+}
+
+impl Drop for Tether {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: the tether owns one tether reference and does not use `rcb` after.
+        unsafe { drop_ref(self.rcb, TETHER) };
+    }
+}
+
+impl Tether {
+    fn rcb(&self) -> &Rcb {
+        // SAFETY: the tether's reference keeps the control block alive.
+        unsafe { self.rcb.as_ref() }
+    }
+
+    /// The region's id.
+    pub fn id(&self) -> u64 {
+        self.rcb().id
+    }
+
+    /// Reads an object of the tethered region.
+    pub fn get<T: Sync>(&self, p: RPtr<T>) -> Result<&T, RegionError> {
+        // SAFETY: the control block lives while `self` is borrowed.
+        unsafe { self.rcb().read(p) }
+    }
+
+    /// Reads a slice of the tethered region.
+    pub fn slice<T: Sync>(&self, s: RSlice<T>) -> Result<&[T], RegionError> {
+        // SAFETY: as in `get`.
+        unsafe { self.rcb().read_slice(s) }
+    }
+}
+
+impl RegionHandle {
+    /// An atomic tether on this region.
+    #[inline]
+    pub fn tether(&self) -> Tether {
+        add_tether(self.rcb);
+        Tether { rcb: self.rcb }
+    }
+
+    /// A thread-local tether on this region (see [`LocalTether`]).
+    #[inline]
+    pub fn tether_local(&self) -> LocalTether {
+        LocalTether::new(self.rcb)
+    }
+}
+
+impl Region {
+    /// An atomic tether on this region.
+    pub fn tether(&self) -> Tether {
+        add_tether(self.rcb_ptr());
+        Tether {
+            rcb: self.rcb_ptr(),
+        }
+    }
+}
+
+// === impl TetherCache ===
+
+/// Entries in each thread's cache.
+pub(crate) const CACHE_ENTRIES: usize = 8;
+
+/// One thread's cache of tethered regions: each entry owns one atomic tether on its
+/// region and counts the thread's live [`LocalTether`]s on it.
+pub(crate) struct TetherCache {
+    regions: [Cell<Option<NonNull<Rcb>>>; CACHE_ENTRIES],
+    counts: [Cell<u32>; CACHE_ENTRIES],
+}
+
+impl TetherCache {
+    pub(crate) const fn new() -> TetherCache {
+        TetherCache {
+            regions: [const { Cell::new(None) }; CACHE_ENTRIES],
+            counts: [const { Cell::new(0) }; CACHE_ENTRIES],
+        }
+    }
+
+    /// Counts one local tether on `rcb` (which the caller keeps alive); returns its entry,
+    /// or `None` when every entry is busy (the caller then takes an atomic tether).
+    #[inline]
+    pub(crate) fn tether(&self, rcb: NonNull<Rcb>) -> Option<usize> {
+        let mut free = None;
+        for i in 0..CACHE_ENTRIES {
+            match self.regions[i].get() {
+                Some(r) if r == rcb => {
+                    self.counts[i].set(self.counts[i].get() + 1);
+                    return Some(i);
+                }
+                None if free.is_none() => free = Some(i),
+                _ => {}
+            }
+        }
+        let i = match free {
+            Some(i) => i,
+            None => self.evict_idle()?,
+        };
+        add_tether(rcb);
+        self.regions[i].set(Some(rcb));
+        self.counts[i].set(1);
+        Some(i)
+    }
+
+    /// Drops the atomic tether of one idle entry, to make room.
+    #[cold]
+    fn evict_idle(&self) -> Option<usize> {
+        let i = (0..CACHE_ENTRIES).find(|&i| self.counts[i].get() == 0)?;
+        self.drop_entry(i);
+        Some(i)
+    }
+
+    fn drop_entry(&self, i: usize) {
+        if let Some(r) = self.regions[i].take() {
+            // SAFETY: the entry owned one tether reference on `r`; the entry is cleared,
+            // so it is dropped once.
+            unsafe { drop_ref(r, TETHER) };
+        }
+    }
+
+    /// The region of entry `i`, if any (for the loom models).
+    #[cfg(all(test, ebb_loom))]
+    pub(crate) fn entry(&self, i: usize) -> Option<NonNull<Rcb>> {
+        self.regions[i].get()
+    }
+
+    /// Ends one local tether counted in entry `i`.
+    #[inline]
+    pub(crate) fn untether(&self, i: usize) {
+        let c = self.counts[i].get();
+        debug_assert!(c > 0);
+        self.counts[i].set(c - 1);
+    }
+
+    /// A quiescent point: drops the atomic tether of every entry with no live local
+    /// tether. Returns how many regions it let go.
+    pub(crate) fn flush(&self) -> usize {
+        let mut n = 0;
+        for i in 0..CACHE_ENTRIES {
+            if self.counts[i].get() == 0 && self.regions[i].get().is_some() {
+                self.drop_entry(i);
+                n += 1;
+            }
+        }
+        n
+    }
+}
+
+impl Drop for TetherCache {
+    fn drop(&mut self) {
+        // Entries with live local tethers (possible only if a `LocalTether` was leaked or
+        // outlives the cache in thread-local teardown) keep their tether: leaked, not freed.
+        self.flush();
+    }
+}
+
+#[cfg(not(ebb_loom))]
+std::thread_local! {
+    static CACHE: TetherCache = const { TetherCache::new() };
+}
+
+/// A quiescent point for this thread's tether cache: lets go of the regions it holds no
+/// [`LocalTether`] on. Returns how many it let go. A thread that never calls it keeps
+/// up to 8 regions alive until it exits.
+#[cfg(not(ebb_loom))]
+pub fn quiescent() -> usize {
+    CACHE.try_with(|c| c.flush()).unwrap_or(0)
+}
+
+// === impl LocalTether ===
+
+/// A thread-local tether: not `Send`; costs no atomic operation when this thread's cache
+/// already holds the region.
+pub struct LocalTether {
+    rcb: NonNull<Rcb>,
+    /// Cache entry, or `usize::MAX` for an atomic tether taken because the cache was full
+    /// (or torn down).
+    entry: usize,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl fmt::Debug for LocalTether {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalTether")
+            .field("region", &self.rcb().id)
+            .finish()
+    }
+}
+
+impl LocalTether {
+    #[cfg(not(ebb_loom))]
+    #[inline]
+    fn new(rcb: NonNull<Rcb>) -> LocalTether {
+        let entry = CACHE
+            .try_with(|c| c.tether(rcb))
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| {
+                add_tether(rcb);
+                usize::MAX
+            });
+        LocalTether {
+            rcb,
+            entry,
+            _not_send: PhantomData,
+        }
+    }
+
+    #[cfg(ebb_loom)]
+    fn new(rcb: NonNull<Rcb>) -> LocalTether {
+        add_tether(rcb);
+        LocalTether {
+            rcb,
+            entry: usize::MAX,
+            _not_send: PhantomData,
+        }
+    }
+
+    fn rcb(&self) -> &Rcb {
+        // SAFETY: the cache entry (or our own atomic tether) keeps the control block alive
+        // while this tether lives: an entry is dropped only with a zero count.
+        unsafe { self.rcb.as_ref() }
+    }
+
+    /// The region's id.
+    pub fn id(&self) -> u64 {
+        self.rcb().id
+    }
+
+    /// Reads an object of the tethered region.
+    pub fn get<T: Sync>(&self, p: RPtr<T>) -> Result<&T, RegionError> {
+        // SAFETY: the control block lives while `self` is borrowed.
+        unsafe { self.rcb().read(p) }
+    }
+}
+
+impl Drop for LocalTether {
+    #[inline]
+    fn drop(&mut self) {
+        if self.entry == usize::MAX {
+            // SAFETY: we own one tether reference and do not use `rcb` after.
+            unsafe { drop_ref(self.rcb, TETHER) };
+            return;
+        }
+        #[cfg(not(ebb_loom))]
+        {
+            let entry = self.entry;
+            // If the cache is gone (thread-local teardown), its entry was leaked with a
+            // non-zero count: nothing to do.
+            let _ = CACHE.try_with(|c| c.untether(entry));
+        }
+    }
+}

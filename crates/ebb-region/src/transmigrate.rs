@@ -1,0 +1,962 @@
+//! Transmigration: moving an object graph from one region into another.
+//!
+//! # The copying collector ([`transmigrate`])
+//!
+//! A Cheney-style copy driven by [`Trace`] metadata, with three of the seed's ideas:
+//!
+//! * **Explicit worklist.** Copying an object pushes `(copy, scan function)`; the loop
+//!   pops and scans until the list is empty, so a ten-million-cell list uses no stack.
+//! * **Tail loop.** The child copied *last* while scanning an object is not pushed but
+//!   scanned next, directly: a list's `cdr` (the last field) is followed by a loop that
+//!   never touches the worklist.
+//! * **Bitmap over the source's words.** One bit per 8-byte word of each source block the
+//!   graph reaches (materialised block by block on first touch) says whether the object
+//!   starting there has been copied; a forwarding table beside it, indexed the same way
+//!   and never cleared (the bit says whether an entry is valid), gives its copy. Sharing
+//!   and cycles are preserved: a second path to an object finds its bit set and points at
+//!   the same copy. The block of a source object is found by masking its address (blocks
+//!   are aligned to their size) and its index read from the block's header, so a lookup is
+//!   a few loads and no hashing. Pointers that the source accepts but that lie outside its
+//!   own blocks (into regions it adopted or spliced) go through a small hash map.
+//!
+//! A pointer the source does not accept (into a third region, or a freed one) stops the
+//! copy with [`RegionError::Foreign`]; what was copied before stays in the destination,
+//! unreachable, until it is freed.
+//!
+//! # Without copying
+//!
+//! * [`adopt`]: the destination takes the whole source region (O(1)); its pointers stay
+//!   valid through the destination.
+//! * [`splice`]: the blocks the graph occupies move into the destination's keeping; the
+//!   source's other blocks return to the pool. Costs a read-only traversal, no copy.
+//! * [`Evacuation`]: incremental copying; reads go through the evacuation, which forwards
+//!   pointers to copies already made and reads the source for the rest, until the bitmap
+//!   covers the graph and the source is freed.
+//! * [`evacuate`]: the adaptive evacuator, choosing among them by size ([`Thresholds`]).
+//!
+//! [`transmigrate_naive`] is the baseline the seed replaces: recursive, with a
+//! `HashMap` of visited objects. It overflows the stack on deep graphs; it is kept for the
+//! benchmark.
+
+use crate::block::{Block, header_of};
+use crate::region::{RPtr, RSlice, Region, RegionError};
+use crate::trace::{Trace, Tracer};
+use std::collections::HashMap;
+use std::mem::MaybeUninit;
+use std::ptr::{self, NonNull};
+
+const NO_SLOT: u32 = u32::MAX;
+
+/// One pending scan: a copy in the destination whose pointer fields still point into
+/// the source.
+#[derive(Clone, Copy)]
+struct Item {
+    obj: *mut u8,
+    len: usize,
+    scan: unsafe fn(&mut Copier<'_>, *mut u8, usize),
+}
+
+// Forwarding tables reused across transmigrations on a thread (their entries are valid
+// only where the bitmap says so, so they are never cleared).
+#[cfg(not(ebb_loom))]
+std::thread_local! {
+    static SCRATCH: std::cell::Cell<Vec<*mut u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Forwarding storage kept for reuse: at most 8M entries (64 MiB).
+const SCRATCH_KEEP: usize = 8 << 20;
+
+fn take_scratch() -> Vec<*mut u8> {
+    #[cfg(not(ebb_loom))]
+    {
+        SCRATCH.try_with(|s| s.take()).unwrap_or_default()
+    }
+    #[cfg(ebb_loom)]
+    Vec::new()
+}
+
+fn give_scratch(v: Vec<*mut u8>) {
+    if v.capacity() <= SCRATCH_KEEP {
+        #[cfg(not(ebb_loom))]
+        let _ = SCRATCH.try_with(|s| s.set(v));
+    }
+}
+
+/// The copier's state: the bitmap, forwarding tables and worklist.
+pub(crate) struct Tables {
+    src_id: u64,
+    dst_id: u64,
+    block_size: usize,
+    /// Words per source block (`block_size / 8`).
+    wpb: usize,
+    /// Source block index -> slot in `bits`/`fwd`, or `NO_SLOT` until first touched.
+    slots: Vec<u32>,
+    /// `wpb / 64` words per slot.
+    bits: Vec<u64>,
+    /// `wpb` entries per slot: the copy of the object starting at that word.
+    fwd: Vec<*mut u8>,
+    /// Used length of `fwd` (its `len` may be larger: reused scratch).
+    fwd_used: usize,
+    /// Copies of objects outside the source's own blocks, by source address.
+    outside: HashMap<usize, *mut u8>,
+    work: Vec<Item>,
+    /// The child copied last while scanning the current object (the tail loop's next).
+    next: Option<Item>,
+    error: Option<RegionError>,
+    /// Objects copied.
+    pub(crate) objects: usize,
+    /// Bytes copied.
+    pub(crate) bytes: usize,
+}
+
+impl Tables {
+    fn new(src: &Region, dst: &Region) -> Tables {
+        let bs = src.block_size();
+        let mut fwd = take_scratch();
+        fwd.clear();
+        Tables {
+            src_id: src.id(),
+            dst_id: dst.id(),
+            block_size: bs,
+            wpb: bs / 8,
+            slots: vec![NO_SLOT; src.block_count()],
+            bits: Vec::new(),
+            fwd,
+            fwd_used: 0,
+            outside: HashMap::new(),
+            work: Vec::new(),
+            next: None,
+            error: None,
+            objects: 0,
+            bytes: 0,
+        }
+    }
+
+    /// The bitmap/forwarding index of the source object at `addr`.
+    ///
+    /// # Safety
+    ///
+    /// * `addr` is the start of an object in one of the source's own blocks, and the
+    ///   source is alive.
+    #[inline(always)]
+    unsafe fn index(&mut self, addr: *const u8) -> usize {
+        let h = header_of(addr, self.block_size);
+        // SAFETY: the caller says `addr` is in a live source block; objects start in the
+        // first `block_size` bytes of their block, so `h` is its header.
+        let bi = unsafe { (*h).index };
+        let slot = match self.slots.get(bi) {
+            Some(&s) if s != NO_SLOT => s as usize,
+            _ => self.new_slot(bi),
+        };
+        slot * self.wpb + ((addr.addr() & (self.block_size - 1)) >> 3)
+    }
+
+    #[cold]
+    fn new_slot(&mut self, bi: usize) -> usize {
+        if bi >= self.slots.len() {
+            // A block allocated after the copy began (by an incremental evacuation's
+            // owner): grow the map.
+            self.slots.resize(bi + 1, NO_SLOT);
+        }
+        let slot = self.bits.len() / (self.wpb / 64);
+        self.slots[bi] = u32::try_from(slot).expect("fewer than 4G source blocks");
+        self.bits.resize(self.bits.len() + self.wpb / 64, 0);
+        self.fwd_used += self.wpb;
+        if self.fwd.len() < self.fwd_used {
+            self.fwd.resize(self.fwd_used, ptr::null_mut());
+        }
+        slot
+    }
+
+    #[inline(always)]
+    fn test(&self, w: usize) -> bool {
+        self.bits[w >> 6] & (1 << (w & 63)) != 0
+    }
+
+    #[inline(always)]
+    fn set(&mut self, w: usize, copy: *mut u8) {
+        self.bits[w >> 6] |= 1 << (w & 63);
+        self.fwd[w] = copy;
+    }
+
+    /// The copy of the source object at `addr`, if it has been made (for any accepted
+    /// pointer; `None` also for pointers of other regions).
+    ///
+    /// # Safety
+    ///
+    /// * If `id` is the source's, `addr` is an object start in a live source block.
+    unsafe fn forwarded(&mut self, id: u64, addr: *const u8) -> Option<*mut u8> {
+        if id == self.src_id {
+            // SAFETY: the caller's obligation.
+            let w = unsafe { self.index(addr) };
+            self.test(w).then(|| self.fwd[w])
+        } else {
+            self.outside.get(&addr.addr()).copied()
+        }
+    }
+
+    /// Every object reachable so far has been copied and scanned.
+    pub(crate) fn done(&self) -> bool {
+        self.work.is_empty() && self.next.is_none()
+    }
+}
+
+impl Drop for Tables {
+    fn drop(&mut self) {
+        give_scratch(std::mem::take(&mut self.fwd));
+    }
+}
+
+/// The tracer that copies: the tables plus the two regions.
+struct Copier<'a> {
+    t: &'a mut Tables,
+    src: &'a Region,
+    dst: &'a Region,
+    /// Regions whose pointers are left as they are (see [`transmigrate_keeping`]).
+    keep: Option<&'a dyn Fn(u64) -> bool>,
+}
+
+impl Copier<'_> {
+    /// Copies `bytes` bytes at `from` (an object of the source, accepted, not yet copied)
+    /// into the destination; returns the copy or records an error.
+    ///
+    /// # Safety
+    ///
+    /// * `from` is the start of a live object of `bytes` bytes aligned to `align`.
+    #[inline(always)]
+    unsafe fn copy_bytes(
+        &mut self,
+        from: *const u8,
+        bytes: usize,
+        align: usize,
+    ) -> Option<*mut u8> {
+        match self.dst.alloc_raw(bytes, align) {
+            Ok(to) => {
+                // SAFETY: `from` is live for `bytes` (caller); `to` is a fresh allocation of
+                // at least `bytes` in another region, so they do not overlap.
+                unsafe { ptr::copy_nonoverlapping(from, to, bytes) };
+                self.t.objects += 1;
+                self.t.bytes += bytes;
+                Some(to)
+            }
+            Err(e) => {
+                self.t.error.get_or_insert(e);
+                None
+            }
+        }
+    }
+
+    /// Where a source pointer is forwarded, copying its object if it is the first visit.
+    /// `None` when the pointer is left as it is (a destination pointer, or an error).
+    ///
+    /// # Safety
+    ///
+    /// * `addr`, if accepted by the source, is the start of a live object of `bytes`
+    ///   bytes of the type `scan` expects (with `len` elements for slices).
+    #[inline(always)]
+    unsafe fn forward(
+        &mut self,
+        id: u64,
+        addr: *const u8,
+        bytes: usize,
+        align: usize,
+        len: usize,
+        scan: Option<unsafe fn(&mut Copier<'_>, *mut u8, usize)>,
+    ) -> Option<*mut u8> {
+        let copy = if id == self.t.src_id {
+            // SAFETY: the pointer carries the source's id, so it was made by allocation in
+            // one of the source's own blocks (splicing consumes its source), which are alive.
+            let w = unsafe { self.t.index(addr) };
+            if self.t.test(w) {
+                return Some(self.t.fwd[w]);
+            }
+            // SAFETY: the caller's obligation.
+            let c = unsafe { self.copy_bytes(addr, bytes, align) }?;
+            self.t.set(w, c);
+            c
+        } else if id == self.t.dst_id || self.keep.is_some_and(|k| k(id)) {
+            return None;
+        } else if self.src.rcb().accepts(id, addr.addr()) {
+            if let Some(&c) = self.t.outside.get(&addr.addr()) {
+                return Some(c);
+            }
+            // SAFETY: accepted by the source: the object lives in a region it keeps alive.
+            let c = unsafe { self.copy_bytes(addr, bytes, align) }?;
+            self.t.outside.insert(addr.addr(), c);
+            c
+        } else {
+            self.t.error.get_or_insert(RegionError::Foreign {
+                pointer: id,
+                region: self.t.src_id,
+            });
+            return None;
+        };
+        if let Some(scan) = scan {
+            let item = Item {
+                obj: copy,
+                len,
+                scan,
+            };
+            if let Some(prev) = self.t.next.replace(item) {
+                self.t.work.push(prev);
+            }
+        }
+        Some(copy)
+    }
+
+    /// Scans until the worklist is empty, or `budget` objects have been scanned.
+    fn run(&mut self, mut budget: usize) {
+        while budget > 0 && self.t.error.is_none() {
+            let item = match self.t.next.take() {
+                Some(i) => i,
+                None => match self.t.work.pop() {
+                    Some(i) => i,
+                    None => return,
+                },
+            };
+            // SAFETY: items are pushed by `forward` with the scan function of the type
+            // (and length) it copied into `obj`, a destination object owned by this copy.
+            unsafe { (item.scan)(self, item.obj, item.len) };
+            budget -= 1;
+        }
+    }
+}
+
+/// Scans one copied `T`.
+///
+/// # Safety
+///
+/// * `obj` is a destination copy of a `T` that nothing else references yet mutably.
+unsafe fn scan_one<T: Trace>(c: &mut Copier<'_>, obj: *mut u8, _len: usize) {
+    // SAFETY: the caller's obligation: a valid `T`, exclusively ours while scanning.
+    let v = unsafe { &mut *obj.cast::<T>() };
+    v.trace(c);
+}
+
+/// Scans a copied slice of `len` `T`s.
+///
+/// # Safety
+///
+/// * As for [`scan_one`], for `len` elements.
+unsafe fn scan_slice<T: Trace>(c: &mut Copier<'_>, obj: *mut u8, len: usize) {
+    // SAFETY: the caller's obligation.
+    let s = unsafe { std::slice::from_raw_parts_mut(obj.cast::<T>(), len) };
+    for v in s {
+        v.trace(c);
+    }
+}
+
+impl Tracer for Copier<'_> {
+    #[inline(always)]
+    fn edge<T: Trace>(&mut self, p: &mut RPtr<T>) {
+        let scan = if T::HAS_EDGES {
+            Some(scan_one::<T> as unsafe fn(&mut Copier<'_>, *mut u8, usize))
+        } else {
+            None
+        };
+        // SAFETY: an `RPtr<T>` points to the start of a `T` in its region.
+        let f = unsafe {
+            self.forward(
+                p.region,
+                p.ptr.as_ptr().cast(),
+                size_of::<T>(),
+                align_of::<T>(),
+                1,
+                scan,
+            )
+        };
+        if let Some(c) = f {
+            // SAFETY: `c` is a non-null destination allocation holding a copy of the `T`.
+            p.ptr = unsafe { NonNull::new_unchecked(c.cast()) };
+            p.region = self.t.dst_id;
+        }
+    }
+
+    #[inline(always)]
+    fn slice<T: Trace>(&mut self, s: &mut RSlice<T>) {
+        if s.len == 0 {
+            s.region = self.t.dst_id;
+            return;
+        }
+        let scan = if T::HAS_EDGES {
+            Some(scan_slice::<T> as unsafe fn(&mut Copier<'_>, *mut u8, usize))
+        } else {
+            None
+        };
+        // SAFETY: an `RSlice<T>` points to the start of `len` `T`s in its region.
+        let f = unsafe {
+            self.forward(
+                s.region,
+                s.ptr.as_ptr().cast(),
+                size_of::<T>() * s.len,
+                align_of::<T>(),
+                s.len,
+                scan,
+            )
+        };
+        if let Some(c) = f {
+            // SAFETY: as in `edge`.
+            s.ptr = unsafe { NonNull::new_unchecked(c.cast()) };
+            s.region = self.t.dst_id;
+        }
+    }
+}
+
+/// Copies the graph reachable from `root` out of `src` into `dst` and returns the copy of
+/// the root. Shared objects are copied once, cycles are preserved.
+///
+/// Errors: [`RegionError::SameRegion`] if `src` is `dst`; [`RegionError::Foreign`] if `root`
+/// or a pointer reachable from it belongs to neither `src` (or what it absorbed) nor `dst`.
+pub fn transmigrate<T: Trace>(
+    src: &Region,
+    root: RPtr<T>,
+    dst: &Region,
+) -> Result<RPtr<T>, RegionError> {
+    let (r, _) = transmigrate_counted(src, root, dst)?;
+    Ok(r)
+}
+
+/// As [`transmigrate`], also returning the objects and bytes copied.
+pub fn transmigrate_counted<T: Trace>(
+    src: &Region,
+    root: RPtr<T>,
+    dst: &Region,
+) -> Result<(RPtr<T>, (usize, usize)), RegionError> {
+    if src.id() == dst.id() {
+        return Err(RegionError::SameRegion);
+    }
+    src.get(root)?;
+    let mut t = Tables::new(src, dst);
+    let mut root = root;
+    let mut c = Copier {
+        t: &mut t,
+        src,
+        dst,
+        keep: None,
+    };
+    c.edge(&mut root);
+    c.run(usize::MAX);
+    match t.error {
+        Some(e) => Err(e),
+        None => Ok((root, (t.objects, t.bytes))),
+    }
+}
+
+/// As [`transmigrate`], but pointers into the regions `keep` names (by id) are left as
+/// they are instead of refused: for a runtime whose values may point into outer regions
+/// that outlive `dst` (a caller's caller). Such pointers read through `dst` are still
+/// refused ([`RegionError::Foreign`]); the caller reads them through their own region.
+pub fn transmigrate_keeping<T: Trace>(
+    src: &Region,
+    root: RPtr<T>,
+    dst: &Region,
+    keep: &dyn Fn(u64) -> bool,
+) -> Result<RPtr<T>, RegionError> {
+    if src.id() == dst.id() {
+        return Err(RegionError::SameRegion);
+    }
+    if root.region != src.id() {
+        if keep(root.region) || root.region == dst.id() {
+            return Ok(root);
+        }
+        src.get(root)?;
+    }
+    let mut t = Tables::new(src, dst);
+    let mut root = root;
+    let mut c = Copier {
+        t: &mut t,
+        src,
+        dst,
+        keep: Some(keep),
+    };
+    c.edge(&mut root);
+    c.run(usize::MAX);
+    match t.error {
+        Some(e) => Err(e),
+        None => Ok(root),
+    }
+}
+
+// === naive baseline ===
+
+struct Naive<'a> {
+    src: &'a Region,
+    dst: &'a Region,
+    seen: HashMap<usize, *mut u8>,
+    error: Option<RegionError>,
+}
+
+impl Naive<'_> {
+    /// Copies `bytes` at `addr` unless seen; recurses into the copy with `scan`.
+    fn visit(
+        &mut self,
+        id: u64,
+        addr: *const u8,
+        bytes: usize,
+        align: usize,
+        len: usize,
+        scan: unsafe fn(&mut Naive<'_>, *mut u8, usize),
+    ) -> Option<*mut u8> {
+        if id == self.dst.id() {
+            return None;
+        }
+        if !self.src.rcb().accepts(id, addr.addr()) {
+            self.error.get_or_insert(RegionError::Foreign {
+                pointer: id,
+                region: self.src.id(),
+            });
+            return None;
+        }
+        if let Some(&c) = self.seen.get(&addr.addr()) {
+            return Some(c);
+        }
+        let to = match self.dst.alloc_raw(bytes, align) {
+            Ok(p) => p,
+            Err(e) => {
+                self.error.get_or_insert(e);
+                return None;
+            }
+        };
+        // SAFETY: accepted by the source: a live object of `bytes` bytes; `to` is fresh.
+        unsafe { ptr::copy_nonoverlapping(addr, to, bytes) };
+        self.seen.insert(addr.addr(), to);
+        // SAFETY: `to` holds a copy of the object `scan` expects, ours alone.
+        unsafe { scan(self, to, len) };
+        Some(to)
+    }
+}
+
+/// # Safety
+///
+/// * `obj` is a copy of a `T` owned by the naive copier.
+unsafe fn naive_one<T: Trace>(n: &mut Naive<'_>, obj: *mut u8, _len: usize) {
+    // SAFETY: the caller's obligation.
+    unsafe { &mut *obj.cast::<T>() }.trace(n);
+}
+
+/// # Safety
+///
+/// * `obj` is a copy of `len` `T`s owned by the naive copier.
+unsafe fn naive_slice<T: Trace>(n: &mut Naive<'_>, obj: *mut u8, len: usize) {
+    // SAFETY: the caller's obligation.
+    for v in unsafe { std::slice::from_raw_parts_mut(obj.cast::<T>(), len) } {
+        v.trace(n);
+    }
+}
+
+impl Tracer for Naive<'_> {
+    fn edge<T: Trace>(&mut self, p: &mut RPtr<T>) {
+        let id = self.dst.id();
+        if let Some(c) = self.visit(
+            p.region,
+            p.ptr.as_ptr().cast(),
+            size_of::<T>(),
+            align_of::<T>(),
+            1,
+            naive_one::<T>,
+        ) {
+            // SAFETY: `c` is a non-null destination allocation holding the copy.
+            p.ptr = unsafe { NonNull::new_unchecked(c.cast()) };
+            p.region = id;
+        }
+    }
+
+    fn slice<T: Trace>(&mut self, s: &mut RSlice<T>) {
+        let id = self.dst.id();
+        if s.len == 0 {
+            s.region = id;
+            return;
+        }
+        if let Some(c) = self.visit(
+            s.region,
+            s.ptr.as_ptr().cast(),
+            size_of::<T>() * s.len,
+            align_of::<T>(),
+            s.len,
+            naive_slice::<T>,
+        ) {
+            // SAFETY: as in `edge`.
+            s.ptr = unsafe { NonNull::new_unchecked(c.cast()) };
+            s.region = id;
+        }
+    }
+}
+
+/// The naive transmigration the seed replaces: a recursive deep copy with a `HashMap` of
+/// visited objects. Same results as [`transmigrate`], but the recursion is as deep as
+/// the graph: a long list overflows the stack. Kept for the benchmark.
+pub fn transmigrate_naive<T: Trace>(
+    src: &Region,
+    root: RPtr<T>,
+    dst: &Region,
+) -> Result<RPtr<T>, RegionError> {
+    if src.id() == dst.id() {
+        return Err(RegionError::SameRegion);
+    }
+    src.get(root)?;
+    let mut n = Naive {
+        src,
+        dst,
+        seen: HashMap::new(),
+        error: None,
+    };
+    let mut root = root;
+    n.edge(&mut root);
+    match n.error {
+        Some(e) => Err(e),
+        None => Ok(root),
+    }
+}
+
+// === adopt and splice ===
+
+/// Whole-region ownership transfer: `dst` takes `src` (O(1), no copy). Pointers of `src`
+/// stay valid and are read through `dst`; `src`'s memory lives as long as `dst` (and any
+/// other handle of `src`).
+pub fn adopt(dst: &Region, src: Region) {
+    dst.absorb_adopted(src.into_handle());
+}
+
+/// Visits the fields of a source object for [`Marker`].
+type MarkFn = unsafe fn(&mut Marker<'_>, *const u8, usize);
+
+/// Marks the source blocks a graph occupies (read-only traversal).
+struct Marker<'a> {
+    src: &'a Region,
+    dst_id: u64,
+    seen: Vec<u64>,
+    wpb: usize,
+    used_blocks: Vec<bool>,
+    work: Vec<(*const u8, usize, MarkFn)>,
+    error: Option<RegionError>,
+}
+
+impl Marker<'_> {
+    fn visit(&mut self, id: u64, addr: *const u8, len: usize, scan: Option<MarkFn>) {
+        if id == self.dst_id {
+            return;
+        }
+        if id != self.src.id() {
+            self.error.get_or_insert(RegionError::Foreign {
+                pointer: id,
+                region: self.src.id(),
+            });
+            return;
+        }
+        let bs = self.src.block_size();
+        let h = header_of(addr, bs);
+        // SAFETY: the pointer carries the source's id: an object start in one of its live
+        // blocks, whose header `h` is.
+        let bi = unsafe { (*h).index };
+        let w = bi * self.wpb + ((addr.addr() & (bs - 1)) >> 3);
+        if self.seen[w >> 6] & (1 << (w & 63)) != 0 {
+            return;
+        }
+        self.seen[w >> 6] |= 1 << (w & 63);
+        self.used_blocks[bi] = true;
+        if let Some(scan) = scan {
+            self.work.push((addr, len, scan));
+        }
+    }
+
+    fn run(&mut self) {
+        while let Some((addr, len, scan)) = self.work.pop() {
+            if self.error.is_some() {
+                return;
+            }
+            // SAFETY: pushed by `visit` with the scan function of the object's type.
+            unsafe { scan(self, addr, len) };
+        }
+    }
+}
+
+/// Visits the fields of a source `T` through a bitwise copy (the source is shared, so
+/// the tracer's `&mut` cannot point into it).
+///
+/// # Safety
+///
+/// * `addr` is the start of a live `T`.
+unsafe fn mark_one<T: Trace>(m: &mut Marker<'_>, addr: *const u8, _len: usize) {
+    let mut tmp = MaybeUninit::<T>::uninit();
+    // SAFETY: `addr` holds a valid `T` (caller); `Trace` guarantees a bitwise copy is a
+    // valid independent value, and it has no `Drop` (allocation refuses such types).
+    unsafe { ptr::copy_nonoverlapping(addr.cast::<T>(), tmp.as_mut_ptr(), 1) };
+    // SAFETY: initialised just above.
+    unsafe { tmp.assume_init_mut() }.trace(m);
+}
+
+/// As [`mark_one`], for `len` elements.
+///
+/// # Safety
+///
+/// * `addr` is the start of `len` live `T`s.
+unsafe fn mark_slice<T: Trace>(m: &mut Marker<'_>, addr: *const u8, len: usize) {
+    for i in 0..len {
+        // SAFETY: element `i < len` of the caller's slice.
+        unsafe { mark_one::<T>(m, addr.cast::<T>().add(i).cast(), 1) };
+    }
+}
+
+impl Tracer for Marker<'_> {
+    fn edge<T: Trace>(&mut self, p: &mut RPtr<T>) {
+        let scan = T::HAS_EDGES.then_some(mark_one::<T> as MarkFn);
+        self.visit(p.region, p.ptr.as_ptr().cast(), 1, scan);
+    }
+    fn slice<T: Trace>(&mut self, s: &mut RSlice<T>) {
+        if s.len == 0 {
+            return;
+        }
+        let scan = T::HAS_EDGES.then_some(mark_slice::<T> as MarkFn);
+        self.visit(s.region, s.ptr.as_ptr().cast(), s.len, scan);
+    }
+}
+
+/// Splicing: moves the blocks of `src` that hold the graph reachable from `root` into
+/// `dst`'s keeping and frees the rest; `root` (and every pointer of the graph) stays
+/// valid, read through `dst`. Needs sole ownership of `src` (no other handle or tether,
+/// and not a hazard-pointer or epoch region, whose tethers are not counted) and a graph that stays inside `src`'s own blocks (or points into `dst`); otherwise
+/// `src` is handed back with the error.
+pub fn splice<T: Trace>(
+    src: Region,
+    root: RPtr<T>,
+    dst: &Region,
+) -> Result<RPtr<T>, (Region, RegionError)> {
+    if src.id() == dst.id() {
+        return Err((src, RegionError::SameRegion));
+    }
+    // Hazard-pointer and epoch tethers do not count in the reference word, so a region
+    // reclaimed through ebb-smr might be read by one: its blocks cannot be freed early.
+    if !src.is_unique() || src.absorbed() != 0 || src.reclaim_name() != "immediate" {
+        return Err((src, RegionError::Shared));
+    }
+    if let Err(e) = src.get(root) {
+        return Err((src, e));
+    }
+    let nblocks = src.block_count();
+    let wpb = src.block_size() / 8;
+    let mut m = Marker {
+        src: &src,
+        dst_id: dst.id(),
+        seen: vec![0; (nblocks * wpb).div_ceil(64)],
+        wpb,
+        used_blocks: vec![false; nblocks],
+        work: Vec::new(),
+        error: None,
+    };
+    let mut r = root;
+    m.edge(&mut r);
+    m.run();
+    if let Some(e) = m.error {
+        return Err((src, e));
+    }
+    let used = m.used_blocks;
+    let blocks = src.take_blocks();
+    let pool = src.rcb().pool.clone();
+    let mut keep: Vec<Block> = Vec::new();
+    for (i, b) in blocks.into_iter().enumerate() {
+        if used[i] {
+            keep.push(b);
+        } else {
+            pool.put(b);
+        }
+    }
+    dst.absorb_spliced(src.id(), keep, pool);
+    drop(src);
+    Ok(root)
+}
+
+// === incremental evacuation ===
+
+/// An incremental transmigration: the root is copied at once, the rest a budget at a
+/// time by [`step`](Self::step).
+///
+/// Copies go into a *staging* region that only the evacuation can read, because a copy
+/// still waiting for its scan holds source pointers and is written by the scan. Until the
+/// evacuation is done, [`get`](Self::get) is the forwarding proxy: it reads the copy of an
+/// object already evacuated and the source object otherwise (the evacuation bitmap says
+/// which). [`finish`](Self::finish) evacuates the rest, frees the source and hands the
+/// staging region to the destination by [`adopt`] (O(1)).
+pub struct Evacuation<T> {
+    src: Region,
+    staging: Region,
+    tables: Tables,
+    root: RPtr<T>,
+}
+
+impl<T> std::fmt::Debug for Evacuation<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Evacuation")
+            .field("src", &self.src.id())
+            .field("copied", &self.tables.objects)
+            .field("done", &self.tables.done())
+            .finish()
+    }
+}
+
+impl<T: Trace> Evacuation<T> {
+    /// Starts evacuating the graph of `root` out of `src`: copies the root only.
+    pub fn start(src: Region, root: RPtr<T>) -> Result<Evacuation<T>, (Region, RegionError)> {
+        if let Err(e) = src.get(root) {
+            return Err((src, e));
+        }
+        let staging = Region::with_config(crate::RegionConfig::new().pool(src.rcb().pool.clone()));
+        let mut tables = Tables::new(&src, &staging);
+        let mut root = root;
+        let mut c = Copier {
+            t: &mut tables,
+            src: &src,
+            dst: &staging,
+            keep: None,
+        };
+        c.edge(&mut root);
+        if let Some(e) = tables.error {
+            return Err((src, e));
+        }
+        Ok(Evacuation {
+            src,
+            staging,
+            tables,
+            root,
+        })
+    }
+
+    /// Evacuates up to `budget` more objects. Returns true when the whole graph has been
+    /// evacuated.
+    pub fn step(&mut self, budget: usize) -> Result<bool, RegionError> {
+        let mut c = Copier {
+            t: &mut self.tables,
+            src: &self.src,
+            dst: &self.staging,
+            keep: None,
+        };
+        c.run(budget);
+        if let Some(e) = self.tables.error {
+            return Err(e);
+        }
+        Ok(self.tables.done())
+    }
+
+    /// True when the whole graph has been evacuated.
+    pub fn done(&self) -> bool {
+        self.tables.done()
+    }
+
+    /// Objects evacuated so far.
+    pub fn evacuated(&self) -> usize {
+        self.tables.objects
+    }
+
+    /// The root, as the proxy reads it.
+    pub fn root(&self) -> RPtr<T> {
+        self.root
+    }
+
+    /// The forwarding proxy: reads `p` (a pointer found in an object this proxy returned,
+    /// or in the source) as of now: the copy if `p`'s object has been evacuated, else the
+    /// source object. Fields of what it returns may point into the source or the staging
+    /// region; read them through `get` again.
+    pub fn get<U>(&mut self, p: RPtr<U>) -> Result<&U, RegionError> {
+        if p.region == self.staging.id() {
+            return self.staging.get(p);
+        }
+        self.src.get(p)?;
+        // SAFETY: `p` is accepted by the source (checked above), so if it carries the
+        // source's id it is an object start in a live source block.
+        match unsafe { self.tables.forwarded(p.region, p.ptr.as_ptr().cast()) } {
+            Some(c) => {
+                // SAFETY: `c` is the staging copy of `p`'s object, a `U`, alive with
+                // `self.staging`; `&mut self` keeps `step` from writing it meanwhile.
+                Ok(unsafe { &*c.cast::<U>() })
+            }
+            None => self.src.get(p),
+        }
+    }
+
+    /// Evacuates whatever is left, frees the source, and has `dst` adopt the copies;
+    /// returns the root, read through `dst`.
+    pub fn finish(mut self, dst: &Region) -> Result<RPtr<T>, RegionError> {
+        while !self.step(usize::MAX)? {}
+        let Evacuation {
+            src,
+            staging,
+            tables,
+            root,
+        } = self;
+        drop(tables);
+        drop(src);
+        adopt(dst, staging);
+        Ok(root)
+    }
+}
+
+// === adaptive evacuator ===
+
+/// Size thresholds of the adaptive evacuator ([`evacuate`]), in bytes of the source
+/// region's used memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Thresholds {
+    /// At or below: copy ([`transmigrate`]).
+    pub copy_max: usize,
+    /// Above `copy_max`, up to this: splice if the source is not shared, else copy.
+    /// Above it: adopt the whole region (O(1)).
+    pub splice_max: usize,
+}
+
+impl Thresholds {
+    /// Thresholds with the given bounds.
+    pub fn new(copy_max: usize, splice_max: usize) -> Thresholds {
+        Thresholds {
+            copy_max,
+            splice_max: splice_max.max(copy_max),
+        }
+    }
+}
+
+impl Default for Thresholds {
+    /// 64 KiB and 4 MiB (see docs/region.md for the measurements behind them).
+    fn default() -> Self {
+        Thresholds::new(64 << 10, 4 << 20)
+    }
+}
+
+/// What [`evacuate`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Evacuated {
+    /// The graph was copied.
+    Copied,
+    /// The graph's blocks were spliced in.
+    Spliced,
+    /// The whole source region was adopted.
+    Adopted,
+}
+
+/// The adaptive evacuator: moves the graph of `root` from `src` into `dst` by the
+/// cheapest of copy, splice and adopt for the source's size (see [`Thresholds`]), and
+/// returns the root as read through `dst`.
+pub fn evacuate<T: Trace>(
+    src: Region,
+    root: RPtr<T>,
+    dst: &Region,
+    th: Thresholds,
+) -> Result<(RPtr<T>, Evacuated), RegionError> {
+    let used = src.used_bytes();
+    if used <= th.copy_max {
+        let r = transmigrate(&src, root, dst)?;
+        return Ok((r, Evacuated::Copied));
+    }
+    if used <= th.splice_max {
+        return match splice(src, root, dst) {
+            Ok(r) => Ok((r, Evacuated::Spliced)),
+            Err((src, RegionError::Shared)) => {
+                transmigrate(&src, root, dst).map(|r| (r, Evacuated::Copied))
+            }
+            Err((_, e)) => Err(e),
+        };
+    }
+    src.get(root)?;
+    if src.id() == dst.id() {
+        return Err(RegionError::SameRegion);
+    }
+    adopt(dst, src);
+    Ok((root, Evacuated::Adopted))
+}
