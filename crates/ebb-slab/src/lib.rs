@@ -51,6 +51,7 @@
 //! - [`EpochDomain`], [`ReusableDomain`]: RAII epoch scopes.
 //! - [`TypedSlab`], [`Handle`]: the typed layer.
 //! - [`PerfCounters`]: per-class counters; [`rss_bytes`]: the process's RSS.
+//! - [`heap`]: the page heap addressed by pointer and [`EbbAlloc`], a `GlobalAlloc`.
 //!
 //! `docs/slab.md` in the repository has the full design note and the measurements.
 
@@ -62,6 +63,7 @@ mod domain;
 mod epoch;
 mod error;
 pub mod handle;
+pub mod heap;
 mod local;
 mod slab;
 mod sync;
@@ -84,6 +86,7 @@ pub use domain::{DomainScope, EpochDomain, ReusableDomain};
 pub use epoch::EpochId;
 pub use error::{Error, Result};
 pub use handle::{DefaultLayout, HandleLayout, HandleParts, MAX_GENERATION, RawHandle};
+pub use heap::{ClassStats, EbbAlloc, HeapStats};
 pub use local::Local;
 pub use typed::{Handle, TypedSlab};
 
