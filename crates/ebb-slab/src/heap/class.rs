@@ -53,7 +53,7 @@ pub(crate) fn size_of(c: usize) -> usize {
 /// The smallest class holding `size` bytes (1 ..= MAX_CLASS_SIZE), ignoring alignment.
 #[inline]
 pub(crate) fn class_for_size(size: usize) -> usize {
-    debug_assert!(size >= 1 && size <= MAX_CLASS_SIZE);
+    debug_assert!((1..=MAX_CLASS_SIZE).contains(&size));
     if size <= 64 {
         // 1..=16 -> 0, 17..=32 -> 1, 33..=48 -> 2, 49..=64 -> 3
         return (size - 1) >> 4;
@@ -80,7 +80,7 @@ pub(crate) fn class_for(size: usize, align: usize) -> Option<usize> {
         return None;
     }
     while c < NUM_CLASSES {
-        if SIZES[c] as usize % align == 0 {
+        if (SIZES[c] as usize).is_multiple_of(align) {
             return Some(c);
         }
         c += 1;

@@ -36,11 +36,11 @@ pub(crate) fn map(len: usize, noreserve: bool) -> Option<*mut u8> {
 /// Maps `len` bytes whose start is a multiple of `align` (a power of two, at least
 /// [`OS_PAGE`]): it maps `len + align` and unmaps the unaligned head and the tail.
 pub(crate) fn map_aligned(len: usize, align: usize) -> Option<*mut u8> {
-    debug_assert!(align.is_power_of_two() && align >= OS_PAGE && len % OS_PAGE == 0);
+    debug_assert!(align.is_power_of_two() && align >= OS_PAGE && len.is_multiple_of(OS_PAGE));
     // Fast try: the kernel often places a new mapping right below the previous one, which
     // is already aligned when the previous mapping was.
     let p = map(len, false)?;
-    if (p as usize) % align == 0 {
+    if (p as usize).is_multiple_of(align) {
         return Some(p);
     }
     // SAFETY: `p..p+len` is the mapping made just above and nothing else refers to it.

@@ -48,7 +48,7 @@ pub(crate) const Q_EMPTY: u8 = 3;
 
 /// The owner of a page whose thread has exited and which waits in the pool's abandoned
 /// list for another heap (or `collect`) to take it.
-pub(crate) const ABANDONED: *mut Heap = 3 as *mut Heap;
+pub(crate) const ABANDONED: *mut Heap = ptr::without_provenance_mut(3);
 
 /// A page descriptor. Fields without an atomic type belong to the owning heap's thread
 /// alone (or to whoever holds the pool lock while the page is abandoned or free); the
@@ -90,6 +90,7 @@ pub(crate) struct Page {
 impl Page {
     /// A descriptor that is never a real page: a heap's current page for a class it has
     /// no page of, so that the fast path fails into the slow path without a null check.
+    #[allow(clippy::declare_interior_mutable_const)]
     pub(crate) const EMPTY: Page = Page {
         free: ptr::null_mut(),
         used: 0,

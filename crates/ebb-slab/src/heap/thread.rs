@@ -87,8 +87,8 @@ fn empty_page() -> *mut Page {
 pub(crate) static ALL_HEAPS: AtomicPtr<Heap> = AtomicPtr::new(ptr::null_mut());
 pub(crate) static HEAPS_LIVE: AtomicUsize = AtomicUsize::new(0);
 
-const BUSY: *mut Heap = 1 as *mut Heap;
-const DONE: *mut Heap = 2 as *mut Heap;
+const BUSY: *mut Heap = ptr::without_provenance_mut(1);
+const DONE: *mut Heap = ptr::without_provenance_mut(2);
 
 #[inline]
 fn is_real(h: *mut Heap) -> bool {
@@ -160,77 +160,78 @@ unsafe fn list_remove(l: &mut List, p: *mut Page) {
     }
 }
 
-impl Heap {
-    /// Takes `p` out of whichever of this heap's lists holds it.
-    unsafe fn unlink(&mut self, p: *mut Page) {
-        // SAFETY: `p` is one of this heap's pages.
-        unsafe {
-            let c = (*p).class as usize;
-            match (*p).queue {
-                Q_AVAIL => {
-                    list_remove(&mut self.avail[c], p);
-                    self.fix_current(c);
-                }
-                Q_FULL => list_remove(&mut self.full[c], p),
-                Q_EMPTY => {
-                    list_remove(&mut self.empty, p);
-                    self.empties -= 1;
-                }
-                _ => {}
+/// Takes `p` out of whichever of this heap's lists holds it.
+unsafe fn unlink(h: *mut Heap, p: *mut Page) {
+    // SAFETY: `p` is one of this heap's pages.
+    unsafe {
+        let c = (*p).class as usize;
+        match (*p).queue {
+            Q_AVAIL => {
+                list_remove(&mut (*h).avail[c], p);
+                fix_current(h, c);
             }
-            (*p).queue = Q_NONE;
-        }
-    }
-
-    #[inline]
-    fn fix_current(&mut self, c: usize) {
-        let h = self.avail[c].head;
-        self.current[c] = if h.is_null() { empty_page() } else { h };
-    }
-
-    unsafe fn to_avail_front(&mut self, p: *mut Page) {
-        // SAFETY: `p` is this heap's page, in no list.
-        unsafe {
-            let c = (*p).class as usize;
-            list_push_front(&mut self.avail[c], p);
-            (*p).queue = Q_AVAIL;
-            self.fix_current(c);
-        }
-    }
-
-    unsafe fn to_avail_back(&mut self, p: *mut Page) {
-        // SAFETY: as above.
-        unsafe {
-            let c = (*p).class as usize;
-            list_push_back(&mut self.avail[c], p);
-            (*p).queue = Q_AVAIL;
-            self.fix_current(c);
-        }
-    }
-
-    unsafe fn to_full(&mut self, p: *mut Page) {
-        // SAFETY: as above.
-        unsafe {
-            let c = (*p).class as usize;
-            list_push_back(&mut self.full[c], p);
-            (*p).queue = Q_FULL;
-        }
-    }
-
-    /// Queues an empty page for return after the purge delay; the oldest goes at once when
-    /// too many wait.
-    unsafe fn to_empty(&mut self, p: *mut Page) {
-        // SAFETY: `p` is this heap's page, in no list, with no live block.
-        unsafe {
-            (*p).empty_since = os::now_ms();
-            list_push_back(&mut self.empty, p);
-            (*p).queue = Q_EMPTY;
-            self.empties += 1;
-            if self.empties > MAX_EMPTY {
-                let old = self.empty.head;
-                self.unlink(old);
-                retire(old);
+            Q_FULL => list_remove(&mut (*h).full[c], p),
+            Q_EMPTY => {
+                list_remove(&mut (*h).empty, p);
+                (*h).empties -= 1;
             }
+            _ => {}
+        }
+        (*p).queue = Q_NONE;
+    }
+}
+
+#[inline]
+unsafe fn fix_current(h: *mut Heap, c: usize) {
+    // SAFETY: the caller owns `h`.
+    unsafe {
+        let head = (*h).avail[c].head;
+        (*h).current[c] = if head.is_null() { empty_page() } else { head };
+    }
+}
+
+unsafe fn q_avail_front(h: *mut Heap, p: *mut Page) {
+    // SAFETY: `p` is this heap's page, in no list.
+    unsafe {
+        let c = (*p).class as usize;
+        list_push_front(&mut (*h).avail[c], p);
+        (*p).queue = Q_AVAIL;
+        fix_current(h, c);
+    }
+}
+
+unsafe fn q_avail_back(h: *mut Heap, p: *mut Page) {
+    // SAFETY: as above.
+    unsafe {
+        let c = (*p).class as usize;
+        list_push_back(&mut (*h).avail[c], p);
+        (*p).queue = Q_AVAIL;
+        fix_current(h, c);
+    }
+}
+
+unsafe fn q_full(h: *mut Heap, p: *mut Page) {
+    // SAFETY: as above.
+    unsafe {
+        let c = (*p).class as usize;
+        list_push_back(&mut (*h).full[c], p);
+        (*p).queue = Q_FULL;
+    }
+}
+
+/// Queues an empty page for return after the purge delay; the oldest goes at once when
+/// too many wait.
+unsafe fn q_empty(h: *mut Heap, p: *mut Page) {
+    // SAFETY: `p` is this heap's page, in no list, with no live block.
+    unsafe {
+        (*p).empty_since = os::now_ms();
+        list_push_back(&mut (*h).empty, p);
+        (*p).queue = Q_EMPTY;
+        (*h).empties += 1;
+        if (*h).empties > MAX_EMPTY {
+            let old = (*h).empty.head;
+            unlink(h, old);
+            retire(old);
         }
     }
 }
@@ -434,7 +435,7 @@ unsafe fn abandon(h: *mut Heap) {
                     if p.is_null() {
                         break;
                     }
-                    (*h).unlink(p);
+                    unlink(h, p);
                     collect_page(h, p);
                     if (*p).used == 0 {
                         (*p).next = drop_list;
@@ -451,7 +452,7 @@ unsafe fn abandon(h: *mut Heap) {
             if p.is_null() {
                 break;
             }
-            (*h).unlink(p);
+            unlink(h, p);
             (*p).next = drop_list;
             drop_list = p;
         }
@@ -584,8 +585,8 @@ unsafe fn alloc_slow(h: *mut Heap, c: usize) -> bool {
             if has_room(cur) {
                 return true;
             }
-            (*h).unlink(cur);
-            (*h).to_full(cur);
+            unlink(h, cur);
+            q_full(h, cur);
         }
         // Other pages of the class with room, or frees from other threads.
         loop {
@@ -595,11 +596,11 @@ unsafe fn alloc_slow(h: *mut Heap, c: usize) -> bool {
             }
             collect_page(h, p);
             if has_room(p) {
-                (*h).fix_current(c);
+                fix_current(h, c);
                 return true;
             }
-            (*h).unlink(p);
-            (*h).to_full(p);
+            unlink(h, p);
+            q_full(h, p);
         }
         // Full pages that other threads have freed into.
         let (w, b) = (c >> 6, 1u64 << (c & 63));
@@ -609,11 +610,11 @@ unsafe fn alloc_slow(h: *mut Heap, c: usize) -> bool {
             while !p.is_null() {
                 let next = (*p).next;
                 if collect_page(h, p) > 0 {
-                    (*h).unlink(p);
+                    unlink(h, p);
                     if (*p).used == 0 {
-                        (*h).to_empty(p);
+                        q_empty(h, p);
                     } else {
-                        (*h).to_avail_back(p);
+                        q_avail_back(h, p);
                     }
                 }
                 p = next;
@@ -628,11 +629,11 @@ unsafe fn alloc_slow(h: *mut Heap, c: usize) -> bool {
         let mut p = (*h).empty.tail;
         while !p.is_null() {
             if (*p).slices == want {
-                (*h).unlink(p);
+                unlink(h, p);
                 segment::CLASS_PAGES[(*p).class as usize].fetch_sub(1, Ordering::Relaxed);
                 (*p).fresh = false;
                 segment::init_page(p, c, h);
-                (*h).to_avail_front(p);
+                q_avail_front(h, p);
                 return true;
             }
             p = (*p).prev;
@@ -649,7 +650,7 @@ unsafe fn alloc_slow(h: *mut Heap, c: usize) -> bool {
             return false;
         }
         segment::init_page(p, c, h);
-        (*h).to_avail_front(p);
+        q_avail_front(h, p);
         true
     }
 }
@@ -673,14 +674,14 @@ unsafe fn adopt(h: *mut Heap, c: usize) -> bool {
             POOL_LOCK.unlock();
             collect_page(h, p);
             if (*p).used == 0 {
-                (*h).to_empty(p);
+                q_empty(h, p);
                 continue;
             }
             if has_room(p) {
-                (*h).to_avail_front(p);
+                q_avail_front(h, p);
                 return true;
             }
-            (*h).to_full(p);
+            q_full(h, p);
         }
         false
     }
@@ -700,7 +701,7 @@ unsafe fn maybe_purge(h: *mut Heap) {
             if p.is_null() || now.saturating_sub((*p).empty_since) < PURGE_DELAY_MS {
                 break;
             }
-            (*h).unlink(p);
+            unlink(h, p);
             retire(p);
         }
     }
@@ -794,11 +795,11 @@ unsafe fn free_local_slow(h: *mut Heap, page: *mut Page) {
             if (*h).current[c] == page {
                 return;
             }
-            (*h).unlink(page);
-            (*h).to_empty(page);
+            unlink(h, page);
+            q_empty(h, page);
         } else if (*page).queue == Q_FULL {
-            (*h).unlink(page);
-            (*h).to_avail_back(page);
+            unlink(h, page);
+            q_avail_back(h, page);
         }
     }
 }
@@ -911,11 +912,11 @@ unsafe fn collect_heap(h: *mut Heap) {
                     let next = (*p).next;
                     collect_page(h, p);
                     if (*p).used == 0 {
-                        (*h).unlink(p);
+                        unlink(h, p);
                         retire(p);
                     } else if full && has_room(p) {
-                        (*h).unlink(p);
-                        (*h).to_avail_back(p);
+                        unlink(h, p);
+                        q_avail_back(h, p);
                     }
                     p = next;
                 }
@@ -926,7 +927,7 @@ unsafe fn collect_heap(h: *mut Heap) {
             if p.is_null() {
                 break;
             }
-            (*h).unlink(p);
+            unlink(h, p);
             retire(p);
         }
     }
