@@ -224,16 +224,9 @@ fn base_of(p: *mut u8, align: usize) -> usize {
 /// alignment of at most `align` and is not used again.
 #[inline]
 pub unsafe fn free(p: *mut u8, align: usize) {
-    let base = base_of(p, align);
-    // SAFETY: the caller guarantees `p` is a live object of ours, so `base` is the start
-    // of its segment or large mapping, whose first word is the magic.
-    unsafe {
-        if *(base as *const u64) == SMALL_MAGIC {
-            thread::free_block(segment::page_of(base, p as usize), p);
-        } else {
-            segment::large_free(base);
-        }
-    }
+    // SAFETY: the caller guarantees `p` is a live object of ours, so `base_of` is the
+    // start of its segment or large mapping, whose first word is the magic.
+    unsafe { free_at(p, base_of(p, align)) }
 }
 
 /// Why [`check`] refused a pointer.
@@ -317,16 +310,56 @@ pub unsafe fn usable_size(p: *mut u8, align: usize) -> usize {
 /// `p` is a live object of this heap allocated with an alignment of at most `align`,
 /// and is not used again unless null is returned.
 pub unsafe fn realloc(p: *mut u8, align: usize, new_size: usize) -> *mut u8 {
-    let base = base_of(p, align);
+    // SAFETY: forwarded from the caller.
+    unsafe { realloc_at(p, base_of(p, align), align, new_size) }
+}
+
+/// Frees `p` after [`check`]ing it; the error when it is not a live object of this heap
+/// (then nothing is changed).
+pub fn free_checked(p: *mut u8) -> Result<(), BadPointer> {
+    check(p)?;
+    let base = segment::owner_base(p as usize).ok_or(BadPointer::NotOurs)?;
+    // SAFETY: `check` found `p` to be a live object whose mapping starts at `base`.
+    unsafe { free_at(p, base) };
+    Ok(())
+}
+
+/// Resizes `p` (any alignment, found from the page map) to `new_size` bytes aligned to
+/// 16 if it moves, after [`check`]ing it. `Ok(null)` when memory is exhausted (and `p`
+/// is still live).
+pub fn realloc_checked(p: *mut u8, new_size: usize) -> Result<*mut u8, BadPointer> {
+    check(p)?;
+    let base = segment::owner_base(p as usize).ok_or(BadPointer::NotOurs)?;
+    // SAFETY: `check` found `p` live with its mapping at `base`.
+    Ok(unsafe { realloc_at(p, base, 16, new_size) })
+}
+
+/// # Safety
+/// `p` is live and `base` is the start of its segment or large mapping.
+#[inline]
+unsafe fn free_at(p: *mut u8, base: usize) {
+    // SAFETY: the caller guarantees `base` starts a live mapping holding `p`.
+    unsafe {
+        if *(base as *const u64) == SMALL_MAGIC {
+            thread::free_block(segment::page_of(base, p as usize), p);
+        } else {
+            segment::large_free(base);
+        }
+    }
+}
+
+/// # Safety
+/// As [`realloc`], with `base` the start of `p`'s mapping.
+unsafe fn realloc_at(p: *mut u8, base: usize, align: usize, new_size: usize) -> *mut u8 {
     let new_size = new_size.max(1);
-    // SAFETY: as in `free`.
+    // SAFETY: the caller guarantees `p` is live in the mapping at `base`.
     unsafe {
         let old = if *(base as *const u64) == SMALL_MAGIC {
             let page = segment::page_of(base, p as usize);
             let stride = (*page).stride.load(Ordering::Relaxed) as usize;
-            if new_size <= stride {
+            if new_size <= stride && (p as usize).is_multiple_of(align) {
                 // Stay unless the new size belongs to a class more than one doubling lower.
-                let c = (*page).class as usize;
+                let c = class::class_for_size(stride);
                 match class::class_for(new_size, align) {
                     Some(nc) if nc + 8 >= c => return p,
                     _ => {}
@@ -334,7 +367,10 @@ pub unsafe fn realloc(p: *mut u8, align: usize, new_size: usize) -> *mut u8 {
             }
             stride
         } else {
-            if new_size > MAX_CLASS_SIZE && segment::large_resize(base, new_size) {
+            if new_size > MAX_CLASS_SIZE
+                && (p as usize).is_multiple_of(align)
+                && segment::large_resize(base, new_size)
+            {
                 return p;
             }
             segment::large_usable(base)
@@ -344,7 +380,7 @@ pub unsafe fn realloc(p: *mut u8, align: usize, new_size: usize) -> *mut u8 {
             return q;
         }
         ptr::copy_nonoverlapping(p, q, old.min(new_size));
-        free(p, align);
+        free_at(p, base);
         q
     }
 }
