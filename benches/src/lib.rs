@@ -8,6 +8,7 @@
 #![allow(missing_docs)]
 
 pub mod alloc;
+pub mod global;
 pub mod harness;
 pub mod slab;
 pub mod smr;
@@ -15,7 +16,7 @@ pub mod smr;
 pub use harness::{Config, Row, Sink, Stat};
 
 /// The suites a runner knows, in the order `xtask` runs them by default.
-pub const SUITES: &[&str] = &["alloc", "smr", "slab"];
+pub const SUITES: &[&str] = &["alloc", "smr", "slab", "global"];
 
 /// Runs one suite; `Err` carries a message for the user.
 pub fn run_suite(name: &str, cfg: &Config, sink: &mut Sink) -> Result<(), String> {
@@ -23,6 +24,7 @@ pub fn run_suite(name: &str, cfg: &Config, sink: &mut Sink) -> Result<(), String
         "alloc" => alloc::run(cfg, sink),
         "smr" => smr::run(cfg, sink),
         "slab" => slab::run(cfg, sink),
+        "global" => global::run(cfg, sink),
         other => Err(format!(
             "unknown suite `{other}` (known: {})",
             SUITES.join(", ")
