@@ -76,11 +76,19 @@ pub(crate) fn class_for(size: usize, align: usize) -> Option<usize> {
     if align <= 8 {
         return Some(c);
     }
+    if align == 16 {
+        // Only the 8-byte-step classes between 64 and 128 are odd multiples of 8; the
+        // next class is a multiple of 16.
+        if SIZES[c] & 15 != 0 {
+            c += 1;
+        }
+        return Some(c);
+    }
     if align > 64 * 1024 {
         return None;
     }
     while c < NUM_CLASSES {
-        if (SIZES[c] as usize).is_multiple_of(align) {
+        if SIZES[c] as usize & (align - 1) == 0 {
             return Some(c);
         }
         c += 1;
