@@ -71,6 +71,7 @@ fn fatal(msg: &[u8], addr: usize) -> ! {
     }
 }
 
+#[inline(always)]
 fn alloc_or_errno(size: usize, align: usize) -> *mut c_void {
     if size > isize::MAX as usize {
         set_errno(libc::ENOMEM);

@@ -15,3 +15,8 @@ pub use ebb_smr as smr;
 #[cfg(feature = "slab")]
 #[doc(inline)]
 pub use ebb_slab as slab;
+
+/// ebb-slab's page heap as a global allocator: `#[global_allocator] static A: ebb::EbbAlloc
+/// = ebb::EbbAlloc::new();`.
+#[cfg(feature = "slab")]
+pub use ebb_slab::EbbAlloc;

@@ -35,3 +35,18 @@ fn slab_is_reexported() {
     slab.free(h).expect("first free succeeds");
     assert_eq!(slab.free(h), Err(ebb_slab::Error::DoubleFree));
 }
+
+#[cfg(feature = "slab")]
+#[test]
+fn ebb_alloc_is_reexported() {
+    use std::alloc::{GlobalAlloc, Layout};
+    static A: ebb::EbbAlloc = ebb::EbbAlloc::new();
+    let l = Layout::from_size_align(48, 16).unwrap();
+    // SAFETY: non-zero size; freed once with the same layout.
+    unsafe {
+        let p = A.alloc(l);
+        assert!(!p.is_null() && p as usize % 16 == 0);
+        A.dealloc(p, l);
+    }
+    let _same: ebb_slab::EbbAlloc = A;
+}

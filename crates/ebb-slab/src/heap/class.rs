@@ -126,7 +126,8 @@ mod tests {
 
     #[test]
     fn lookup_is_the_smallest_fitting_class() {
-        for size in 1..=MAX_CLASS_SIZE {
+        let step = if cfg!(miri) { 97 } else { 1 };
+        for size in (1..=MAX_CLASS_SIZE).step_by(step) {
             let c = class_for_size(size);
             assert!(size_of(c) >= size, "{size} -> {}", size_of(c));
             assert!(c == 0 || size_of(c - 1) < size, "{size} not smallest");
@@ -154,12 +155,13 @@ mod tests {
             let m = magic_of(s);
             let span = slices_of(c) << 16;
             let mut off = 0;
+            let stride = if cfg!(miri) { s * 61 } else { s };
             while off + s <= span {
                 for d in [0, 1, s / 2, s - 1] {
                     let o = (off + d) as u64;
                     assert_eq!(((o * m) >> 40) as usize, (off + d) / s);
                 }
-                off += s;
+                off += stride;
             }
         }
     }

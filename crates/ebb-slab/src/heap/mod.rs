@@ -246,13 +246,13 @@ pub enum BadPointer {
 /// calling thread; a block freed by another thread and still queued for its owner
 /// counts as live until the owner collects it.
 pub fn check(p: *mut u8) -> Result<usize, BadPointer> {
-    locate(p).map(|(_, _, n)| n)
+    locate(p).map(|(_, _, n, _)| n)
 }
 
 /// What [`check`] finds: the mapping's start, the page (null for a large object) and the
 /// usable size.
 #[inline]
-fn locate(p: *mut u8) -> Result<(usize, *mut segment::Page, usize), BadPointer> {
+fn locate(p: *mut u8) -> Result<(usize, *mut segment::Page, usize, usize), BadPointer> {
     let a = p as usize;
     let base = segment::owner_base(a).ok_or(BadPointer::NotOurs)?;
     // SAFETY: the page map says `base` starts a live heap mapping, whose header is mapped.
@@ -278,14 +278,14 @@ fn locate(p: *mut u8) -> Result<(usize, *mut segment::Page, usize), BadPointer> 
                 if !(*page).bit(i) {
                     return Err(BadPointer::DoubleFree);
                 }
-                Ok((base, page, stride))
+                Ok((base, page, stride, i))
             }
             LARGE_MAGIC => {
                 let h = base as *const segment::Large;
                 if (*h).user.load(Ordering::Relaxed) != a {
                     return Err(BadPointer::NotOurs);
                 }
-                Ok((base, ptr::null_mut(), segment::large_usable(base)))
+                Ok((base, ptr::null_mut(), segment::large_usable(base), 0))
             }
             _ => Err(BadPointer::NotOurs),
         }
@@ -325,14 +325,14 @@ pub unsafe fn realloc(p: *mut u8, align: usize, new_size: usize) -> *mut u8 {
 /// (then nothing is changed).
 #[inline]
 pub fn free_checked(p: *mut u8) -> Result<(), BadPointer> {
-    let (base, page, _) = locate(p)?;
-    // SAFETY: `locate` found `p` to be a live object of `page` (or the large object at
+    let (base, page, _, i) = locate(p)?;
+    // SAFETY: `locate` found `p` to be live block `i` of `page` (or the large object at
     // `base`).
     unsafe {
         if page.is_null() {
             segment::large_free(base);
         } else {
-            thread::free_block(page, p);
+            thread::free_block_at(page, p, i);
         }
     }
     Ok(())
@@ -342,7 +342,7 @@ pub fn free_checked(p: *mut u8) -> Result<(), BadPointer> {
 /// 16 if it moves, after [`check`]ing it. `Ok(null)` when memory is exhausted (and `p`
 /// is still live).
 pub fn realloc_checked(p: *mut u8, new_size: usize) -> Result<*mut u8, BadPointer> {
-    let (base, _, _) = locate(p)?;
+    let (base, _, _, _) = locate(p)?;
     // SAFETY: `check` found `p` live with its mapping at `base`.
     Ok(unsafe { realloc_at(p, base, 16, new_size) })
 }

@@ -761,12 +761,22 @@ fn sweep_abandoned(force: bool) {
 /// `p` is a live block of `page`, handed out by this heap.
 #[inline]
 pub(crate) unsafe fn free_block(page: *mut Page, p: *mut u8) {
+    // SAFETY: forwarded; the index is `p`'s.
+    unsafe { free_block_at(page, p, (*page).index_of(p as usize)) }
+}
+
+/// As [`free_block`], with `i` the block's index in its page (already computed by a
+/// checked free).
+///
+/// # Safety
+/// As [`free_block`], and `i == (*page).index_of(p)`.
+#[inline]
+pub(crate) unsafe fn free_block_at(page: *mut Page, p: *mut u8, i: usize) {
     let h = tls_get();
     // SAFETY: the caller guarantees `p` is live in `page`.
     unsafe {
         let owner = (*page).heap.load(Ordering::Relaxed);
         if owner == h && is_real(h) {
-            let i = (*page).index_of(p as usize);
             if !(*page).bit(i) {
                 fatal(b"free(): double free detected", p as usize);
             }
@@ -777,7 +787,7 @@ pub(crate) unsafe fn free_block(page: *mut Page, p: *mut u8) {
             let c = (*page).class as usize;
             let f = &(*h).frees[c];
             f.store(f.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-            if (*page).used == 0 || (*page).queue == Q_FULL {
+            if (*page).queue == Q_FULL || ((*page).used == 0 && (*h).current[c] != page) {
                 free_local_slow(h, page);
             }
         } else {
