@@ -224,14 +224,13 @@ fn c_allocators() -> Vec<(&'static str, Result<Option<PathBuf>, String>)> {
     ]
 }
 
-/// libebb_malloc.so next to this runner, built with the runner's profile if absent.
+/// libebb_malloc.so next to this runner, (re)built with `cargo build -p ebb-malloc` for the
+/// runner's directory (a no-op when it is up to date), so a stale library is never
+/// measured.
 fn ebb_malloc_so() -> Result<PathBuf, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let dir = exe.parent().ok_or("runner has no directory")?;
     let so = dir.join("libebb_malloc.so");
-    if so.exists() {
-        return Ok(so);
-    }
     let profile = dir
         .file_name()
         .and_then(|p| p.to_str())
@@ -242,12 +241,16 @@ fn ebb_malloc_so() -> Result<PathBuf, String> {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(["build", "--profile", profile, "-p", "ebb-malloc"])
         .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .status()
         .map_err(|e| format!("cannot run cargo to build libebb_malloc.so: {e}"))?;
     if st.success() && so.exists() {
         Ok(so)
     } else {
-        Err(format!("libebb_malloc.so not built at {}", so.display()))
+        Err(format!(
+            "libebb_malloc.so could not be built at {}",
+            so.display()
+        ))
     }
 }
 
