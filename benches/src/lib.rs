@@ -8,6 +8,7 @@
 #![allow(missing_docs)]
 
 pub mod alloc;
+pub mod global;
 pub mod harness;
 pub mod region;
 pub mod slab;
@@ -17,7 +18,7 @@ pub mod trie;
 pub use harness::{Config, Row, Sink, Stat};
 
 /// The suites a runner knows, in the order `xtask` runs them by default.
-pub const SUITES: &[&str] = &["alloc", "smr", "slab", "trie", "region"];
+pub const SUITES: &[&str] = &["alloc", "smr", "slab", "trie", "region", "global"];
 
 /// Runs one suite; `Err` carries a message for the user.
 pub fn run_suite(name: &str, cfg: &Config, sink: &mut Sink) -> Result<(), String> {
@@ -27,6 +28,7 @@ pub fn run_suite(name: &str, cfg: &Config, sink: &mut Sink) -> Result<(), String
         "slab" => slab::run(cfg, sink),
         "trie" => trie::run(cfg, sink),
         "region" => region::run(cfg, sink),
+        "global" => global::run(cfg, sink),
         other => Err(format!(
             "unknown suite `{other}` (known: {})",
             SUITES.join(", ")

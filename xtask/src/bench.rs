@@ -67,7 +67,7 @@ pub struct Suite {
 pub const SUITES: &[Suite] = &[
     Suite {
         name: "alloc",
-        runners: &["system", "jemalloc", "mimalloc"],
+        runners: &["ebb", "system", "jemalloc", "mimalloc"],
         baseline: "system",
         about: "The process's global allocator under load; one child process per \
                 allocator. `alloc_free_N`: tight alloc+free pairs of N bytes per thread \
@@ -75,7 +75,7 @@ pub const SUITES: &[Suite] = &[
                 allocating 64-byte boxes in batches of 256 that the next thread frees. \
                 `btree_churn`: each thread builds and drops its own \
                 `BTreeMap<String, Vec<u8>>` of 1M entries (100k with --quick). \
-                ebb's allocator joins this suite when `EbbAlloc` exists.",
+                `ebb` is ebb-slab's `EbbAlloc`.",
     },
     Suite {
         name: "smr",
@@ -113,6 +113,17 @@ pub const SUITES: &[Suite] = &[
                 and scattered graphs against a naive copier, Box/Rc deep clones and memcpy; \
                 adopt and splice; the Lisp on regions against the same evaluator on Rc. \
                 See docs/region.md.",
+    },
+    Suite {
+        name: "global",
+        runners: &["ebb", "system", "jemalloc", "mimalloc"],
+        baseline: "mimalloc",
+        about: "Whole-program allocators: `ebb` is `EbbAlloc` (Rust rows) and \
+                `libebb_malloc.so` under LD_PRELOAD (`c_*` rows, run from the system \
+                runner against Debian's libjemalloc2 and libmimalloc2.0 and glibc). One \
+                process per allocator; `wall_s` for a fixed amount of work and \
+                `peak_rss_mb` (VmHWM of the process or C child). See benches/src/global.rs \
+                for each workload.",
     },
 ];
 

@@ -82,6 +82,7 @@
 //! - [`EpochDomain`], [`ReusableDomain`]: RAII epoch scopes.
 //! - [`TypedSlab`], [`Handle`]: the typed layer.
 //! - [`PerfCounters`]: per-class counters; [`rss_bytes`]: the process's RSS.
+//! - [`heap`]: the page heap addressed by pointer and [`EbbAlloc`], a `GlobalAlloc`.
 //!
 //! `docs/slab.md` in the repository has the full design note and the measurements.
 
@@ -93,6 +94,7 @@ mod domain;
 mod epoch;
 mod error;
 pub mod handle;
+pub mod heap;
 mod local;
 mod slab;
 mod sync;
@@ -118,6 +120,7 @@ pub use domain::{DomainScope, EpochDomain, ReusableDomain};
 pub use epoch::EpochId;
 pub use error::{Error, Result};
 pub use handle::{DefaultLayout, HandleLayout, HandleParts, MAX_GENERATION, RawHandle};
+pub use heap::{ClassStats, EbbAlloc, HeapStats};
 pub use local::Local;
 pub use typed::{Handle, TypedSlab};
 

@@ -27,3 +27,8 @@ pub use ebb_region as region;
 
 #[cfg(feature = "region")]
 pub mod lisp;
+
+/// ebb-slab's page heap as a global allocator: `#[global_allocator] static A: ebb::EbbAlloc
+/// = ebb::EbbAlloc::new();`.
+#[cfg(feature = "slab")]
+pub use ebb_slab::EbbAlloc;

@@ -53,3 +53,18 @@ fn region_is_reexported() {
     let same: &ebb_region::Region = &r;
     assert_eq!(*same.get(p).unwrap(), 3);
 }
+
+#[cfg(feature = "slab")]
+#[test]
+fn ebb_alloc_is_reexported() {
+    use std::alloc::{GlobalAlloc, Layout};
+    static A: ebb::EbbAlloc = ebb::EbbAlloc::new();
+    let l = Layout::from_size_align(48, 16).unwrap();
+    // SAFETY: non-zero size; freed once with the same layout.
+    unsafe {
+        let p = A.alloc(l);
+        assert!(!p.is_null() && p as usize % 16 == 0);
+        A.dealloc(p, l);
+    }
+    let _same: ebb_slab::EbbAlloc = A;
+}

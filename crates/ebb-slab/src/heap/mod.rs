@@ -1,0 +1,430 @@
+//! The page heap: a general-purpose allocator addressed by pointer, and [`EbbAlloc`], its
+//! [`GlobalAlloc`] face.
+//!
+//! Memory comes from the OS in 4 MiB *segments* (64 slices of 64 KiB; slice 0 is the
+//! segment's header with every page descriptor) and, above [`MAX_CLASS_SIZE`], from a
+//! mapping per object, unmapped on free. Small and medium requests go to one of
+//! [`NUM_CLASSES`] size classes (spacing at most 12.5% above 64 bytes), each served from
+//! *pages* owned by a thread heap: a thread allocates and frees its own objects with plain
+//! loads and stores, frees from other threads go to a per-page atomic list collected in
+//! batches. All metadata lives in memory the heap maps itself; the heap never calls the
+//! global allocator, so it can be the global allocator. `docs/global.md` in the
+//! repository has the design note.
+//!
+//! ```
+//! use std::alloc::{GlobalAlloc, Layout};
+//! use ebb_slab::EbbAlloc;
+//!
+//! static A: EbbAlloc = EbbAlloc::new();
+//! let layout = Layout::from_size_align(100, 64).unwrap();
+//! // SAFETY: the layout has a non-zero size; the block is freed with the same layout.
+//! unsafe {
+//!     let p = A.alloc(layout);
+//!     assert!(!p.is_null() && p as usize % 64 == 0);
+//!     p.write_bytes(1, 100);
+//!     A.dealloc(p, layout);
+//! }
+//! assert!(EbbAlloc::stats().mapped_bytes > 0);
+//! ```
+
+mod class;
+mod os;
+mod segment;
+mod thread;
+
+use core::alloc::{GlobalAlloc, Layout};
+use core::ptr;
+use core::sync::atomic::Ordering;
+
+pub use class::{MAX_CLASS_SIZE, NUM_CLASSES};
+
+use segment::{LARGE_MAGIC, SEG_MASK, SEG_SIZE, SMALL_MAGIC};
+
+/// Writes `ebb: <msg> (0x<addr>)` to standard error and aborts, as glibc does for a
+/// corrupted heap. Used for double frees and frees of pointers the heap never handed out.
+#[cold]
+pub(crate) fn fatal(msg: &[u8], addr: usize) -> ! {
+    let mut buf = [0u8; 256];
+    let mut n = 0;
+    for &b in b"ebb: "
+        .iter()
+        .chain(msg.iter().take(200))
+        .chain(b" (0x".iter())
+    {
+        buf[n] = b;
+        n += 1;
+    }
+    let mut digits = [0u8; 16];
+    for (i, d) in digits.iter_mut().enumerate() {
+        let v = (addr >> ((15 - i) * 4)) & 0xf;
+        *d = b"0123456789abcdef"[v];
+    }
+    let first = digits.iter().position(|&d| d != b'0').unwrap_or(15);
+    for &d in &digits[first..] {
+        buf[n] = d;
+        n += 1;
+    }
+    buf[n] = b')';
+    buf[n + 1] = b'\n';
+    os::write_stderr(&buf[..n + 2]);
+    // SAFETY: abort has no preconditions.
+    unsafe { libc::abort() }
+}
+
+/// The global allocator built on the page heap.
+///
+/// ```
+/// use ebb_slab::EbbAlloc;
+/// #[global_allocator]
+/// static GLOBAL: EbbAlloc = EbbAlloc::new();
+/// # fn main() { let v = vec![1u8; 100]; assert_eq!(v.len(), 100); }
+/// ```
+///
+/// All instances share one heap (the process's), so any number of `EbbAlloc` values may
+/// exist; `new` is `const` so the static needs no runtime initialisation, and the heap
+/// sets itself up on first use, before `main` if need be.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EbbAlloc {
+    _private: (),
+}
+
+impl EbbAlloc {
+    /// The allocator (a handle to the process's page heap).
+    pub const fn new() -> Self {
+        EbbAlloc { _private: () }
+    }
+
+    /// Returns to the OS, now, every page of the calling thread's heap and of the shared
+    /// heaps (the fallback heap, pages abandoned by exited threads) that holds no live
+    /// object, and the spare segment. Other live threads' empty pages are returned by
+    /// their own slow paths after [`PURGE_DELAY_MS`].
+    pub fn collect() {
+        thread::collect_now();
+    }
+
+    /// A snapshot of the heap's counters. Counters are updated without synchronisation
+    /// between threads, so a snapshot taken while other threads allocate is approximate.
+    pub fn stats() -> HeapStats {
+        stats()
+    }
+}
+
+/// How long (milliseconds) an empty page waits before its memory is returned to the OS.
+pub const PURGE_DELAY_MS: u64 = thread::PURGE_DELAY_MS;
+
+/// One size class in [`HeapStats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClassStats {
+    /// The class's block size in bytes.
+    pub size: usize,
+    /// Objects allocated and not yet freed (frees still queued from other threads count as
+    /// live until collected).
+    pub live_objects: u64,
+    /// Pages (64 KiB or 1 MiB spans) currently set up for the class.
+    pub pages: usize,
+}
+
+/// A snapshot of the page heap, from [`EbbAlloc::stats`].
+#[derive(Debug, Clone, Copy)]
+pub struct HeapStats {
+    /// Per size class, ascending.
+    pub classes: [ClassStats; NUM_CLASSES],
+    /// Bytes mapped from the OS: segments, large objects, heap descriptors.
+    pub mapped_bytes: usize,
+    /// Bytes of spans set up as pages plus segment headers: an upper bound on the small
+    /// objects' resident memory.
+    pub committed_bytes: usize,
+    /// Bytes in live small and medium objects (live objects times block size).
+    pub allocated_bytes: usize,
+    /// Large objects live, and the bytes of their mappings.
+    pub large_objects: usize,
+    /// Bytes mapped for large objects.
+    pub large_bytes: usize,
+    /// Segments mapped.
+    pub segments: usize,
+    /// Thread heaps in use.
+    pub heaps: usize,
+    /// NUMA placement: this heap places no memory by node (see `docs/global.md`).
+    pub numa: &'static str,
+}
+
+fn stats() -> HeapStats {
+    let mut classes = [ClassStats::default(); NUM_CLASSES];
+    let mut allocs = [0u64; NUM_CLASSES];
+    let mut frees = [0u64; NUM_CLASSES];
+    let mut h = thread::ALL_HEAPS.load(Ordering::Acquire);
+    while !h.is_null() {
+        // SAFETY: heap descriptors are never unmapped; counters are atomics.
+        unsafe {
+            for c in 0..NUM_CLASSES {
+                allocs[c] += (*h).allocs[c].load(Ordering::Relaxed);
+                frees[c] += (*h).frees[c].load(Ordering::Relaxed);
+            }
+            h = (*h).all_next;
+        }
+    }
+    let mut allocated = 0;
+    for (c, cs) in classes.iter_mut().enumerate() {
+        cs.size = class::size_of(c);
+        let f = frees[c] + thread::SWEPT_FREES[c].load(Ordering::Relaxed);
+        cs.live_objects = allocs[c].saturating_sub(f);
+        cs.pages = segment::CLASS_PAGES[c].load(Ordering::Relaxed);
+        allocated += cs.live_objects as usize * cs.size;
+    }
+    HeapStats {
+        classes,
+        mapped_bytes: segment::MAPPED_BYTES.load(Ordering::Relaxed),
+        committed_bytes: segment::SPAN_BYTES.load(Ordering::Relaxed),
+        allocated_bytes: allocated,
+        large_objects: segment::LARGE_LIVE.load(Ordering::Relaxed),
+        large_bytes: segment::LARGE_BYTES.load(Ordering::Relaxed),
+        segments: segment::SEGMENTS.load(Ordering::Relaxed),
+        heaps: thread::HEAPS_LIVE.load(Ordering::Relaxed),
+        numa: "not placed: NUMA policies are not implemented",
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The allocation API by pointer, shared by EbbAlloc and the C malloc.
+
+/// Allocates `size` bytes aligned to `align` (a power of two); null when memory is
+/// exhausted or the request cannot be represented. `size` 0 is served as 1.
+#[inline]
+pub fn alloc(size: usize, align: usize) -> *mut u8 {
+    debug_assert!(align.is_power_of_two());
+    match class::class_for(size, align) {
+        Some(c) => thread::alloc_class(c, false),
+        None => segment::large_alloc(size.max(1), align),
+    }
+}
+
+/// As [`alloc`], with the bytes zeroed (fresh pages from the OS are not written again).
+#[inline]
+pub fn alloc_zeroed(size: usize, align: usize) -> *mut u8 {
+    match class::class_for(size, align) {
+        Some(c) => thread::alloc_class(c, true),
+        None => segment::large_alloc(size.max(1), align),
+    }
+}
+
+/// The start of the heap mapping holding `p`, when `p` is the heap's.
+#[inline]
+fn base_of(p: *mut u8, align: usize) -> usize {
+    if align < SEG_SIZE {
+        p as usize & !SEG_MASK
+    } else {
+        segment::owner_base(p as usize).unwrap_or(0)
+    }
+}
+
+/// Frees `p`.
+///
+/// # Safety
+/// `p` was returned by this heap ([`alloc`], [`alloc_zeroed`], [`realloc`]) with an
+/// alignment of at most `align` and is not used again.
+#[inline]
+pub unsafe fn free(p: *mut u8, align: usize) {
+    // SAFETY: the caller guarantees `p` is a live object of ours, so `base_of` is the
+    // start of its segment or large mapping, whose first word is the magic.
+    unsafe { free_at(p, base_of(p, align)) }
+}
+
+/// Why [`check`] refused a pointer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadPointer {
+    /// The heap never handed out this address (not in its memory, or not the start of a
+    /// block).
+    NotOurs,
+    /// The block is already free.
+    DoubleFree,
+}
+
+/// Checks that `p` is the start of a live object of this heap (the page map, the page's
+/// geometry and the object's allocation bit); the object's usable size on success.
+///
+/// The check reads only the heap's own memory. It is exact for objects freed by the
+/// calling thread; a block freed by another thread and still queued for its owner
+/// counts as live until the owner collects it.
+pub fn check(p: *mut u8) -> Result<usize, BadPointer> {
+    locate(p).map(|(_, _, n, _)| n)
+}
+
+/// What [`check`] finds: the mapping's start, the page (null for a large object) and the
+/// usable size.
+#[inline]
+fn locate(p: *mut u8) -> Result<(usize, *mut segment::Page, usize, usize), BadPointer> {
+    let a = p as usize;
+    let base = segment::owner_base(a).ok_or(BadPointer::NotOurs)?;
+    // SAFETY: the page map says `base` starts a live heap mapping, whose header is mapped.
+    unsafe {
+        match *(base as *const u64) {
+            SMALL_MAGIC => {
+                if a - base < segment::SLICE_SIZE || a - base >= SEG_SIZE {
+                    return Err(BadPointer::NotOurs);
+                }
+                let page = segment::page_of(base, a);
+                let stride = (*page).stride.load(Ordering::Relaxed) as usize;
+                let start = (*page).start.load(Ordering::Relaxed);
+                let owner = (*page).heap.load(Ordering::Relaxed);
+                if owner.is_null() || stride == 0 || a < start {
+                    return Err(BadPointer::NotOurs);
+                }
+                let i = (*page).index_of(a);
+                if i * stride != a - start
+                    || i >= (*page).cap_shared.load(Ordering::Relaxed) as usize
+                {
+                    return Err(BadPointer::NotOurs);
+                }
+                if !(*page).bit(i) {
+                    return Err(BadPointer::DoubleFree);
+                }
+                Ok((base, page, stride, i))
+            }
+            LARGE_MAGIC => {
+                let h = base as *const segment::Large;
+                if (*h).user.load(Ordering::Relaxed) != a {
+                    return Err(BadPointer::NotOurs);
+                }
+                Ok((base, ptr::null_mut(), segment::large_usable(base), 0))
+            }
+            _ => Err(BadPointer::NotOurs),
+        }
+    }
+}
+
+/// The bytes usable at `p`, at least the size it was allocated with.
+///
+/// # Safety
+/// `p` is a live object of this heap allocated with an alignment of at most `align`.
+pub unsafe fn usable_size(p: *mut u8, align: usize) -> usize {
+    let base = base_of(p, align);
+    // SAFETY: as in `free`.
+    unsafe {
+        if *(base as *const u64) == SMALL_MAGIC {
+            let page = segment::page_of(base, p as usize);
+            (*page).stride.load(Ordering::Relaxed) as usize
+        } else {
+            segment::large_usable(base)
+        }
+    }
+}
+
+/// Resizes the object at `p` (allocated with alignment `align`) to `new_size` bytes,
+/// in place when its block or mapping allows, else by moving it; null (and `p` still
+/// live) when memory is exhausted.
+///
+/// # Safety
+/// `p` is a live object of this heap allocated with an alignment of at most `align`,
+/// and is not used again unless null is returned.
+pub unsafe fn realloc(p: *mut u8, align: usize, new_size: usize) -> *mut u8 {
+    // SAFETY: forwarded from the caller.
+    unsafe { realloc_at(p, base_of(p, align), align, new_size) }
+}
+
+/// Frees `p` after [`check`]ing it; the error when it is not a live object of this heap
+/// (then nothing is changed).
+#[inline]
+pub fn free_checked(p: *mut u8) -> Result<(), BadPointer> {
+    let (base, page, _, i) = locate(p)?;
+    // SAFETY: `locate` found `p` to be live block `i` of `page` (or the large object at
+    // `base`).
+    unsafe {
+        if page.is_null() {
+            segment::large_free(base);
+        } else {
+            thread::free_block_at(page, p, i);
+        }
+    }
+    Ok(())
+}
+
+/// Resizes `p` (any alignment, found from the page map) to `new_size` bytes aligned to
+/// 16 if it moves, after [`check`]ing it. `Ok(null)` when memory is exhausted (and `p`
+/// is still live).
+pub fn realloc_checked(p: *mut u8, new_size: usize) -> Result<*mut u8, BadPointer> {
+    let (base, _, _, _) = locate(p)?;
+    // SAFETY: `check` found `p` live with its mapping at `base`.
+    Ok(unsafe { realloc_at(p, base, 16, new_size) })
+}
+
+/// # Safety
+/// `p` is live and `base` is the start of its segment or large mapping.
+#[inline]
+unsafe fn free_at(p: *mut u8, base: usize) {
+    // SAFETY: the caller guarantees `base` starts a live mapping holding `p`.
+    unsafe {
+        if *(base as *const u64) == SMALL_MAGIC {
+            thread::free_block(segment::page_of(base, p as usize), p);
+        } else {
+            segment::large_free(base);
+        }
+    }
+}
+
+/// # Safety
+/// As [`realloc`], with `base` the start of `p`'s mapping.
+unsafe fn realloc_at(p: *mut u8, base: usize, align: usize, new_size: usize) -> *mut u8 {
+    let new_size = new_size.max(1);
+    // SAFETY: the caller guarantees `p` is live in the mapping at `base`.
+    unsafe {
+        let old = if *(base as *const u64) == SMALL_MAGIC {
+            let page = segment::page_of(base, p as usize);
+            let stride = (*page).stride.load(Ordering::Relaxed) as usize;
+            if new_size <= stride && (p as usize).is_multiple_of(align) {
+                // Stay unless the new size belongs to a class more than one doubling lower.
+                let c = class::class_for_size(stride);
+                match class::class_for(new_size, align) {
+                    Some(nc) if nc + 8 >= c => return p,
+                    _ => {}
+                }
+            }
+            stride
+        } else {
+            if new_size > MAX_CLASS_SIZE
+                && (p as usize).is_multiple_of(align)
+                && segment::large_resize(base, new_size)
+            {
+                return p;
+            }
+            segment::large_usable(base)
+        };
+        let q = alloc(new_size, align);
+        if q.is_null() {
+            return q;
+        }
+        ptr::copy_nonoverlapping(p, q, old.min(new_size));
+        free_at(p, base);
+        q
+    }
+}
+
+// SAFETY: every method returns memory of the requested size and alignment that no other
+// live allocation overlaps (blocks are handed out once until freed; large objects have
+// mappings of their own), or null; `dealloc`/`realloc` accept exactly what `alloc`
+// returned. The heap never calls the global allocator.
+unsafe impl GlobalAlloc for EbbAlloc {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        alloc(layout.size(), layout.align())
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        alloc_zeroed(layout.size(), layout.align())
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
+        // SAFETY: GlobalAlloc's contract: `p` came from this allocator with `layout`.
+        unsafe { free(p, layout.align()) }
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: GlobalAlloc's contract, as for dealloc.
+        unsafe { realloc(p, layout.align(), new_size) }
+    }
+}
+
+#[cfg(all(test, not(miri)))]
+mod tests;
