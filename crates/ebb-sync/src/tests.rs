@@ -1,0 +1,578 @@
+//! Unit tests (shrunk under Miri), drop-counter tests and bounded stress tests, each run
+//! under every scheme.
+
+use crate::deque::{Steal, Worker};
+use crate::queue::{MsQueue, Queue, SEGMENT};
+use crate::rcu::RcuCell;
+use crate::stack::TreiberStack;
+use ebb_smr::{Smr, SmrError, SmrHandle, ebr, hp, qsbr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+
+/// Scales counts down under Miri.
+const fn n(full: usize, miri: usize) -> usize {
+    if cfg!(miri) { miri } else { full }
+}
+
+/// Runs `f` once per scheme, each with a fresh domain.
+macro_rules! every_scheme {
+    ($f:ident) => {
+        $f(qsbr::Domain::new());
+        $f(ebr::Domain::new());
+        $f(hp::Domain::new());
+    };
+}
+
+/// Counts its drops; the id tells which value it was.
+struct Counted {
+    id: usize,
+    drops: Arc<Vec<AtomicU8>>,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let prev = self.drops[self.id].fetch_add(1, Ordering::Relaxed);
+        assert_eq!(prev, 0, "value {} dropped twice", self.id);
+    }
+}
+
+fn counters(k: usize) -> Arc<Vec<AtomicU8>> {
+    Arc::new((0..k).map(|_| AtomicU8::new(0)).collect())
+}
+
+fn all_dropped_once(d: &[AtomicU8]) {
+    for (i, c) in d.iter().enumerate() {
+        assert_eq!(
+            c.load(Ordering::Relaxed),
+            1,
+            "value {i} dropped {} times",
+            c.load(Ordering::Relaxed)
+        );
+    }
+}
+
+// === stack ===
+
+fn stack_basics<S: Smr>(domain: S) {
+    let s: TreiberStack<usize, S> = TreiberStack::with_domain(&domain);
+    let mut h = domain.register();
+    assert!(s.is_empty());
+    assert_eq!(s.pop_with(&h.pin()), Ok(None));
+    for i in 0..n(200, 10) {
+        s.push_with(&h.pin(), i).unwrap();
+    }
+    assert_eq!(s.len(), n(200, 10));
+    for i in (0..n(200, 10)).rev() {
+        assert_eq!(s.pop_with(&h.pin()), Ok(Some(i)));
+        h.quiescent();
+    }
+    assert!(s.is_empty());
+    assert_eq!(s.pop_with(&h.pin()), Ok(None));
+    h.barrier().unwrap();
+}
+
+#[test]
+fn stack_lifo_under_every_scheme() {
+    every_scheme!(stack_basics);
+}
+
+fn stack_drops<S: Smr>(domain: S) {
+    let k = n(100, 8);
+    let d = counters(k);
+    let mut h = domain.register();
+    {
+        let s: TreiberStack<Counted, S> = TreiberStack::with_domain(&domain);
+        for id in 0..k {
+            s.push_node(Counted {
+                id,
+                drops: d.clone(),
+            });
+        }
+        for _ in 0..k / 2 {
+            drop(s.pop_with(&h.pin()).unwrap().unwrap());
+        }
+    }
+    h.quiescent();
+    h.barrier().unwrap();
+    all_dropped_once(&d);
+}
+
+#[test]
+fn stack_drops_each_remaining_value_once_under_every_scheme() {
+    every_scheme!(stack_drops);
+}
+
+#[test]
+fn foreign_guards_are_refused() {
+    let a = ebr::Domain::new();
+    let b = ebr::Domain::new();
+    let hb = b.register();
+    let s: TreiberStack<u8, ebr::Domain> = TreiberStack::with_domain(&a);
+    assert!(matches!(
+        s.pop_with(&hb.pin()),
+        Err(SmrError::ForeignDomain { .. })
+    ));
+    assert!(s.push_with(&hb.pin(), 1).is_err());
+    let q: Queue<u8, ebr::Domain> = Queue::with_domain(&a);
+    assert!(q.push_with(&hb.pin(), 1).is_err());
+    assert!(q.pop_with(&hb.pin()).is_err());
+    assert!(q.len_with(&hb.pin()).is_err());
+    let m: MsQueue<u8, ebr::Domain> = MsQueue::with_domain(&a);
+    assert!(m.push_with(&hb.pin(), 1).is_err());
+    assert!(m.pop_with(&hb.pin()).is_err());
+    let w: Worker<u8, ebr::Domain> = Worker::with_domain(&a);
+    assert!(w.push_with(&hb.pin(), 1).is_err());
+    assert!(w.stealer().steal_with(&hb.pin()).is_err());
+    let c: RcuCell<u8, ebr::Domain> = RcuCell::with_domain(&a, 1);
+    assert!(c.load(&mut hb.pin()).is_err());
+    assert!(c.store_with(&hb.pin(), 2).is_err());
+    // Nothing was pushed through the refused guards.
+    let ha = a.register();
+    assert_eq!(q.pop_with(&ha.pin()), Ok(None));
+    assert_eq!(m.pop_with(&ha.pin()), Ok(None));
+    assert_eq!(*c.load(&mut ha.pin()).unwrap(), 1);
+}
+
+#[test]
+#[should_panic(expected = "belongs to another domain")]
+fn default_methods_refuse_a_structure_of_another_domain() {
+    let other = ebr::Domain::new();
+    let q: Queue<u8> = Queue::with_domain(&other);
+    q.push(1);
+}
+
+// === queues ===
+
+fn queue_fifo<S: Smr>(domain: S) {
+    let q: Queue<usize, S> = Queue::with_domain(&domain);
+    let m: MsQueue<usize, S> = MsQueue::with_domain(&domain);
+    let mut h = domain.register();
+    let count = SEGMENT * 3 + 1;
+    assert_eq!(q.pop_with(&h.pin()), Ok(None));
+    assert_eq!(m.pop_with(&h.pin()), Ok(None));
+    for i in 0..count {
+        q.push_with(&h.pin(), i).unwrap();
+        m.push_with(&h.pin(), i).unwrap();
+    }
+    assert_eq!(q.len_with(&h.pin()), Ok(count));
+    assert_eq!(m.len(), count);
+    for i in 0..count {
+        assert_eq!(q.pop_with(&h.pin()), Ok(Some(i)));
+        assert_eq!(m.pop_with(&h.pin()), Ok(Some(i)));
+        h.quiescent();
+    }
+    assert_eq!(q.pop_with(&h.pin()), Ok(None));
+    assert_eq!(m.pop_with(&h.pin()), Ok(None));
+    assert_eq!(q.len_with(&h.pin()), Ok(0));
+    assert!(m.is_empty());
+    h.barrier().unwrap();
+}
+
+#[test]
+fn queues_fifo_across_segments_under_every_scheme() {
+    every_scheme!(queue_fifo);
+}
+
+fn queue_drops<S: Smr>(domain: S) {
+    let k = SEGMENT * 2 + 3;
+    let (d1, d2) = (counters(k), counters(k));
+    let mut h = domain.register();
+    {
+        let q: Queue<Counted, S> = Queue::with_domain(&domain);
+        let m: MsQueue<Counted, S> = MsQueue::with_domain(&domain);
+        for id in 0..k {
+            q.push_with(
+                &h.pin(),
+                Counted {
+                    id,
+                    drops: d1.clone(),
+                },
+            )
+            .unwrap();
+            m.push_with(
+                &h.pin(),
+                Counted {
+                    id,
+                    drops: d2.clone(),
+                },
+            )
+            .unwrap();
+        }
+        for _ in 0..k / 2 + 1 {
+            drop(q.pop_with(&h.pin()).unwrap().unwrap());
+            drop(m.pop_with(&h.pin()).unwrap().unwrap());
+        }
+    }
+    h.quiescent();
+    h.barrier().unwrap();
+    all_dropped_once(&d1);
+    all_dropped_once(&d2);
+}
+
+#[test]
+fn queues_drop_each_remaining_value_once_under_every_scheme() {
+    every_scheme!(queue_drops);
+}
+
+/// The operations a stress test needs from either queue.
+trait Mpmc<S: Smr>: Send + Sync {
+    fn push(&self, h: &S::Handle, v: (usize, usize));
+    fn pop(&self, h: &S::Handle) -> Option<(usize, usize)>;
+}
+
+impl<S: Smr> Mpmc<S> for Queue<(usize, usize), S> {
+    fn push(&self, h: &S::Handle, v: (usize, usize)) {
+        self.push_with(&h.pin(), v).unwrap()
+    }
+    fn pop(&self, h: &S::Handle) -> Option<(usize, usize)> {
+        self.pop_with(&h.pin()).unwrap()
+    }
+}
+
+impl<S: Smr> Mpmc<S> for MsQueue<(usize, usize), S> {
+    fn push(&self, h: &S::Handle, v: (usize, usize)) {
+        self.push_with(&h.pin(), v).unwrap()
+    }
+    fn pop(&self, h: &S::Handle) -> Option<(usize, usize)> {
+        self.pop_with(&h.pin()).unwrap()
+    }
+}
+
+/// Producers push `(producer, seq)`; consumers check that each producer's values reach
+/// them in increasing order; at the end every value was taken exactly once.
+fn mpmc_stress<S: Smr, Q: Mpmc<S> + 'static>(domain: S, q: Arc<Q>) {
+    let (producers, consumers, per) = (2, 2, n(20_000, 60));
+    let seen: Arc<Vec<AtomicU8>> = counters(producers * per);
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut threads = Vec::new();
+    for p in 0..producers {
+        let (q, domain, done) = (q.clone(), domain.clone(), done.clone());
+        threads.push(std::thread::spawn(move || {
+            let mut h = domain.register();
+            for s in 0..per {
+                q.push(&h, (p, s));
+                if s % 64 == 0 {
+                    h.quiescent();
+                }
+            }
+            done.fetch_add(1, Ordering::Release);
+        }));
+    }
+    for _ in 0..consumers {
+        let (q, domain, done, seen) = (q.clone(), domain.clone(), done.clone(), seen.clone());
+        threads.push(std::thread::spawn(move || {
+            let mut h = domain.register();
+            let mut last = vec![None::<usize>; producers];
+            loop {
+                let finished = done.load(Ordering::Acquire) == producers;
+                match q.pop(&h) {
+                    Some((p, s)) => {
+                        assert!(
+                            last[p].is_none_or(|l| l < s),
+                            "producer {p}: {s} after {:?}",
+                            last[p]
+                        );
+                        last[p] = Some(s);
+                        let prev = seen[p * per + s].fetch_add(1, Ordering::Relaxed);
+                        assert_eq!(prev, 0, "({p}, {s}) popped twice");
+                    }
+                    None if finished => break,
+                    None => std::thread::yield_now(),
+                }
+                h.quiescent();
+            }
+        }));
+    }
+    for t in threads {
+        t.join().unwrap();
+    }
+    all_dropped_once(&seen);
+}
+
+fn queue_stress<S: Smr>(domain: S) {
+    mpmc_stress(
+        domain.clone(),
+        Arc::new(Queue::<(usize, usize), S>::with_domain(&domain)),
+    );
+    mpmc_stress(
+        domain.clone(),
+        Arc::new(MsQueue::<(usize, usize), S>::with_domain(&domain)),
+    );
+}
+
+#[test]
+fn queues_lose_nothing_duplicate_nothing_keep_producer_order() {
+    every_scheme!(queue_stress);
+}
+
+// === deque ===
+
+fn deque_basics<S: Smr>(domain: S) {
+    let mut h = domain.register();
+    let w: Worker<usize, S> = Worker::with_domain(&domain);
+    let st = w.stealer();
+    assert_eq!(w.pop(), None);
+    assert_eq!(st.steal_with(&h.pin()), Ok(Steal::Empty));
+    let k = n(300, 12);
+    for i in 0..k {
+        w.push_with(&h.pin(), i).unwrap();
+    }
+    assert_eq!(w.len(), k);
+    assert_eq!(st.steal_with(&h.pin()), Ok(Steal::Success(0)));
+    assert_eq!(w.pop(), Some(k - 1));
+    // A batch moves up to half into another worker.
+    let w2: Worker<usize, S> = Worker::with_domain(&domain);
+    assert_eq!(st.steal_batch_with(&h.pin(), &w2), Ok(Steal::Success(())));
+    let moved = w2.len();
+    assert!(moved >= 1 && moved <= (k - 2).div_ceil(2), "moved {moved}");
+    assert_eq!(w.len() + moved, k - 2);
+    let first = st
+        .steal_batch_and_pop_with(&h.pin(), &w2)
+        .unwrap()
+        .success()
+        .unwrap();
+    assert_eq!(first, 1 + moved);
+    let mut rest = Vec::new();
+    while let Some(v) = w.pop() {
+        rest.push(v);
+    }
+    while let Some(v) = w2.pop() {
+        rest.push(v);
+    }
+    rest.push(0);
+    rest.push(k - 1);
+    rest.push(first);
+    rest.sort_unstable();
+    assert_eq!(rest, (0..k).collect::<Vec<_>>());
+    drop((w, w2, st));
+    h.quiescent();
+    h.barrier().unwrap();
+}
+
+#[test]
+fn deque_lifo_fifo_growth_and_batches_under_every_scheme() {
+    every_scheme!(deque_basics);
+}
+
+fn deque_drops<S: Smr>(domain: S) {
+    let k = n(200, 10);
+    let d = counters(k);
+    let mut h = domain.register();
+    {
+        let w: Worker<Counted, S> = Worker::with_domain(&domain);
+        let st = w.stealer();
+        for id in 0..k {
+            w.push_with(
+                &h.pin(),
+                Counted {
+                    id,
+                    drops: d.clone(),
+                },
+            )
+            .unwrap();
+        }
+        drop(w.pop());
+        drop(st.steal_with(&h.pin()).unwrap());
+        drop(w);
+        // The stealer keeps the deque alive; its drop drops the rest.
+    }
+    h.quiescent();
+    h.barrier().unwrap();
+    all_dropped_once(&d);
+}
+
+#[test]
+fn deque_drops_each_remaining_value_once_under_every_scheme() {
+    every_scheme!(deque_drops);
+}
+
+/// The owner pushes and pops, two thieves steal (singly and in batches into their own
+/// deques): every task is taken exactly once.
+fn deque_stress<S: Smr>(domain: S) {
+    let tasks = n(50_000, 80);
+    let taken = counters(tasks);
+    let w: Worker<usize, S> = Worker::with_domain(&domain);
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut thieves = Vec::new();
+    for t in 0..2 {
+        let (st, domain, stop, taken) = (w.stealer(), domain.clone(), stop.clone(), taken.clone());
+        thieves.push(std::thread::spawn(move || {
+            let mut h = domain.register();
+            let mine: Worker<usize, S> = Worker::with_domain(&domain);
+            loop {
+                let stopping = stop.load(Ordering::Acquire);
+                let r = if t == 0 {
+                    st.steal_with(&h.pin()).unwrap()
+                } else {
+                    st.steal_batch_and_pop_with(&h.pin(), &mine).unwrap()
+                };
+                match r {
+                    Steal::Success(v) => {
+                        taken[v].fetch_add(1, Ordering::Relaxed);
+                    }
+                    Steal::Empty if stopping => break,
+                    _ => std::thread::yield_now(),
+                }
+                while let Some(v) = mine.pop() {
+                    taken[v].fetch_add(1, Ordering::Relaxed);
+                }
+                h.quiescent();
+            }
+        }));
+    }
+    let mut h = domain.register();
+    for i in 0..tasks {
+        w.push_with(&h.pin(), i).unwrap();
+        if i % 3 == 0
+            && let Some(v) = w.pop()
+        {
+            taken[v].fetch_add(1, Ordering::Relaxed);
+        }
+        h.quiescent();
+    }
+    while let Some(v) = w.pop() {
+        taken[v].fetch_add(1, Ordering::Relaxed);
+    }
+    stop.store(true, Ordering::Release);
+    for t in thieves {
+        t.join().unwrap();
+    }
+    all_dropped_once(&taken);
+}
+
+#[test]
+fn deque_takes_every_task_exactly_once() {
+    every_scheme!(deque_stress);
+}
+
+// === RCU cell ===
+
+fn rcu_basics<S: Smr>(domain: S) {
+    let k = n(50, 6);
+    let d = counters(k);
+    let mut h = domain.register();
+    {
+        let c: RcuCell<Counted, S> = RcuCell::with_domain(
+            &domain,
+            Counted {
+                id: 0,
+                drops: d.clone(),
+            },
+        );
+        for id in 1..k - 2 {
+            c.store_with(
+                &h.pin(),
+                Counted {
+                    id,
+                    drops: d.clone(),
+                },
+            )
+            .unwrap();
+            assert_eq!(c.load(&mut h.pin()).unwrap().id, id);
+            h.quiescent();
+        }
+        // compare_and_swap succeeds against the current value, fails against a stale one.
+        let mut g = h.pin();
+        let cur: *const Counted = c.load(&mut g).unwrap();
+        drop(g);
+        let g = h.pin();
+        // SAFETY: not retired: nothing stored since the load on this thread.
+        let cur = unsafe { &*cur };
+        let r = c
+            .compare_and_swap(
+                &g,
+                cur,
+                Counted {
+                    id: k - 2,
+                    drops: d.clone(),
+                },
+            )
+            .unwrap();
+        assert!(r.is_ok());
+        let stale = c
+            .compare_and_swap(
+                &g,
+                cur,
+                Counted {
+                    id: k - 1,
+                    drops: d.clone(),
+                },
+            )
+            .unwrap();
+        let back = stale.unwrap_err();
+        assert_eq!(back.id, k - 1);
+        drop(back);
+        drop(g);
+        h.quiescent();
+    }
+    h.barrier().unwrap();
+    all_dropped_once(&d);
+}
+
+#[test]
+fn rcu_cell_store_cas_drop_once_under_every_scheme() {
+    every_scheme!(rcu_basics);
+}
+
+fn rcu_concurrent<S: Smr>(domain: S) {
+    let c: Arc<RcuCell<u64, S>> = Arc::new(RcuCell::with_domain(&domain, 0));
+    let (threads, per) = (2, n(2_000, 20));
+    let ts: Vec<_> = (0..threads)
+        .map(|_| {
+            let (c, domain) = (c.clone(), domain.clone());
+            std::thread::spawn(move || {
+                let mut h = domain.register();
+                for _ in 0..per {
+                    c.rcu(&h.pin(), |v| v + 1).unwrap();
+                    let v = *c.load(&mut h.pin()).unwrap();
+                    assert!(v >= 1);
+                    h.quiescent();
+                }
+            })
+        })
+        .collect();
+    for t in ts {
+        t.join().unwrap();
+    }
+    let h = domain.register();
+    assert_eq!(*c.load(&mut h.pin()).unwrap(), (threads * per) as u64);
+}
+
+#[test]
+fn rcu_cell_updates_are_never_lost() {
+    every_scheme!(rcu_concurrent);
+}
+
+// === the default-domain methods ===
+
+#[test]
+fn default_domain_methods() {
+    let q = Queue::new();
+    let m = MsQueue::new();
+    let s = TreiberStack::new();
+    for i in 0..10 {
+        q.push(i);
+        m.push(i);
+        s.push(i);
+    }
+    assert_eq!(q.len(), 10);
+    assert!(!q.is_empty());
+    assert_eq!(q.pop(), Some(0));
+    assert_eq!(m.pop(), Some(0));
+    assert_eq!(s.pop(), Some(9));
+    let w = Worker::new();
+    let st = w.stealer();
+    for i in 0..100 {
+        w.push(i);
+    }
+    assert_eq!(st.steal(), Steal::Success(0));
+    let w2 = Worker::new();
+    assert_eq!(st.steal_batch(&w2), Steal::Success(()));
+    assert!(w2.pop().is_some());
+    assert!(st.steal_batch_and_pop(&w2).success().is_some());
+    let c = RcuCell::new(String::from("a"));
+    c.store(String::from("b"));
+    c.update(|s| format!("{s}c"));
+    assert_eq!(c.read(|s| s.clone()), "bc");
+    assert_eq!(c.into_inner(), "bc");
+}
