@@ -1,5 +1,6 @@
 //! Lock-free collections on [ebb-smr](ebb_smr): a Treiber stack, two unbounded MPMC
-//! queues, a Chase-Lev work-stealing deque and an RCU cell.
+//! queues, a Chase-Lev work-stealing deque, an RCU cell, a read-mostly map and intern
+//! tables.
 //!
 //! | structure | algorithm | reclaims |
 //! |---|---|---|
@@ -8,6 +9,8 @@
 //! | [`MsQueue`] | Michael & Scott, PODC 1996 | dequeued dummies |
 //! | [`Worker`] / [`Stealer`] | Chase & Lev 2005, orderings of Lê et al., PPoPP 2013 | outgrown buffers |
 //! | [`RcuCell`] | read-copy-update by pointer swap | replaced values |
+//! | [`Map`] | per-bucket copy-on-write, table doubling | replaced buckets and tables |
+//! | [`Interner`], [`CowInterner`] | grow-only open addressing; copy-on-write `HashMap` | outgrown indexes; replaced copies |
 //!
 //! # Choosing the scheme
 //!
@@ -62,6 +65,8 @@
 mod sync;
 
 pub mod deque;
+pub mod intern;
+pub mod map;
 pub mod queue;
 pub mod rcu;
 pub mod stack;
@@ -72,6 +77,8 @@ mod loom_tests;
 mod tests;
 
 pub use deque::{Steal, Stealer, Worker};
+pub use intern::{CowInterner, InternError, Interner, Symbol};
+pub use map::Map;
 pub use queue::{MsQueue, Queue};
 pub use rcu::RcuCell;
 pub use stack::TreiberStack;

@@ -298,3 +298,50 @@ fn loom_rcu_cell_read_vs_store_qsbr() {
         rcu_model(qsbr::Domain::new)
     });
 }
+
+// === intern table: a lookup racing the publication of a new symbol ===
+//
+// The index holds 4 slots under loom; the third insert grows it (republish + retire).
+
+fn intern_model<S: Smr>(make: fn() -> S) {
+    use crate::intern::Interner;
+    let domain = make();
+    let t = Arc::new(Interner::<S>::with_domain(&domain));
+    let mut h = domain.register();
+    let a = t.intern_with(&h.pin(), b"a").unwrap();
+    let r = {
+        let (t, domain) = (t.clone(), domain.clone());
+        loom::thread::spawn(move || {
+            let mut h = domain.register();
+            let found = t.get_with(&h.pin(), b"a").unwrap();
+            let b = t.get_with(&h.pin(), b"b").unwrap();
+            if let Some(b) = b {
+                assert_eq!(t.resolve(b), Some(&b"b"[..]), "a published symbol resolves");
+            }
+            h.quiescent();
+            found
+        })
+    };
+    let b = t.intern_with(&h.pin(), b"b").unwrap();
+    let c = t.intern_with(&h.pin(), b"c").unwrap();
+    assert_eq!(t.resolve(c), Some(&b"c"[..]));
+    h.quiescent();
+    h.flush();
+    assert_eq!(
+        r.join().unwrap(),
+        Some(a),
+        "a symbol stays findable across a republish"
+    );
+    assert_ne!(a, b);
+    assert_eq!(t.resolve(b), Some(&b"b"[..]));
+}
+
+#[test]
+fn loom_intern_publish_hp() {
+    model("intern publish (hp)", || intern_model(hp::Domain::new));
+}
+
+#[test]
+fn loom_intern_publish_qsbr() {
+    model("intern publish (qsbr)", || intern_model(qsbr::Domain::new));
+}

@@ -112,9 +112,11 @@ impl<T: Send + Sync + 'static, S: Smr> RcuCell<T, S> {
             .ptr
             .compare_exchange(cur, n, Ordering::AcqRel, Ordering::Acquire)
         {
-            Ok(_) => {
-                // SAFETY: `cur` was the cell's value and is unlinked now; retired once.
-                unsafe { guard.retire(cur, ebb_smr::drop_box::<T>) };
+            Ok(prev) => {
+                // `prev` (the word the cell held, with the box's own provenance), not
+                // `cur` (derived from a shared reference), is what gets freed.
+                // SAFETY: the cell's value, unlinked now; retired once.
+                unsafe { guard.retire(prev, ebb_smr::drop_box::<T>) };
                 Ok(Ok(()))
             }
             // SAFETY: `n` was never published.
