@@ -9,6 +9,7 @@
 //! | [`MsQueue`] | Michael & Scott, PODC 1996 | dequeued dummies |
 //! | [`Worker`] / [`Stealer`] | Chase & Lev 2005, orderings of Lê et al., PPoPP 2013 | outgrown buffers |
 //! | [`RcuCell`] | read-copy-update by pointer swap | replaced values |
+//! | [`Executor`] | work stealing over the deque: `join`, scopes, task graphs | (through the deque) |
 //! | [`Map`] | per-bucket copy-on-write, table doubling | replaced buckets and tables |
 //! | [`Interner`], [`CowInterner`] | grow-only open addressing; copy-on-write `HashMap` | outgrown indexes; replaced copies |
 //!
@@ -65,6 +66,8 @@
 mod sync;
 
 pub mod deque;
+#[cfg(not(ebb_loom))]
+pub mod executor;
 pub mod intern;
 pub mod map;
 pub mod queue;
@@ -77,6 +80,8 @@ mod loom_tests;
 mod tests;
 
 pub use deque::{Steal, Stealer, Worker};
+#[cfg(not(ebb_loom))]
+pub use executor::{Executor, Graph, GraphError, Scope, TaskId, join};
 pub use intern::{CowInterner, InternError, Interner, Symbol};
 pub use map::Map;
 pub use queue::{MsQueue, Queue};

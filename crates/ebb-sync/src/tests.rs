@@ -900,3 +900,163 @@ fn map_refuses_foreign_guards() {
     assert!(m.for_each_with(&hb.pin(), |_, _| ()).is_err());
     assert!(m.is_empty());
 }
+
+// === executor ===
+
+mod executor {
+    use super::n;
+    use crate::executor::{Executor, Graph, GraphError, TaskId, join};
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn fib(k: u64) -> u64 {
+        if k < 2 {
+            return k;
+        }
+        let (a, b) = join(|| fib(k - 1), || fib(k - 2));
+        a + b
+    }
+
+    #[test]
+    fn join_computes_in_parallel_and_outside_the_pool() {
+        let ex = Executor::new(2);
+        assert_eq!(ex.workers(), 2);
+        let k = if cfg!(miri) { 8 } else { 20 };
+        let want = (0..k).fold((0u64, 1u64), |(a, b), _| (b, a + b)).0;
+        assert_eq!(ex.install(|| fib(k)), want);
+        assert_eq!(ex.join(|| 1, || 2), (1, 2));
+        // Outside any executor, join runs both closures on the caller.
+        assert_eq!(fib(10), 55);
+    }
+
+    #[test]
+    fn scope_tasks_borrow_and_all_finish() {
+        let ex = Executor::new(2);
+        let data: Vec<usize> = (0..n(1000, 20)).collect();
+        let sum = AtomicUsize::new(0);
+        ex.scope(|s| {
+            for chunk in data.chunks(7) {
+                let sum = &sum;
+                s.spawn(move |s| {
+                    let part: usize = chunk.iter().sum();
+                    // Nested spawn through the scope handed to the task.
+                    s.spawn(move |_| {
+                        sum.fetch_add(part, Ordering::Relaxed);
+                    });
+                });
+            }
+        });
+        assert_eq!(sum.into_inner(), data.iter().sum::<usize>());
+    }
+
+    #[test]
+    fn panics_propagate_to_the_caller() {
+        let ex = Executor::new(2);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            ex.join(|| 1, || -> u32 { panic!("task b failed") })
+        }));
+        let msg = r.unwrap_err();
+        assert_eq!(msg.downcast_ref::<&str>(), Some(&"task b failed"));
+        let ran = AtomicUsize::new(0);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            ex.scope(|s| {
+                for i in 0..10 {
+                    let ran = &ran;
+                    s.spawn(move |_| {
+                        ran.fetch_add(1, Ordering::Relaxed);
+                        if i == 3 {
+                            panic!("scoped task failed");
+                        }
+                    });
+                }
+            })
+        }));
+        assert!(r.is_err());
+        assert_eq!(ran.load(Ordering::Relaxed), 10, "the other tasks still ran");
+        // The executor still works after panics.
+        assert_eq!(ex.install(|| 5), 5);
+        // A graph task's panic skips the tasks after it and reaches the caller.
+        let after = AtomicUsize::new(0);
+        let mut g = Graph::new();
+        let a = g.add(&[], || panic!("graph task failed")).unwrap();
+        g.add(&[a], || {
+            after.fetch_add(1, Ordering::Relaxed);
+        })
+        .unwrap();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ex.run(g)));
+        assert!(r.is_err());
+        assert_eq!(
+            after.load(Ordering::Relaxed),
+            0,
+            "a successor of a failed task ran"
+        );
+    }
+
+    #[test]
+    fn graph_rejects_unknown_predecessors() {
+        let mut g = Graph::new();
+        let a = g.add(&[], || ()).unwrap();
+        let bogus = {
+            let mut other = Graph::new();
+            other.add(&[], || ()).unwrap();
+            other.add(&[], || ()).unwrap()
+        };
+        assert_eq!(
+            g.add(&[a, bogus], || ()),
+            Err(GraphError::UnknownTask(bogus))
+        );
+        assert_eq!(g.len(), 1);
+        let _: TaskId = a;
+    }
+
+    /// A wavefront DAG: cell (i, j) after (i-1, j) and (i, j-1); each task checks that
+    /// its predecessors finished, and records its own finish.
+    #[test]
+    fn graph_runs_every_task_after_its_predecessors() {
+        let ex = Executor::new(3);
+        let side = n(60, 6);
+        let done: Vec<AtomicUsize> = (0..side * side).map(|_| AtomicUsize::new(0)).collect();
+        let order = AtomicUsize::new(1);
+        let violations = Mutex::new(Vec::new());
+        let mut g = Graph::new();
+        let mut ids = Vec::with_capacity(side * side);
+        for i in 0..side {
+            for j in 0..side {
+                let mut after = Vec::new();
+                if i > 0 {
+                    after.push(ids[(i - 1) * side + j]);
+                }
+                if j > 0 {
+                    after.push(ids[i * side + j - 1]);
+                }
+                let (done, order, violations) = (&done, &order, &violations);
+                let id = g
+                    .add(&after, move || {
+                        let preds = [
+                            (i > 0).then(|| (i - 1) * side + j),
+                            (j > 0).then(|| i * side + j - 1),
+                        ];
+                        for p in preds.into_iter().flatten() {
+                            if done[p].load(Ordering::Acquire) == 0 {
+                                violations.lock().unwrap().push((i, j, p));
+                            }
+                        }
+                        done[i * side + j]
+                            .store(order.fetch_add(1, Ordering::Relaxed), Ordering::Release);
+                    })
+                    .unwrap();
+                ids.push(id);
+            }
+        }
+        ex.run(g);
+        assert!(
+            violations.lock().unwrap().is_empty(),
+            "{:?}",
+            violations.lock().unwrap()
+        );
+        assert!(
+            done.iter().all(|d| d.load(Ordering::Relaxed) != 0),
+            "a task did not run"
+        );
+    }
+}
