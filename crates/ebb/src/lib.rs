@@ -6,6 +6,7 @@
 //! | --- | --- | --- |
 //! | `smr` | [`ebb_smr`] as [`smr`] | safe memory reclamation: QSBR, EBR, hazard pointers |
 //! | `slab` | [`ebb_slab`] as [`slab`] | epoch-partitioned slab allocator with checked handles |
+//! | `sync` (not default) | `ebb_sync` as `sync` | lock-free collections: stack, queues, work-stealing deque and executor, RCU cell, map, intern tables |
 #![no_std]
 
 #[cfg(feature = "smr")]
@@ -15,3 +16,7 @@ pub use ebb_smr as smr;
 #[cfg(feature = "slab")]
 #[doc(inline)]
 pub use ebb_slab as slab;
+
+#[cfg(feature = "sync")]
+#[doc(inline)]
+pub use ebb_sync as sync;

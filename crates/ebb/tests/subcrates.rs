@@ -35,3 +35,13 @@ fn slab_is_reexported() {
     slab.free(h).expect("first free succeeds");
     assert_eq!(slab.free(h), Err(ebb_slab::Error::DoubleFree));
 }
+
+#[cfg(feature = "sync")]
+#[test]
+fn sync_is_reexported() {
+    let q = ebb::sync::Queue::new();
+    q.push(3u8);
+    let same: &ebb_sync::Queue<u8> = &q;
+    assert_eq!(same.pop(), Some(3));
+    assert_eq!(q.pop(), None);
+}
