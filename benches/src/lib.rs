@@ -11,11 +11,12 @@ pub mod alloc;
 pub mod harness;
 pub mod slab;
 pub mod smr;
+pub mod sync;
 
 pub use harness::{Config, Row, Sink, Stat};
 
 /// The suites a runner knows, in the order `xtask` runs them by default.
-pub const SUITES: &[&str] = &["alloc", "smr", "slab"];
+pub const SUITES: &[&str] = &["alloc", "smr", "slab", "sync"];
 
 /// Runs one suite; `Err` carries a message for the user.
 pub fn run_suite(name: &str, cfg: &Config, sink: &mut Sink) -> Result<(), String> {
@@ -23,6 +24,7 @@ pub fn run_suite(name: &str, cfg: &Config, sink: &mut Sink) -> Result<(), String
         "alloc" => alloc::run(cfg, sink),
         "smr" => smr::run(cfg, sink),
         "slab" => slab::run(cfg, sink),
+        "sync" => sync::run(cfg, sink),
         other => Err(format!(
             "unknown suite `{other}` (known: {})",
             SUITES.join(", ")

@@ -33,6 +33,9 @@ use std::time::Duration;
 
 type Panic = Box<dyn Any + Send + 'static>;
 
+/// Failed searches for work before a worker parks.
+const SPINS_BEFORE_PARK: u32 = 256;
+
 /// A unit of work: data and the function that runs it, once.
 #[derive(Clone, Copy)]
 struct JobRef {
@@ -183,8 +186,10 @@ fn worker_main(shared: Arc<Shared>, index: usize, deque: Worker<JobRef>) {
         rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ ((index as u64 + 1) * 0x2545_F491_4F6C_DD1D)),
     };
     CTX.with(|c| c.set(&ctx));
+    let mut misses = 0u32;
     loop {
         if let Some(j) = ctx.find() {
+            misses = 0;
             // SAFETY: found once, run once.
             unsafe { j.execute() };
             continue;
@@ -192,6 +197,18 @@ fn worker_main(shared: Arc<Shared>, index: usize, deque: Worker<JobRef>) {
         if shared.shutdown.load(Ordering::Acquire) {
             break;
         }
+        // Look again for a while before parking: work arrives in bursts, and a wake-up
+        // costs a futex call on both sides.
+        misses += 1;
+        if misses < SPINS_BEFORE_PARK {
+            if misses < 32 {
+                core::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+            continue;
+        }
+        misses = 0;
         // Park: register, fence, look once more, wait.
         let l = shared.sleep.lock.lock().unwrap_or_else(|e| e.into_inner());
         shared.sleep.idle.fetch_add(1, Ordering::Relaxed);

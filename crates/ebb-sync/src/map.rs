@@ -183,14 +183,14 @@ where
         Ok(r)
     }
 
-    /// Copies bucket `i` of the current table through `edit`, publishes the copy and
-    /// retires the old bucket. Writers only (the mutex is held).
-    fn rewrite<G: SmrGuard, R>(
+    /// Copies bucket `i` of the current table through `edit` and publishes the copy;
+    /// returns the replaced bucket (null if there was none), for the caller to retire
+    /// once it released the writers' mutex. Writers only (the mutex is held).
+    fn rewrite<R>(
         &self,
-        guard: &G,
         h: u64,
         edit: impl FnOnce(&mut Bucket<K, V>) -> R,
-    ) -> R {
+    ) -> (R, *mut Bucket<K, V>) {
         // SAFETY: the current table; only writers (we) replace it.
         let t = unsafe { &*self.table.load(Ordering::Acquire) };
         let i = self.slot(t.buckets.len(), h);
@@ -209,11 +209,16 @@ where
         };
         // Release: the copy's entries are visible to readers that load it.
         t.buckets[i].store(new, Ordering::Release);
+        (r, old)
+    }
+
+    /// Retires a bucket replaced by `rewrite`.
+    fn retire_bucket<G: SmrGuard>(guard: &G, old: *mut Bucket<K, V>) {
         if !old.is_null() {
-            // SAFETY: unlinked by the store above; retired once, through our domain.
+            // SAFETY: unlinked by `rewrite`'s store; retired once, through the map's
+            // domain (checked by every caller).
             unsafe { guard.retire(old, free_bucket::<K, V>) };
         }
-        r
     }
 
     /// Doubles the buckets (see the [module docs](self)). Writers only.
@@ -264,9 +269,9 @@ where
     pub fn insert_with<G: SmrGuard>(&self, guard: &G, key: K, value: V) -> Result<bool, SmrError> {
         guard.check_domain(self.domain)?;
         let h = self.hasher.hash_one(&key);
-        let mut len = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let entry = Arc::new((key, value));
-        let new = self.rewrite(guard, h, |b| {
+        let mut len = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let (new, old) = self.rewrite(h, |b| {
             if let Some(e) = b.iter_mut().find(|e| e.0 == entry.0) {
                 *e = entry;
                 false
@@ -283,6 +288,8 @@ where
                 self.grow(guard);
             }
         }
+        drop(len);
+        Self::retire_bucket(guard, old);
         Ok(new)
     }
 
@@ -299,7 +306,7 @@ where
         guard.check_domain(self.domain)?;
         let h = self.hasher.hash_one(key);
         let mut len = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        let gone = self.rewrite(guard, h, |b| {
+        let (gone, old) = self.rewrite(h, |b| {
             let before = b.len();
             b.retain(|e| e.0.borrow() != key);
             before != b.len()
@@ -307,6 +314,8 @@ where
         if gone {
             *len -= 1;
         }
+        drop(len);
+        Self::retire_bucket(guard, old);
         Ok(gone)
     }
 
@@ -328,16 +337,17 @@ where
     {
         guard.check_domain(self.domain)?;
         let h = self.hasher.hash_one(key);
-        let _len = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(self.rewrite(guard, h, |b| {
-            match b.iter_mut().find(|e| e.0.borrow() == key) {
-                Some(e) => {
-                    *e = Arc::new((e.0.clone(), f(&e.1)));
-                    true
-                }
-                None => false,
+        let len = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let (found, old) = self.rewrite(h, |b| match b.iter_mut().find(|e| e.0.borrow() == key) {
+            Some(e) => {
+                *e = Arc::new((e.0.clone(), f(&e.1)));
+                true
             }
-        }))
+            None => false,
+        });
+        drop(len);
+        Self::retire_bucket(guard, old);
+        Ok(found)
     }
 
     /// Calls `f` on every entry, bucket by bucket (weakly consistent: see the
