@@ -13,12 +13,13 @@ pub mod harness;
 pub mod region;
 pub mod slab;
 pub mod smr;
+pub mod sync;
 pub mod trie;
 
 pub use harness::{Config, Row, Sink, Stat};
 
 /// The suites a runner knows, in the order `xtask` runs them by default.
-pub const SUITES: &[&str] = &["alloc", "smr", "slab", "trie", "region", "global"];
+pub const SUITES: &[&str] = &["alloc", "smr", "slab", "sync", "trie", "region", "global"];
 
 /// Runs one suite; `Err` carries a message for the user.
 pub fn run_suite(name: &str, cfg: &Config, sink: &mut Sink) -> Result<(), String> {
@@ -26,6 +27,7 @@ pub fn run_suite(name: &str, cfg: &Config, sink: &mut Sink) -> Result<(), String
         "alloc" => alloc::run(cfg, sink),
         "smr" => smr::run(cfg, sink),
         "slab" => slab::run(cfg, sink),
+        "sync" => sync::run(cfg, sink),
         "trie" => trie::run(cfg, sink),
         "region" => region::run(cfg, sink),
         "global" => global::run(cfg, sink),

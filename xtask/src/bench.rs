@@ -94,6 +94,15 @@ pub const SUITES: &[Suite] = &[
                 for how one operation is timed.",
     },
     Suite {
+        name: "sync",
+        runners: &["system"],
+        baseline: "mutex",
+        about: "ebb-sync's collections against their peers: intern tables (lasso, dashmap, \
+                locked maps), read-mostly maps (dashmap, papaya), RCU reads (arc-swap), \
+                queues (crossbeam SegQueue), the work-stealing deque (crossbeam-deque), \
+                the Treiber stack, and the executor against rayon. See docs/sync.md.",
+    },
+    Suite {
         name: "trie",
         runners: &["system", "jemalloc"],
         baseline: "pathmap",

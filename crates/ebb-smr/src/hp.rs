@@ -47,7 +47,7 @@ use crate::registry::{Node, Registry};
 use crate::retired::{Counters, Orphans, Retired, Totals, reclaim_all};
 use crate::sync::Arc;
 use crate::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-use crate::{DomainId, Stats};
+use crate::{DomainId, SmrError, Stats};
 use core::cell::{Cell, RefCell};
 use core::fmt;
 use core::marker::PhantomData;
@@ -69,6 +69,8 @@ const RETIRE_MIN: usize = if cfg!(any(miri, ebb_loom)) {
 };
 /// Protection slots per guard.
 const SLOTS: usize = 4;
+/// `Guard::map` of a fresh guard: slot `i` uses cell `i`.
+const IDENTITY_MAP: u8 = 0b11_10_01_00;
 
 // === impl Record ===
 
@@ -178,6 +180,95 @@ impl Domain {
     }
 }
 
+impl Domain {
+    /// Protects the object `src` points to with a protection of its own that outlives any
+    /// stack frame: the [`Held`] owns a hazard record of the domain (taken from the
+    /// registry, reused after it drops), is `Send`, and keeps the object from being freed
+    /// until it drops. For long-lived references (a tether held by another structure);
+    /// a guard is far cheaper for everything scoped.
+    ///
+    /// Leaking a `Held` leaks its record and keeps its object alive; memory stays safe.
+    /// Returns `None` (holding nothing) when `src` is null.
+    pub fn hold<T>(&self, src: &AtomicPtr<T>) -> Option<Held<T>> {
+        let node = self.global.registry.acquire();
+        // SAFETY: `acquire` returns a live node, ours until released; it lives as long as
+        // the registry, which the `Held` keeps alive through `global`.
+        let cell = &unsafe { node.as_ref() }.record().cells[0];
+        let mut p = src.load(Ordering::Relaxed);
+        loop {
+            // Release/light fence/Acquire re-load: Michael's validation, as in `protect`.
+            cell.store(crate::untagged(p).cast(), Ordering::Release);
+            fence::light();
+            let q = src.load(Ordering::Acquire);
+            if q == p {
+                break;
+            }
+            p = q;
+        }
+        if crate::untagged(p).is_null() {
+            cell.store(ptr::null_mut(), Ordering::Release);
+            // SAFETY: the node came from `acquire`, its cells are clear, released once.
+            unsafe { self.global.registry.release(node) };
+            return None;
+        }
+        Some(Held {
+            global: self.global.clone(),
+            node,
+            ptr: p,
+        })
+    }
+}
+
+/// A protection owned by a value instead of a guard (see [`Domain::hold`]).
+pub struct Held<T> {
+    global: Arc<Global>,
+    node: NonNull<Node<Record>>,
+    /// As loaded (tag included); its untagged address is published in cell 0.
+    ptr: *mut T,
+}
+
+// SAFETY: the record is owned by this value alone, and any thread may clear and release
+// it; the protected `T` is shared (`&T`), so `T: Sync` suffices.
+unsafe impl<T: Sync> Send for Held<T> {}
+// SAFETY: `&Held` gives only `&T`.
+unsafe impl<T: Sync> Sync for Held<T> {}
+
+impl<T> Held<T> {
+    /// The protected pointer, as loaded (tag included).
+    pub fn as_ptr(&self) -> *mut T {
+        self.ptr
+    }
+
+    /// The protected object.
+    ///
+    /// # Safety
+    ///
+    /// * Every non-null pointer stored in the source location pointed to a valid `T`
+    ///   until retired, and was retired through this domain only.
+    pub unsafe fn get(&self) -> &T {
+        // SAFETY: the caller guarantees validity until retirement; our published cell
+        // keeps a scan from freeing it while `self` lives.
+        unsafe { &*crate::untagged(self.ptr) }
+    }
+}
+
+impl<T> Drop for Held<T> {
+    fn drop(&mut self) {
+        // SAFETY: our node lives as long as the registry, which `self.global` keeps.
+        let r = unsafe { self.node.as_ref() }.record();
+        // Release: our reads through the pointer happen before a scan that frees it.
+        r.cells[0].store(ptr::null_mut(), Ordering::Release);
+        // SAFETY: the node came from `acquire` in `hold` and is released once, clean.
+        unsafe { self.global.registry.release(self.node) };
+    }
+}
+
+impl<T> fmt::Debug for Held<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("hp::Held").field(&self.ptr).finish()
+    }
+}
+
 impl fmt::Debug for Domain {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("hp::Domain")
@@ -244,7 +335,8 @@ impl Handle {
             return Guard {
                 handle: self,
                 base: self.cells,
-                used: 0,
+                used: Cell::new(0),
+                map: Cell::new(IDENTITY_MAP),
                 block: 0,
             };
         }
@@ -261,14 +353,16 @@ impl Handle {
             Guard {
                 handle: self,
                 base: self.cells.wrapping_add(b * SLOTS),
-                used: 0,
+                used: Cell::new(0),
+                map: Cell::new(IDENTITY_MAP),
                 block: b as u8,
             }
         } else {
             Guard {
                 handle: self,
                 base: self.claim_extra_block(),
-                used: 0,
+                used: Cell::new(0),
+                map: Cell::new(IDENTITY_MAP),
                 block: EXTRA_BLOCK,
             }
         }
@@ -332,6 +426,71 @@ impl Handle {
     /// Objects this thread retired and has not freed yet.
     pub fn pending(&self) -> usize {
         self.retired.borrow().len()
+    }
+
+    /// True when a cell of this handle's records holds a pointer: a guard of this handle
+    /// was leaked (`&mut self` callers have no live guard).
+    fn own_cells_published(&self) -> bool {
+        let x = self.extra.borrow();
+        x.nodes.iter().chain(Some(&self.primary)).any(|n| {
+            // SAFETY: our nodes live as long as the registry, which `self.global` keeps.
+            unsafe { n.as_ref() }
+                .record()
+                .cells
+                .iter()
+                .any(|c| !c.load(Ordering::Relaxed).is_null())
+        })
+    }
+
+    /// Waits until every hazard cell of the domain that held a pointer at the call has
+    /// been cleared or changed (see [`SmrHandle::synchronize`](crate::SmrHandle::synchronize)).
+    ///
+    /// # Errors
+    ///
+    /// [`SmrError::WouldDeadlock`] if a guard of this handle was leaked with its cells
+    /// still published.
+    pub fn synchronize(&mut self) -> Result<(), SmrError> {
+        if self.own_cells_published() {
+            return Err(SmrError::WouldDeadlock);
+        }
+        // As in `scan`: every protection validated before this point is visible below.
+        fence::heavy();
+        let mut held = Vec::new();
+        for r in self.global.registry.records() {
+            for c in &r.cells {
+                let p = c.load(Ordering::Acquire);
+                if !p.is_null() {
+                    held.push((c, p));
+                }
+            }
+        }
+        for (c, p) in held {
+            // Acquire: the reader's accesses under the old protection happen before us.
+            while c.load(Ordering::Acquire) == p {
+                crate::sync::yield_now();
+            }
+        }
+        Ok(())
+    }
+
+    /// Scans until every object this thread retired is freed, yielding while readers
+    /// still protect some.
+    ///
+    /// # Errors
+    ///
+    /// [`SmrError::WouldDeadlock`] if a guard of this handle was leaked with its cells
+    /// still published (what it protects could never be freed).
+    pub fn barrier(&mut self) -> Result<(), SmrError> {
+        if self.own_cells_published() {
+            return Err(SmrError::WouldDeadlock);
+        }
+        loop {
+            self.scan();
+            if self.pending() == 0 {
+                return Ok(());
+            }
+            crate::sync::yield_now();
+        }
     }
 
     /// The domain this handle belongs to.
@@ -416,31 +575,59 @@ pub struct Guard<'h> {
     handle: &'h Handle,
     /// The guard's block of `SLOTS` cells: slot `i` is `base + i`.
     base: *const AtomicPtr<()>,
-    /// Bit `i` set: slot `i` published a pointer that must be cleared.
-    used: u8,
+    /// Bit `c` set: cell `c` of the block published a pointer that must be cleared.
+    used: Cell<u8>,
+    /// Which cell of the block each slot uses: bits `2i..2i+2` hold slot `i`'s cell.
+    /// [`transfer`](Guard::transfer) swaps two entries instead of copying a pointer
+    /// between cells, because a scan reads the cells one after another: a copy from a
+    /// cell it has yet to read into one it has already read would hide the object from
+    /// it (loom found that race).
+    map: Cell<u8>,
     /// Index of the block in the primary record, or `EXTRA_BLOCK`.
     block: u8,
 }
 
 impl Guard<'_> {
+    /// The block's cell `slot` maps to (`slot < SLOTS`, checked by callers).
     #[inline(always)]
-    fn cell(&self, slot: usize) -> &AtomicPtr<()> {
-        // SAFETY: `slot < SLOTS` (checked by callers) and the block belongs to a record of
-        // this handle, alive as long as the registry, which the handle keeps alive.
-        unsafe { &*self.base.add(slot) }
+    fn phys(&self, slot: usize) -> usize {
+        ((self.map.get() >> (2 * slot)) & 3) as usize
+    }
+
+    #[inline(always)]
+    fn cell_at(&self, c: usize) -> &AtomicPtr<()> {
+        // SAFETY: `c < SLOTS` (a map entry or a bit of `used`) and the block belongs to a
+        // record of this handle, alive as long as the registry, which the handle keeps.
+        unsafe { &*self.base.add(c) }
     }
 
     /// Loads `src` and protects the result in `slot` (Michael's validation loop). The
     /// pointer stays protected until the guard drops or `slot` is reused or reset.
+    ///
+    /// A tagged pointer (low bits below `align_of::<T>()` set) is returned as loaded; the
+    /// cell holds its [untagged](crate::untagged) address, which is what scans compare
+    /// against retired objects.
     ///
     /// # Panics
     ///
     /// If `slot >= 4`.
     #[inline]
     pub fn protect<T>(&mut self, slot: usize, src: &AtomicPtr<T>) -> *mut T {
+        self.protect_shared(slot, src)
+    }
+
+    /// [`protect`](Guard::protect) through a shared borrow (see
+    /// [`SmrGuard::protect_shared`](crate::SmrGuard::protect_shared)).
+    ///
+    /// # Panics
+    ///
+    /// If `slot >= 4`.
+    #[inline]
+    pub fn protect_shared<T>(&self, slot: usize, src: &AtomicPtr<T>) -> *mut T {
         crate::check_slot(slot, SLOTS);
-        self.used |= 1 << slot;
-        let cell = self.cell(slot);
+        let c = self.phys(slot);
+        self.used.set(self.used.get() | (1 << c));
+        let cell = self.cell_at(c);
         // Relaxed: the value is only a candidate; the validating load below decides.
         let mut p = src.load(Ordering::Relaxed);
         loop {
@@ -448,8 +635,9 @@ impl Guard<'_> {
             // our reads through that pointer must happen before a scanner that reads the
             // new value (Acquire) and frees the old object. (Loom found this: with Relaxed,
             // a slot reused by a retrying `pop` races with the reuse of the node it left.)
-            // The light fence then orders the store before the re-load below.
-            cell.store(p.cast(), Ordering::Release);
+            // The light fence then orders the store before the re-load below. The tag is
+            // stripped: a scan matches the object's own address.
+            cell.store(crate::untagged(p).cast(), Ordering::Release);
             fence::light();
             // Acquire: the object's contents, published with Release, are visible.
             let q = src.load(Ordering::Acquire);
@@ -461,14 +649,41 @@ impl Guard<'_> {
     }
 
     /// Stops protecting whatever `slot` protects.
-    pub fn reset(&mut self, slot: usize) {
+    ///
+    /// # Panics
+    ///
+    /// If `slot >= 4`.
+    pub fn reset(&self, slot: usize) {
         crate::check_slot(slot, SLOTS);
-        if self.used & (1 << slot) != 0 {
-            self.used &= !(1 << slot);
+        let c = self.phys(slot);
+        let used = self.used.get();
+        if used & (1 << c) != 0 {
+            self.used.set(used & !(1 << c));
             // Release: our reads through the old pointer happen before a scan that sees
             // the cleared cell (Acquire) and frees the object.
-            self.cell(slot).store(ptr::null_mut(), Ordering::Release);
+            self.cell_at(c).store(ptr::null_mut(), Ordering::Release);
         }
+    }
+
+    /// Moves the protection of slot `from` to slot `to` (see
+    /// [`SmrGuard::transfer`](crate::SmrGuard::transfer)): `to` ends its own protection
+    /// and takes over `from`'s cell, and `from` gets `to`'s cleared cell. No cell is
+    /// written with the protected pointer, so the object stays visible to every scan.
+    ///
+    /// # Panics
+    ///
+    /// If either slot is `>= 4`.
+    pub fn transfer(&self, from: usize, to: usize) {
+        crate::check_slot(from, SLOTS);
+        crate::check_slot(to, SLOTS);
+        if from == to {
+            return;
+        }
+        self.reset(to);
+        let (cf, ct) = (self.phys(from), self.phys(to));
+        let m = self.map.get() & !(3 << (2 * from)) & !(3 << (2 * to));
+        self.map
+            .set(m | ((ct as u8) << (2 * from)) | ((cf as u8) << (2 * to)));
     }
 
     /// Retires through the guard's handle; see [`Handle::retire`].
@@ -490,12 +705,12 @@ impl Guard<'_> {
 impl Drop for Guard<'_> {
     #[inline(always)]
     fn drop(&mut self) {
-        let mut used = self.used;
+        let mut used = self.used.get();
         while used != 0 {
-            let slot = used.trailing_zeros() as usize;
+            let c = used.trailing_zeros() as usize;
             used &= used - 1;
             // Release: as in `reset`.
-            self.cell(slot).store(ptr::null_mut(), Ordering::Release);
+            self.cell_at(c).store(ptr::null_mut(), Ordering::Release);
         }
         self.handle.release_block(self.block, self.base);
     }
@@ -528,6 +743,18 @@ impl crate::SmrHandle for Handle {
     fn domain_id(&self) -> DomainId {
         self.global.id
     }
+
+    fn pending(&self) -> usize {
+        Handle::pending(self)
+    }
+
+    fn synchronize(&mut self) -> Result<(), SmrError> {
+        Handle::synchronize(self)
+    }
+
+    fn barrier(&mut self) -> Result<(), SmrError> {
+        Handle::barrier(self)
+    }
 }
 
 impl crate::SmrGuard for Guard<'_> {
@@ -535,7 +762,22 @@ impl crate::SmrGuard for Guard<'_> {
 
     #[inline]
     fn protect<T>(&mut self, slot: usize, src: &AtomicPtr<T>) -> *mut T {
-        Guard::protect(self, slot, src)
+        Guard::protect_shared(self, slot, src)
+    }
+
+    #[inline]
+    fn protect_shared<T>(&self, slot: usize, src: &AtomicPtr<T>) -> *mut T {
+        Guard::protect_shared(self, slot, src)
+    }
+
+    #[inline]
+    fn reset(&self, slot: usize) {
+        Guard::reset(self, slot)
+    }
+
+    #[inline]
+    fn transfer(&self, from: usize, to: usize) {
+        Guard::transfer(self, from, to)
     }
 
     unsafe fn retire<T>(&self, ptr: *mut T, drop: unsafe fn(*mut T)) {

@@ -131,6 +131,7 @@ pub mod ebr;
 pub mod fence;
 pub mod hp;
 pub mod qsbr;
+pub mod tagged;
 
 #[cfg(all(test, ebb_loom))]
 mod loom;
@@ -218,6 +219,12 @@ pub trait Smr: Clone + Send + Sync + 'static {
     /// A thread's registration with the domain.
     type Handle: SmrHandle;
 
+    /// True when the scheme frees nothing unless every registered thread reports
+    /// quiescent states ([`SmrHandle::quiescent`]) regularly: QSBR. Generic code that
+    /// runs a loop on behalf of its caller (a worker thread, a benchmark) reads it to know
+    /// that it must report them itself.
+    const NEEDS_QUIESCENT: bool = <Self::Handle as SmrHandle>::NEEDS_QUIESCENT;
+
     /// Registers the calling thread. The handle is not `Send`: it stays on this thread and
     /// unregisters it when dropped, handing what it could not reclaim yet to the domain.
     fn register(&self) -> Self::Handle;
@@ -236,6 +243,10 @@ pub trait SmrHandle {
     where
         Self: 'h;
 
+    /// See [`Smr::NEEDS_QUIESCENT`]: true for QSBR, whose grace periods wait for every
+    /// online handle's next [`quiescent`](SmrHandle::quiescent).
+    const NEEDS_QUIESCENT: bool = false;
+
     /// Enters a read-side critical section; it ends when the guard drops.
     fn pin(&self) -> Self::Guard<'_>;
 
@@ -250,6 +261,32 @@ pub trait SmrHandle {
 
     /// The domain this handle is registered with.
     fn domain_id(&self) -> DomainId;
+
+    /// Objects this thread retired (or deferred) and has not reclaimed yet.
+    fn pending(&self) -> usize;
+
+    /// Waits until every read-side critical section that other threads had open at the
+    /// call has ended (a grace period). QSBR: every online thread passed a quiescent
+    /// state; EBR: the epoch stepped twice; HP: every hazard cell that held a pointer at
+    /// the call was cleared or changed (a reader that re-protects the very same pointer
+    /// each time can delay the return; unlinked pointers fail re-validation, so this
+    /// only concerns pointers still published).
+    ///
+    /// # Errors
+    ///
+    /// [`SmrError::WouldDeadlock`] when the wait could never end because of this thread
+    /// itself: another online QSBR handle of the same domain, or a guard of this handle
+    /// leaked with `mem::forget` (it stays pinned, or keeps its hazard cells published).
+    fn synchronize(&mut self) -> Result<(), SmrError>;
+
+    /// Reclaims everything this thread retired, waiting (yielding) for as long as that
+    /// takes; afterwards [`pending`](SmrHandle::pending) is 0. Tests and shutdown paths
+    /// use it to make reclamation deterministic.
+    ///
+    /// # Errors
+    ///
+    /// As [`synchronize`](SmrHandle::synchronize); nothing is waited for then.
+    fn barrier(&mut self) -> Result<(), SmrError>;
 }
 
 /// A read-side critical section: protects loads and retires unlinked objects.
@@ -266,6 +303,46 @@ pub trait SmrGuard {
     /// If `slot >= Self::SLOTS`.
     fn protect<T>(&mut self, slot: usize, src: &AtomicPtr<T>) -> *mut T;
 
+    /// [`protect`](SmrGuard::protect) through a shared borrow, so that several pointers
+    /// loaded under one guard can be held at once (the shape [`tagged::Atomic::load`]
+    /// needs). Protecting another pointer in the same `slot` ends the protection of the
+    /// previous one, which the borrow checker does not see: callers keep one live
+    /// pointer per slot.
+    ///
+    /// `src` may hold a *tagged* pointer (low bits below `align_of::<T>()` set, see
+    /// [`tagged`]); the word is returned as loaded, tag included, and the object it
+    /// points to, tag stripped, is what gets protected.
+    ///
+    /// # Panics
+    ///
+    /// If `slot >= Self::SLOTS`.
+    fn protect_shared<T>(&self, slot: usize, src: &AtomicPtr<T>) -> *mut T;
+
+    /// Ends the protection held in `slot` (hazard pointers clear the cell; the other
+    /// schemes protect everything until the guard drops, so it does nothing there).
+    ///
+    /// # Panics
+    ///
+    /// If `slot >= Self::SLOTS`.
+    #[inline(always)]
+    fn reset(&self, slot: usize) {
+        check_slot(slot, Self::SLOTS);
+    }
+
+    /// Moves the protection held in `from` to `to`, without a window in which the object
+    /// is unprotected: `to` protects what `from` protected, and `from` is free for the
+    /// next load (hand-over-hand traversal keeps two slots this way). Nothing to do for
+    /// the schemes that protect everything at once.
+    ///
+    /// # Panics
+    ///
+    /// If either slot is `>= Self::SLOTS`.
+    #[inline(always)]
+    fn transfer(&self, from: usize, to: usize) {
+        check_slot(from, Self::SLOTS);
+        check_slot(to, Self::SLOTS);
+    }
+
     /// Retires `ptr`: `drop(ptr)` runs once no thread can hold a protected reference to it.
     ///
     /// # Safety
@@ -274,6 +351,14 @@ pub trait SmrGuard {
     /// * `ptr` is retired once.
     /// * `drop(ptr)` is sound to call exactly once, on any thread, at any later time.
     unsafe fn retire<T>(&self, ptr: *mut T, drop: unsafe fn(*mut T));
+
+    /// Runs `f` once no thread can hold a reference protected before this call (after a
+    /// grace period), on whichever thread reclaims it.
+    fn defer<F: FnOnce() + Send + 'static>(&self, f: F) {
+        // SAFETY: the box is ours alone (nobody else can load it), it is retired once,
+        // `F: Send` may run on any thread, and `call_box` consumes the box once.
+        unsafe { self.retire(Box::into_raw(Box::new(f)), retired::call_box::<F>) };
+    }
 
     /// The domain this guard belongs to.
     fn domain_id(&self) -> DomainId;
@@ -288,6 +373,13 @@ pub trait SmrGuard {
             Err(SmrError::ForeignDomain { expected, found })
         }
     }
+}
+
+/// `ptr` with its tag bits (those below `align_of::<T>()`) cleared: the address of the
+/// object a tagged pointer points to. Hazard pointers publish and compare this.
+#[inline(always)]
+pub fn untagged<T>(ptr: *mut T) -> *mut T {
+    ptr.map_addr(|a| a & !(core::mem::align_of::<T>() - 1))
 }
 
 /// Checks the slot index of [`SmrGuard::protect`].

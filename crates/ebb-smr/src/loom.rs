@@ -281,6 +281,45 @@ fn exit_during_reclaim<S: Smr>(make: fn() -> S) {
 }
 
 /// The models under qsbr.
+// === a tagged pointer protects its target ===
+
+/// As `publish_read_retire`, with the published pointer tagged (its low bit set) and the
+/// reader holding it through `protect_shared` then moving it to another slot: the scan must
+/// match the untagged address, and the transferred protection must hold throughout.
+fn tagged_publish_read_retire<S: Smr>(make: fn() -> S) {
+    let domain = make();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let (c0, c1) = (canary(&drops), canary(&drops));
+    let tag = |p: *mut Canary| p.map_addr(|a| a | 1);
+    let cell = Arc::new(AtomicPtr::new(tag(c0)));
+    let reader = {
+        let (domain, cell) = (domain.clone(), cell.clone());
+        ::loom::thread::spawn(move || {
+            let mut h = domain.register();
+            {
+                let g = h.pin();
+                let p = g.protect_shared(1, &cell);
+                assert_eq!(p.addr() & 1, 1, "the tag is returned as loaded");
+                g.transfer(1, 0);
+                read(crate::untagged(p));
+            }
+            h.quiescent();
+        })
+    };
+    {
+        let mut h = domain.register();
+        let old = crate::untagged(cell.swap(tag(c1), Ordering::AcqRel));
+        // SAFETY: unlinked by the swap, retired once; `poison` is sound on any thread.
+        unsafe { h.pin().retire(old, poison) };
+        h.quiescent();
+        h.flush();
+        reader.join().unwrap();
+    }
+    drop(domain);
+    assert_eq!(drops.load(Ordering::Relaxed), 1, "reclaimed exactly once");
+    free_all(&[c0, c1]);
+}
+
 mod qsbr {
     use super::model;
 
@@ -380,6 +419,13 @@ mod hp {
     #[test]
     fn aba() {
         model("hp aba", || super::aba(crate::hp::Domain::new));
+    }
+
+    #[test]
+    fn tagged_publish_read_retire() {
+        model("hp tagged publish/read/retire", || {
+            super::tagged_publish_read_retire(crate::hp::Domain::new)
+        });
     }
 
     #[test]

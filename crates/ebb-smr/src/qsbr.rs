@@ -648,6 +648,8 @@ impl fmt::Debug for OfflineHandle {
 impl crate::SmrHandle for Handle {
     type Guard<'h> = ReadGuard<'h>;
 
+    const NEEDS_QUIESCENT: bool = true;
+
     #[inline(always)]
     fn pin(&self) -> ReadGuard<'_> {
         self.read()
@@ -665,6 +667,23 @@ impl crate::SmrHandle for Handle {
     fn domain_id(&self) -> DomainId {
         self.global.id
     }
+
+    fn pending(&self) -> usize {
+        Handle::pending(self)
+    }
+
+    fn synchronize(&mut self) -> Result<(), SmrError> {
+        Handle::synchronize(self)
+    }
+
+    fn barrier(&mut self) -> Result<(), SmrError> {
+        // `Handle::barrier` frees the batches whose grace period is over after one wait;
+        // a batch sealed by a drop function that ran meanwhile needs another.
+        while Handle::pending(self) != 0 {
+            Handle::barrier(self)?;
+        }
+        Ok(())
+    }
 }
 
 impl crate::SmrGuard for ReadGuard<'_> {
@@ -676,9 +695,20 @@ impl crate::SmrGuard for ReadGuard<'_> {
         src.load(Ordering::Acquire)
     }
 
+    #[inline(always)]
+    fn protect_shared<T>(&self, slot: usize, src: &AtomicPtr<T>) -> *mut T {
+        crate::check_slot(slot, Self::SLOTS);
+        // Acquire: as in `protect`.
+        src.load(Ordering::Acquire)
+    }
+
     unsafe fn retire<T>(&self, ptr: *mut T, drop: unsafe fn(*mut T)) {
         // SAFETY: forwarded from the caller.
         unsafe { self.handle.retire(ptr, drop) }
+    }
+
+    fn defer<F: FnOnce() + Send + 'static>(&self, f: F) {
+        self.handle.defer(f)
     }
 
     fn domain_id(&self) -> DomainId {

@@ -607,3 +607,277 @@ fn every_scheme_reclaims_during_the_run() {
     reclaims_during_the_run(ebr::Domain::new());
     reclaims_during_the_run(hp::Domain::new());
 }
+
+// === the extended generic interface: tags, shared protection, transfer, defer ===
+
+/// Counts its drops.
+struct Counted(StdArc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Aligned to 8, so that pointers to it have three tag bits.
+#[repr(align(8))]
+struct Aligned(u64);
+
+fn tags_round_trip<S: Smr>(domain: S) {
+    use crate::tagged::{Atomic, Owned, retire_box};
+    assert_eq!(Atomic::<Aligned>::TAG_BITS, 3);
+    assert_eq!(Atomic::<u8>::TAG_BITS, 0);
+    let mut h = domain.register();
+    let a = Atomic::from(Owned::new(Aligned(5)).with_tag(3));
+    {
+        let g = h.pin();
+        let s = a.load(0, &g);
+        assert_eq!(s.tag(), 3);
+        // SAFETY: loaded and protected under `g`; nothing retires it meanwhile.
+        assert_eq!(unsafe { s.deref() }.0, 5);
+        // A compare-exchange compares the tag too: the untagged pointer does not match.
+        let err = a
+            .compare_exchange(
+                s.with_tag(0),
+                s.with_tag(1),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+                &g,
+            )
+            .unwrap_err();
+        assert_eq!(err.current, s);
+        let ok = a
+            .compare_exchange(s, s.with_tag(1), Ordering::AcqRel, Ordering::Acquire, &g)
+            .unwrap();
+        assert_eq!(ok.tag(), 1);
+        let before = a.fetch_or_tag(4, Ordering::AcqRel, &g);
+        assert_eq!(before.tag(), 1);
+        assert_eq!(a.load(1, &g).tag(), 5);
+        // Tags beyond the alignment are masked off.
+        assert_eq!(s.with_tag(0xff).tag(), 7);
+        assert_eq!(s.with_tag(0xff).as_raw(), s.as_raw());
+        let old = a.swap(Owned::new(Aligned(6)), Ordering::AcqRel, &g);
+        assert_eq!(old.tag(), 5);
+        // SAFETY: `old` was unlinked by the swap, retired once, and came from `Owned`.
+        unsafe { retire_box(&g, old) };
+    }
+    h.quiescent();
+    h.barrier().unwrap();
+    assert_eq!(h.pending(), 0);
+    // SAFETY: no other thread uses `a`.
+    let last = unsafe { a.into_owned() }.unwrap();
+    assert_eq!(last.0, 6);
+    assert_eq!(last.tag(), 0);
+}
+
+#[test]
+fn tagged_pointers_under_every_scheme() {
+    tags_round_trip(qsbr::Domain::new());
+    tags_round_trip(ebr::Domain::new());
+    tags_round_trip(hp::Domain::new());
+}
+
+#[test]
+fn hp_protects_the_target_of_a_tagged_pointer() {
+    use crate::tagged::{Atomic, Owned, retire_box};
+    let domain = hp::Domain::new();
+    let drops = StdArc::new(AtomicUsize::new(0));
+    let a = Atomic::from(Owned::new(Counted(drops.clone())).with_tag(1));
+    let reader = domain.register();
+    let writer = domain.register();
+    let g = reader.pin();
+    let s = a.load(0, &g);
+    assert_eq!(s.tag(), 1);
+    {
+        let wg = writer.pin();
+        let old = a.swap(Owned::new(Counted(drops.clone())), Ordering::AcqRel, &wg);
+        // SAFETY: unlinked by the swap, retired once, an `Owned` allocation.
+        unsafe { retire_box(&wg, old) };
+    }
+    writer.flush();
+    assert_eq!(
+        drops.load(Ordering::Relaxed),
+        0,
+        "a tagged protection did not hold"
+    );
+    drop(g);
+    writer.flush();
+    assert_eq!(drops.load(Ordering::Relaxed), 1);
+    // SAFETY: no other thread uses `a`.
+    drop(unsafe { a.into_owned() });
+    assert_eq!(drops.load(Ordering::Relaxed), 2);
+}
+
+#[test]
+fn hp_transfer_and_reset_move_and_end_protection() {
+    use crate::tagged::{Atomic, Owned, retire_box};
+    let domain = hp::Domain::new();
+    let drops = StdArc::new(AtomicUsize::new(0));
+    let a = Atomic::new(Counted(drops.clone()));
+    let b = Atomic::new(Counted(drops.clone()));
+    let reader = domain.register();
+    let writer = domain.register();
+    let g = reader.pin();
+    let _first = a.load(1, &g);
+    SmrGuard::transfer(&g, 1, 0);
+    // Slot 1 is free again: protecting `b` there must not unprotect `a`'s object.
+    let _second = b.load(1, &g);
+    {
+        let wg = writer.pin();
+        let old = a.swap(Owned::new(Counted(drops.clone())), Ordering::AcqRel, &wg);
+        // SAFETY: unlinked by the swap, retired once, an `Owned` allocation.
+        unsafe { retire_box(&wg, old) };
+    }
+    writer.flush();
+    assert_eq!(
+        drops.load(Ordering::Relaxed),
+        0,
+        "transfer dropped the protection"
+    );
+    SmrGuard::reset(&g, 0);
+    writer.flush();
+    assert_eq!(
+        drops.load(Ordering::Relaxed),
+        1,
+        "reset did not end the protection"
+    );
+    drop(g);
+    // SAFETY: no other thread uses them.
+    unsafe {
+        drop(a.into_owned());
+        drop(b.into_owned());
+    }
+    assert_eq!(drops.load(Ordering::Relaxed), 3);
+}
+
+#[test]
+#[should_panic(expected = "protection slot 4 out of range")]
+fn transfer_slot_out_of_range_panics() {
+    let domain = ebr::Domain::new();
+    let h = domain.register();
+    SmrGuard::transfer(&h.pin(), 0, 4);
+}
+
+fn defer_and_barrier<S: Smr>(domain: S) {
+    let ran = StdArc::new(AtomicUsize::new(0));
+    let mut h = domain.register();
+    for _ in 0..n(300, 10) {
+        let r = ran.clone();
+        h.pin().defer(move || {
+            r.fetch_add(1, Ordering::Relaxed);
+        });
+    }
+    h.quiescent();
+    h.barrier().unwrap();
+    assert_eq!(h.pending(), 0);
+    assert_eq!(ran.load(Ordering::Relaxed), n(300, 10));
+    h.synchronize().unwrap();
+}
+
+#[test]
+fn defer_barrier_synchronize_under_every_scheme() {
+    const {
+        assert!(<qsbr::Domain as Smr>::NEEDS_QUIESCENT);
+        assert!(!<ebr::Domain as Smr>::NEEDS_QUIESCENT);
+        assert!(!<hp::Domain as Smr>::NEEDS_QUIESCENT);
+    }
+    defer_and_barrier(qsbr::Domain::new());
+    defer_and_barrier(ebr::Domain::new());
+    defer_and_barrier(hp::Domain::new());
+}
+
+#[test]
+fn synchronize_with_a_leaked_guard_is_an_error() {
+    let e = ebr::Domain::new();
+    let mut h = e.register();
+    std::mem::forget(SmrHandle::pin(&h));
+    assert_eq!(SmrHandle::synchronize(&mut h), Err(SmrError::WouldDeadlock));
+    assert_eq!(SmrHandle::barrier(&mut h), Err(SmrError::WouldDeadlock));
+    let d = hp::Domain::new();
+    let cell = crate::AtomicPtr::new(Box::into_raw(Box::new(1u64)));
+    let mut h = d.register();
+    {
+        let mut g = h.pin();
+        g.protect(0, &cell);
+        std::mem::forget(g);
+    }
+    assert_eq!(SmrHandle::synchronize(&mut h), Err(SmrError::WouldDeadlock));
+    assert_eq!(SmrHandle::barrier(&mut h), Err(SmrError::WouldDeadlock));
+    drop(h);
+    // SAFETY: never published to another thread.
+    drop(unsafe { Box::from_raw(cell.load(Ordering::Relaxed)) });
+}
+
+fn synchronize_waits_for_a_reader<S: Smr>(domain: S) {
+    let cell = StdArc::new(crate::AtomicPtr::new(Box::into_raw(Box::new(7u64))));
+    let inside = StdArc::new(AtomicBool::new(false));
+    let done = StdArc::new(AtomicBool::new(false));
+    let t = {
+        let (domain, cell, inside, done) =
+            (domain.clone(), cell.clone(), inside.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut h = domain.register();
+            {
+                let g = h.pin();
+                let _p = g.protect_shared(0, &cell);
+                inside.store(true, Ordering::SeqCst);
+                std::thread::sleep(std::time::Duration::from_millis(30));
+                done.store(true, Ordering::SeqCst);
+            }
+            h.quiescent();
+        })
+    };
+    while !inside.load(Ordering::SeqCst) {
+        std::thread::yield_now();
+    }
+    let mut h = domain.register();
+    h.synchronize().unwrap();
+    assert!(
+        done.load(Ordering::SeqCst),
+        "synchronize returned inside a reader's section"
+    );
+    t.join().unwrap();
+    drop(h);
+    // SAFETY: both threads are done with the cell.
+    drop(unsafe { Box::from_raw(cell.load(Ordering::Relaxed)) });
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "sleeps; covered natively")]
+fn synchronize_waits_for_readers_under_every_scheme() {
+    synchronize_waits_for_a_reader(qsbr::Domain::new());
+    synchronize_waits_for_a_reader(ebr::Domain::new());
+    synchronize_waits_for_a_reader(hp::Domain::new());
+}
+
+#[test]
+fn hp_held_protection_outlives_its_frame_and_crosses_threads() {
+    use crate::tagged::{Atomic, Owned, retire_box};
+    let domain = hp::Domain::new();
+    let drops = StdArc::new(AtomicUsize::new(0));
+    let a = Atomic::from(Owned::new(Counted(drops.clone())).with_tag(1));
+    let held = domain.hold(a.as_atomic_ptr()).expect("non-null");
+    let writer = domain.register();
+    {
+        let wg = writer.pin();
+        let old = a.swap(Owned::new(Counted(drops.clone())), Ordering::AcqRel, &wg);
+        // SAFETY: unlinked by the swap, retired once, an `Owned` allocation.
+        unsafe { retire_box(&wg, old) };
+    }
+    writer.flush();
+    assert_eq!(drops.load(Ordering::Relaxed), 0);
+    // The protection moves to another thread and ends there.
+    std::thread::spawn(move || {
+        // SAFETY: the object is protected by `held` and retired through `domain`.
+        let _v = unsafe { held.get() };
+        drop(held);
+    })
+    .join()
+    .unwrap();
+    writer.flush();
+    assert_eq!(drops.load(Ordering::Relaxed), 1);
+    let null = crate::AtomicPtr::<u64>::new(core::ptr::null_mut());
+    assert!(domain.hold(&null).is_none());
+    // SAFETY: no other thread uses `a`.
+    drop(unsafe { a.into_owned() });
+}

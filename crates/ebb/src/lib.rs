@@ -6,6 +6,7 @@
 //! | --- | --- | --- |
 //! | `smr` | [`ebb_smr`] as [`smr`] | safe memory reclamation: QSBR, EBR, hazard pointers |
 //! | `slab` | [`ebb_slab`] as [`slab`] | epoch-partitioned slab allocator with checked handles |
+//! | `sync` | `ebb_sync` as `sync` | lock-free collections: stack, queues, work-stealing deque and executor, RCU cell, map, intern tables |
 //! | `trie` | `ebb_trie` as `trie` | Arc trie with zippers, trie algebra, file form, interner |
 //! | `region` | [`ebb_region`] as [`region`], and [`lisp`] | region arenas, tethering, transmigration; a small Lisp on regions |
 #![no_std]
@@ -18,6 +19,9 @@ pub use ebb_smr as smr;
 #[doc(inline)]
 pub use ebb_slab as slab;
 
+#[cfg(feature = "sync")]
+#[doc(inline)]
+pub use ebb_sync as sync;
 #[cfg(feature = "trie")]
 #[doc(inline)]
 pub use ebb_trie as trie;

@@ -68,3 +68,13 @@ fn ebb_alloc_is_reexported() {
     }
     let _same: ebb_slab::EbbAlloc = A;
 }
+
+#[cfg(feature = "sync")]
+#[test]
+fn sync_is_reexported() {
+    let q = ebb::sync::Queue::new();
+    q.push(3u8);
+    let same: &ebb_sync::Queue<u8> = &q;
+    assert_eq!(same.pop(), Some(3));
+    assert_eq!(q.pop(), None);
+}

@@ -49,9 +49,9 @@ use crate::bags::{Bag, Bags};
 use crate::fence;
 use crate::registry::{Node, Registry};
 use crate::retired::{Counters, Orphans, Retired, Totals, call_box};
-use crate::sync::Arc;
 use crate::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
-use crate::{DomainId, Stats};
+use crate::sync::{Arc, yield_now};
+use crate::{DomainId, SmrError, Stats};
 use core::cell::Cell;
 use core::fmt;
 use core::marker::PhantomData;
@@ -316,6 +316,43 @@ impl Handle {
         self.bags.pending()
     }
 
+    /// Waits until every thread pinned at the call has unpinned: the epoch stepped twice
+    /// (every pinned thread had announced the first new epoch before the second step).
+    ///
+    /// # Errors
+    ///
+    /// [`SmrError::WouldDeadlock`] if this handle is pinned: `&mut self` proves no live
+    /// guard, so a guard was leaked and the epoch cannot step past this thread.
+    pub fn synchronize(&mut self) -> Result<(), SmrError> {
+        if self.pinned.get() {
+            return Err(SmrError::WouldDeadlock);
+        }
+        let start = self.global.epoch.load(Ordering::Acquire);
+        while self.global.try_advance() < start + 2 {
+            yield_now();
+        }
+        Ok(())
+    }
+
+    /// Frees everything this thread retired, advancing the epoch (and waiting for pinned
+    /// threads) as often as needed.
+    ///
+    /// # Errors
+    ///
+    /// As [`synchronize`](Handle::synchronize).
+    pub fn barrier(&mut self) -> Result<(), SmrError> {
+        if self.pinned.get() {
+            return Err(SmrError::WouldDeadlock);
+        }
+        loop {
+            self.flush();
+            if self.bags.pending() == 0 {
+                return Ok(());
+            }
+            yield_now();
+        }
+    }
+
     /// The domain this handle belongs to.
     pub fn domain_id(&self) -> DomainId {
         self.global.id
@@ -512,6 +549,18 @@ impl crate::SmrHandle for Handle {
     fn domain_id(&self) -> DomainId {
         self.global.id
     }
+
+    fn pending(&self) -> usize {
+        Handle::pending(self)
+    }
+
+    fn synchronize(&mut self) -> Result<(), SmrError> {
+        Handle::synchronize(self)
+    }
+
+    fn barrier(&mut self) -> Result<(), SmrError> {
+        Handle::barrier(self)
+    }
 }
 
 impl crate::SmrGuard for Guard<'_> {
@@ -519,6 +568,13 @@ impl crate::SmrGuard for Guard<'_> {
     fn protect<T>(&mut self, slot: usize, src: &AtomicPtr<T>) -> *mut T {
         crate::check_slot(slot, Self::SLOTS);
         // Acquire: the object's contents are visible; the pin protects it.
+        src.load(Ordering::Acquire)
+    }
+
+    #[inline(always)]
+    fn protect_shared<T>(&self, slot: usize, src: &AtomicPtr<T>) -> *mut T {
+        crate::check_slot(slot, Self::SLOTS);
+        // Acquire: as in `protect`.
         src.load(Ordering::Acquire)
     }
 

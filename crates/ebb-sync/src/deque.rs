@@ -1,0 +1,499 @@
+//! The Chase-Lev work-stealing deque (D. Chase and Y. Lev, "Dynamic Circular
+//! Work-Stealing Deque", SPAA 2005) with the C11 memory orderings proved correct by
+//! N. M. Lê, A. Pop, A. Cohen and F. Zappa Nardelli, "Correct and Efficient
+//! Work-Stealing for Weak Memory Models" (PPoPP 2013, figure 1).
+//!
+//! The owner ([`Worker`]) pushes and pops at the bottom; thieves ([`Stealer`]) take from
+//! the top with one compare-and-swap. The circular buffer doubles when full; the old
+//! buffer is retired through ebb-smr, since a thief may still be reading it (thieves
+//! protect the buffer they read, which under hazard pointers is one protection per
+//! steal).
+//!
+//! Orderings, as in the paper: `push` writes the slot, issues a release fence and stores
+//! `bottom` relaxed; `pop` stores `bottom - 1`, issues a `SeqCst` fence and reads `top`,
+//! racing thieves with a `SeqCst` compare-and-swap only for the last element; `steal`
+//! loads `top` (acquire), a `SeqCst` fence, `bottom` (acquire), the buffer, the slot, and
+//! claims it with a `SeqCst` compare-and-swap on `top`.
+//!
+//! # The speculative read
+//!
+//! A thief reads slot `top` before its compare-and-swap decides whether the element is
+//! its own; when the compare-and-swap fails, the bits it read are forgotten, never
+//! dropped or returned. That read can overlap the owner overwriting the same slot after
+//! the buffer wrapped (the owner may reuse it once other thieves moved `top` past it).
+//! The paper makes slot accesses relaxed atomics; for an arbitrary `T` this deque uses a
+//! volatile read of the slot, as crossbeam-deque does, and the bits of a read that lost
+//! the race are discarded without being interpreted. Slots are therefore plain
+//! `UnsafeCell`s that loom does not track; the loom models check the index protocol
+//! (every element taken exactly once) instead.
+
+use crate::sync::atomic::{self, AtomicIsize, AtomicPtr, Ordering};
+use core::cell::{Cell, UnsafeCell};
+use core::fmt;
+use core::marker::PhantomData;
+use core::mem::MaybeUninit;
+use core::ptr;
+use crossbeam_utils::CachePadded;
+use ebb_smr::{DomainId, Smr, SmrError, SmrGuard};
+use std::sync::Arc;
+
+/// The first buffer's capacity (small under the checkers, so that they see it grow).
+const MIN_CAP: usize = if cfg!(any(miri, ebb_loom)) { 2 } else { 64 };
+/// Most elements one batch steal moves.
+const MAX_BATCH: usize = 32;
+
+/// The result of a steal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Steal<T> {
+    /// The deque was empty.
+    Empty,
+    /// An element (or, for batch steals, at least one) was taken.
+    Success(T),
+    /// A race with the owner or another thief was lost: try again.
+    Retry,
+}
+
+impl<T> Steal<T> {
+    /// `Some` for [`Steal::Success`].
+    pub fn success(self) -> Option<T> {
+        match self {
+            Steal::Success(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// True for [`Steal::Empty`].
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Steal::Empty)
+    }
+
+    /// True for [`Steal::Retry`].
+    pub fn is_retry(&self) -> bool {
+        matches!(self, Steal::Retry)
+    }
+}
+
+struct Buffer<T> {
+    mask: usize,
+    slots: Box<[UnsafeCell<MaybeUninit<T>>]>,
+}
+
+impl<T> Buffer<T> {
+    fn boxed(cap: usize) -> *mut Buffer<T> {
+        debug_assert!(cap.is_power_of_two());
+        Box::into_raw(Box::new(Buffer {
+            mask: cap - 1,
+            slots: (0..cap)
+                .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
+                .collect(),
+        }))
+    }
+
+    fn cap(&self) -> usize {
+        self.mask + 1
+    }
+
+    fn at(&self, i: isize) -> *mut MaybeUninit<T> {
+        self.slots[i as usize & self.mask].get()
+    }
+
+    /// # Safety
+    ///
+    /// The owner alone writes, at an index no thief can claim (`>= bottom`).
+    unsafe fn write(&self, i: isize, v: T) {
+        // SAFETY: forwarded from the caller.
+        unsafe { ptr::write_volatile(self.at(i), MaybeUninit::new(v)) }
+    }
+
+    /// A bitwise copy of slot `i` (see "The speculative read" in the module docs).
+    ///
+    /// # Safety
+    ///
+    /// The buffer is alive; the copy is used as a `T` only by whoever owns index `i`.
+    unsafe fn read(&self, i: isize) -> MaybeUninit<T> {
+        // SAFETY: forwarded from the caller.
+        unsafe { ptr::read_volatile(self.at(i)) }
+    }
+}
+
+/// Frees a retired buffer (its slots are `MaybeUninit`: copies already moved on).
+unsafe fn free_buffer<T>(p: *mut Buffer<T>) {
+    // SAFETY: buffers are boxes.
+    drop(unsafe { Box::from_raw(p) });
+}
+
+struct Inner<T> {
+    top: CachePadded<AtomicIsize>,
+    bottom: CachePadded<AtomicIsize>,
+    buffer: CachePadded<AtomicPtr<Buffer<T>>>,
+    domain: DomainId,
+}
+
+impl<T> Drop for Inner<T> {
+    fn drop(&mut self) {
+        let (t, b) = (
+            self.top.load(Ordering::Relaxed),
+            self.bottom.load(Ordering::Relaxed),
+        );
+        let buf = self.buffer.load(Ordering::Relaxed);
+        // SAFETY: the last handle is gone: the live elements `t..b` of the current
+        // buffer are ours to drop, once; retired buffers were handed to the domain.
+        unsafe {
+            for i in t..b {
+                (*buf).read(i).assume_init_drop();
+            }
+            free_buffer(buf);
+        }
+    }
+}
+
+/// The owner's end of a work-stealing deque: push and pop at the bottom (LIFO). `Send`
+/// but not `Sync`: one thread at a time owns it.
+pub struct Worker<T, S: Smr = ebb_smr::ebr::Domain> {
+    inner: Arc<Inner<T>>,
+    /// The owner's copy of `inner.buffer` (only the owner replaces it).
+    buffer: Cell<*mut Buffer<T>>,
+    _scheme: PhantomData<S>,
+}
+
+// SAFETY: the worker moves to another thread with its elements (`T: Send`); it is not
+// `Sync` (`Cell`), so one thread at a time acts as the owner.
+unsafe impl<T: Send, S: Smr> Send for Worker<T, S> {}
+
+/// A thief's end of a work-stealing deque: steals from the top (FIFO). Clone it for
+/// every thief.
+pub struct Stealer<T, S: Smr = ebb_smr::ebr::Domain> {
+    inner: Arc<Inner<T>>,
+    _scheme: PhantomData<S>,
+}
+
+// SAFETY: thieves move elements out to their own thread (`T: Send`); every shared access
+// goes through atomics or a protected buffer.
+unsafe impl<T: Send, S: Smr> Send for Stealer<T, S> {}
+// SAFETY: as above.
+unsafe impl<T: Send, S: Smr> Sync for Stealer<T, S> {}
+
+impl<T, S: Smr> Clone for Stealer<T, S> {
+    fn clone(&self) -> Self {
+        Stealer {
+            inner: self.inner.clone(),
+            _scheme: PhantomData,
+        }
+    }
+}
+
+impl<T, S: Smr> Worker<T, S> {
+    /// A new, empty deque whose old buffers are retired into `domain`.
+    pub fn with_domain(domain: &S) -> Self {
+        let buf = Buffer::boxed(MIN_CAP);
+        Worker {
+            inner: Arc::new(Inner {
+                top: CachePadded::new(AtomicIsize::new(0)),
+                bottom: CachePadded::new(AtomicIsize::new(0)),
+                buffer: CachePadded::new(AtomicPtr::new(buf)),
+                domain: domain.id(),
+            }),
+            buffer: Cell::new(buf),
+            _scheme: PhantomData,
+        }
+    }
+
+    /// A thief's handle on this deque.
+    pub fn stealer(&self) -> Stealer<T, S> {
+        Stealer {
+            inner: self.inner.clone(),
+            _scheme: PhantomData,
+        }
+    }
+
+    /// True when `push` must grow the buffer first (then it needs a guard).
+    #[inline(always)]
+    fn full(&self) -> bool {
+        let b = self.inner.bottom.load(Ordering::Relaxed);
+        let t = self.inner.top.load(Ordering::Acquire);
+        // SAFETY: the owner's buffer is alive while the owner holds it.
+        let cap = unsafe { (*self.buffer.get()).cap() };
+        b.wrapping_sub(t) >= cap as isize
+    }
+
+    /// Pushes at the bottom; `guard` retires the old buffer if the deque grows.
+    ///
+    /// # Errors
+    ///
+    /// [`SmrError::ForeignDomain`] if `guard` is not of the deque's domain.
+    pub fn push_with<G: SmrGuard>(&self, guard: &G, value: T) -> Result<(), SmrError> {
+        guard.check_domain(self.inner.domain)?;
+        if self.full() {
+            self.grow(guard);
+        }
+        self.push_unchecked(value);
+        Ok(())
+    }
+
+    /// Pushes when the buffer has room (checked by the caller).
+    #[inline(always)]
+    fn push_unchecked(&self, value: T) {
+        let b = self.inner.bottom.load(Ordering::Relaxed);
+        // SAFETY: slot `b` is past `bottom`, so no thief claims it; the buffer is ours.
+        unsafe { (*self.buffer.get()).write(b, value) };
+        // Release: the slot's contents are visible to a thief that sees the new bottom.
+        atomic::fence(Ordering::Release);
+        self.inner
+            .bottom
+            .store(b.wrapping_add(1), Ordering::Relaxed);
+    }
+
+    /// Doubles the buffer, copying the live elements, and retires the old one.
+    #[cold]
+    fn grow<G: SmrGuard>(&self, guard: &G) {
+        let b = self.inner.bottom.load(Ordering::Relaxed);
+        let t = self.inner.top.load(Ordering::Acquire);
+        let old = self.buffer.get();
+        // SAFETY: the owner's buffer is alive.
+        let new = Buffer::<T>::boxed(unsafe { (*old).cap() } * 2);
+        for i in t..b {
+            // SAFETY: copies of the live elements; the old buffer keeps its bits for
+            // thieves still reading it, and exactly one party takes each index.
+            unsafe { (*new).write(i, (*old).read(i).assume_init_read()) };
+        }
+        self.buffer.set(new);
+        // Release: thieves that load the new buffer see its copied slots.
+        self.inner.buffer.store(new, Ordering::Release);
+        // SAFETY: `old` is no longer reachable from `inner.buffer`; retired once, through
+        // the deque's domain (checked by the caller).
+        unsafe { guard.retire(old, free_buffer::<T>) };
+    }
+
+    /// Pops the most recently pushed element (LIFO), `None` when empty.
+    pub fn pop(&self) -> Option<T> {
+        let inner = &*self.inner;
+        let b = inner.bottom.load(Ordering::Relaxed).wrapping_sub(1);
+        let buf = self.buffer.get();
+        inner.bottom.store(b, Ordering::Relaxed);
+        // SeqCst: the store of `bottom` and the load of `top` are ordered against a
+        // thief's load of `top` and `bottom` (its own SeqCst fence).
+        atomic::fence(Ordering::SeqCst);
+        let t = inner.top.load(Ordering::Relaxed);
+        if t.wrapping_sub(b) > 0 {
+            // Empty: restore `bottom`.
+            inner.bottom.store(b.wrapping_add(1), Ordering::Relaxed);
+            return None;
+        }
+        if t != b {
+            // More than one element: no thief can reach index `b`.
+            // SAFETY: index `b` is ours alone; the owner's buffer is alive.
+            return Some(unsafe { (*buf).read(b).assume_init() });
+        }
+        // The last element: race the thieves for it.
+        let won = inner
+            .top
+            .compare_exchange(t, t.wrapping_add(1), Ordering::SeqCst, Ordering::Relaxed)
+            .is_ok();
+        inner.bottom.store(b.wrapping_add(1), Ordering::Relaxed);
+        if won {
+            // SAFETY: the compare-and-swap gave us index `b`.
+            Some(unsafe { (*buf).read(b).assume_init() })
+        } else {
+            None
+        }
+    }
+
+    /// Elements in the deque, an estimate while thieves steal.
+    pub fn len(&self) -> usize {
+        let b = self.inner.bottom.load(Ordering::Relaxed);
+        let t = self.inner.top.load(Ordering::Relaxed);
+        b.wrapping_sub(t).max(0) as usize
+    }
+
+    /// True when [`len`](Worker::len) is 0.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(not(ebb_loom))]
+impl<T> Worker<T> {
+    /// A new, empty deque using the default EBR domain.
+    pub fn new() -> Self {
+        Worker::with_domain(ebb_smr::ebr::default_domain())
+    }
+
+    /// Pushes at the bottom (pins the default EBR domain only to grow).
+    ///
+    /// # Panics
+    ///
+    /// If the deque belongs to an EBR domain other than the default one (use
+    /// [`push_with`](Worker::push_with)).
+    #[inline]
+    pub fn push(&self, value: T) {
+        if self.full() {
+            ebb_smr::ebr::with_guard(|g| {
+                g.check_domain(self.inner.domain)
+                    .expect(crate::DEFAULT_DOMAIN_ONLY);
+                self.grow(g)
+            });
+        }
+        self.push_unchecked(value);
+    }
+}
+
+#[cfg(not(ebb_loom))]
+impl<T> Default for Worker<T> {
+    fn default() -> Self {
+        Worker::new()
+    }
+}
+
+impl<T, S: Smr> Stealer<T, S> {
+    /// Steals the oldest element.
+    ///
+    /// # Errors
+    ///
+    /// [`SmrError::ForeignDomain`] if `guard` is not of the deque's domain.
+    #[inline]
+    pub fn steal_with<G: SmrGuard>(&self, guard: &G) -> Result<Steal<T>, SmrError> {
+        guard.check_domain(self.inner.domain)?;
+        let inner = &*self.inner;
+        // Acquire: pairs with the compare-and-swap of an earlier steal.
+        let t = inner.top.load(Ordering::Acquire);
+        // SeqCst: see `Worker::pop`.
+        atomic::fence(Ordering::SeqCst);
+        // Acquire: the slots below `bottom` are visible (the owner's release fence).
+        let b = inner.bottom.load(Ordering::Acquire);
+        if b.wrapping_sub(t) <= 0 {
+            return Ok(Steal::Empty);
+        }
+        let buf = guard.protect_shared(0, &inner.buffer);
+        // SAFETY: the buffer is protected; the copy becomes a `T` only if the
+        // compare-and-swap below gives us index `t`.
+        let v = unsafe { (*buf).read(t) };
+        if inner
+            .top
+            .compare_exchange(t, t.wrapping_add(1), Ordering::SeqCst, Ordering::Relaxed)
+            .is_err()
+        {
+            guard.reset(0);
+            return Ok(Steal::Retry);
+        }
+        guard.reset(0);
+        // SAFETY: index `t` is ours.
+        Ok(Steal::Success(unsafe { v.assume_init() }))
+    }
+
+    /// Steals up to half of the elements (at most 32) into `dest`, one compare-and-swap
+    /// each as crossbeam-deque does for its LIFO flavour (a single compare-and-swap over
+    /// many indices could race the owner's uncontended `pop`).
+    ///
+    /// # Errors
+    ///
+    /// [`SmrError::ForeignDomain`] if `guard` is not of this deque's domain or of
+    /// `dest`'s.
+    pub fn steal_batch_with<G: SmrGuard>(
+        &self,
+        guard: &G,
+        dest: &Worker<T, S>,
+    ) -> Result<Steal<()>, SmrError> {
+        guard.check_domain(dest.inner.domain)?;
+        let first = match self.steal_with(guard)? {
+            Steal::Success(v) => v,
+            Steal::Empty => return Ok(Steal::Empty),
+            Steal::Retry => return Ok(Steal::Retry),
+        };
+        dest.push_with(guard, first)?;
+        self.steal_more(guard, dest);
+        Ok(Steal::Success(()))
+    }
+
+    /// Steals up to half of the elements: returns the first and moves the others (at most
+    /// 31) into `dest`.
+    ///
+    /// # Errors
+    ///
+    /// As [`steal_batch_with`](Stealer::steal_batch_with).
+    pub fn steal_batch_and_pop_with<G: SmrGuard>(
+        &self,
+        guard: &G,
+        dest: &Worker<T, S>,
+    ) -> Result<Steal<T>, SmrError> {
+        guard.check_domain(dest.inner.domain)?;
+        let first = self.steal_with(guard)?;
+        if let Steal::Success(_) = first {
+            self.steal_more(guard, dest);
+        }
+        Ok(first)
+    }
+
+    /// After one successful steal: keeps stealing into `dest` while more than the
+    /// elements taken so far remain, up to half of them.
+    fn steal_more<G: SmrGuard>(&self, guard: &G, dest: &Worker<T, S>) {
+        let want = (self.len() / 2).min(MAX_BATCH - 1);
+        for _ in 0..want {
+            match self.steal_with(guard) {
+                Ok(Steal::Success(v)) => {
+                    // The domain was checked by the caller.
+                    let _ = dest.push_with(guard, v);
+                }
+                _ => break,
+            }
+        }
+    }
+
+    /// Elements in the deque, an estimate.
+    pub fn len(&self) -> usize {
+        let t = self.inner.top.load(Ordering::Relaxed);
+        let b = self.inner.bottom.load(Ordering::Relaxed);
+        b.wrapping_sub(t).max(0) as usize
+    }
+
+    /// True when [`len`](Stealer::len) is 0.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(not(ebb_loom))]
+impl<T> Stealer<T> {
+    /// Steals the oldest element (pins the default EBR domain for the call).
+    ///
+    /// # Panics
+    ///
+    /// If the deque belongs to an EBR domain other than the default one (use
+    /// [`steal_with`](Stealer::steal_with)).
+    #[inline]
+    pub fn steal(&self) -> Steal<T> {
+        ebb_smr::ebr::with_guard(|g| self.steal_with(g)).expect(crate::DEFAULT_DOMAIN_ONLY)
+    }
+
+    /// Steals up to half of the elements into `dest` (see
+    /// [`steal_batch_with`](Stealer::steal_batch_with)).
+    ///
+    /// # Panics
+    ///
+    /// As [`steal`](Stealer::steal).
+    pub fn steal_batch(&self, dest: &Worker<T>) -> Steal<()> {
+        ebb_smr::ebr::with_guard(|g| self.steal_batch_with(g, dest))
+            .expect(crate::DEFAULT_DOMAIN_ONLY)
+    }
+
+    /// Steals up to half of the elements, returning one and moving the rest into `dest`.
+    ///
+    /// # Panics
+    ///
+    /// As [`steal`](Stealer::steal).
+    pub fn steal_batch_and_pop(&self, dest: &Worker<T>) -> Steal<T> {
+        ebb_smr::ebr::with_guard(|g| self.steal_batch_and_pop_with(g, dest))
+            .expect(crate::DEFAULT_DOMAIN_ONLY)
+    }
+}
+
+impl<T, S: Smr> fmt::Debug for Worker<T, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Worker").field("len", &self.len()).finish()
+    }
+}
+
+impl<T, S: Smr> fmt::Debug for Stealer<T, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stealer").field("len", &self.len()).finish()
+    }
+}

@@ -1,0 +1,741 @@
+//! A work-stealing task executor on the [Chase-Lev deque](crate::deque): a fixed set of
+//! workers with one deque each, random victim selection, fork-join ([`join`],
+//! [`Executor::scope`]) and task graphs ([`Graph`]) where a task becomes ready when its
+//! last predecessor finishes.
+//!
+//! * A worker runs its own deque LIFO (`pop`), then the executor's injector queue (jobs
+//!   submitted from outside), then steals FIFO from the other workers, starting at a
+//!   random victim (xorshift) and visiting each once.
+//! * A worker that finds nothing parks on a condition variable. Pushers check, after a
+//!   `SeqCst` fence, whether anyone sleeps and wake one; a sleeper registers itself,
+//!   fences, and looks for work once more before waiting, so no wake-up is lost (and a
+//!   short timeout backs that up).
+//! * Jobs are two words (a pointer and a function): `join` runs its second closure from
+//!   a job on the caller's stack, so fork-join allocates nothing; scope and graph tasks
+//!   are boxed once each.
+//! * A panic in a task is caught, the remaining work of the same `join`/`scope`/graph
+//!   still completes (graph tasks after a panic are skipped, not run), and the first
+//!   panic is resumed in the caller.
+//!
+//! Pick this executor for dependency graphs and fork-join over the crate's own
+//! structures; pick rayon for its parallel iterators and ecosystem (see `docs/sync.md`).
+
+use crate::deque::{Steal, Stealer, Worker};
+use crate::queue::Queue;
+use core::cell::{Cell, UnsafeCell};
+use core::marker::PhantomData;
+use std::any::Any;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+type Panic = Box<dyn Any + Send + 'static>;
+
+/// Failed searches for work before a worker parks.
+const SPINS_BEFORE_PARK: u32 = 256;
+
+/// A unit of work: data and the function that runs it, once.
+#[derive(Clone, Copy)]
+struct JobRef {
+    data: *const (),
+    run: unsafe fn(*const ()),
+}
+
+// SAFETY: a job is executed exactly once, by one thread; what it points to is `Send`
+// (closures required `Send`) and outlives the execution (the submitter waits for it).
+unsafe impl Send for JobRef {}
+
+impl JobRef {
+    /// # Safety
+    ///
+    /// Runs the job; each job is run exactly once.
+    unsafe fn execute(self) {
+        // SAFETY: forwarded from the caller.
+        unsafe { (self.run)(self.data) }
+    }
+}
+
+// === the pool ===
+
+struct Sleep {
+    idle: AtomicUsize,
+    lock: Mutex<()>,
+    cvar: Condvar,
+}
+
+struct Shared {
+    stealers: Vec<Stealer<JobRef>>,
+    injector: Queue<JobRef>,
+    sleep: Sleep,
+    shutdown: AtomicBool,
+}
+
+impl Shared {
+    /// Wakes a parked worker if there is one (after work was made visible).
+    #[inline]
+    fn notify(&self) {
+        // SeqCst: pairs with the sleeper's fence: either it sees our work, or we see it
+        // registered as idle.
+        fence(Ordering::SeqCst);
+        if self.sleep.idle.load(Ordering::Relaxed) != 0 {
+            let _l = self.sleep.lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.sleep.cvar.notify_one();
+        }
+    }
+
+    fn has_work(&self) -> bool {
+        !self.injector.is_empty() || self.stealers.iter().any(|s| !s.is_empty())
+    }
+}
+
+/// The calling thread's worker, while it runs inside an executor.
+struct Ctx {
+    shared: *const Shared,
+    index: usize,
+    deque: Worker<JobRef>,
+    rng: Cell<u64>,
+}
+
+std::thread_local! {
+    static CTX: Cell<*const Ctx> = const { Cell::new(core::ptr::null()) };
+}
+
+fn current() -> Option<&'static Ctx> {
+    let p = CTX.with(|c| c.get());
+    // SAFETY: set by a worker thread for its whole life to its own `Ctx`, which lives on
+    // its stack until the thread loop returns (after which it is reset to null).
+    unsafe { p.as_ref() }
+}
+
+impl Ctx {
+    fn shared(&self) -> &Shared {
+        // SAFETY: the executor keeps `Shared` alive until every worker has exited.
+        unsafe { &*self.shared }
+    }
+
+    fn push(&self, job: JobRef) {
+        self.deque.push(job);
+        self.shared().notify();
+    }
+
+    fn next_victim(&self, n: usize) -> usize {
+        let mut x = self.rng.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng.set(x);
+        (x % n as u64) as usize
+    }
+
+    /// A job from our deque, the injector, or another worker's deque.
+    fn find(&self) -> Option<JobRef> {
+        if let Some(j) = self.deque.pop() {
+            return Some(j);
+        }
+        let sh = self.shared();
+        if let Some(j) = sh.injector.pop() {
+            return Some(j);
+        }
+        let n = sh.stealers.len();
+        let start = self.next_victim(n);
+        let mut retry = true;
+        while retry {
+            retry = false;
+            for k in 0..n {
+                let v = (start + k) % n;
+                if v == self.index {
+                    continue;
+                }
+                match sh.stealers[v].steal_batch_and_pop(&self.deque) {
+                    Steal::Success(j) => return Some(j),
+                    Steal::Retry => retry = true,
+                    Steal::Empty => {}
+                }
+            }
+        }
+        None
+    }
+
+    /// Runs other jobs until `done()` holds.
+    fn help_until(&self, done: impl Fn() -> bool) {
+        let mut idle = 0u32;
+        while !done() {
+            match self.find() {
+                // SAFETY: every job found was pushed once and is run once.
+                Some(j) => unsafe { j.execute() },
+                None => {
+                    idle += 1;
+                    if idle < 64 {
+                        core::hint::spin_loop();
+                    } else {
+                        std::thread::yield_now();
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn worker_main(shared: Arc<Shared>, index: usize, deque: Worker<JobRef>) {
+    let ctx = Ctx {
+        shared: Arc::as_ptr(&shared),
+        index,
+        deque,
+        rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ ((index as u64 + 1) * 0x2545_F491_4F6C_DD1D)),
+    };
+    CTX.with(|c| c.set(&ctx));
+    let mut misses = 0u32;
+    loop {
+        if let Some(j) = ctx.find() {
+            misses = 0;
+            // SAFETY: found once, run once.
+            unsafe { j.execute() };
+            continue;
+        }
+        if shared.shutdown.load(Ordering::Acquire) {
+            break;
+        }
+        // Look again for a while before parking: work arrives in bursts, and a wake-up
+        // costs a futex call on both sides.
+        misses += 1;
+        if misses < SPINS_BEFORE_PARK {
+            if misses < 32 {
+                core::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+            continue;
+        }
+        misses = 0;
+        // Park: register, fence, look once more, wait.
+        let l = shared.sleep.lock.lock().unwrap_or_else(|e| e.into_inner());
+        shared.sleep.idle.fetch_add(1, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        if !shared.has_work() && !shared.shutdown.load(Ordering::Acquire) {
+            let _ = shared
+                .sleep
+                .cvar
+                .wait_timeout(l, Duration::from_millis(5))
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        shared.sleep.idle.fetch_sub(1, Ordering::Relaxed);
+    }
+    CTX.with(|c| c.set(core::ptr::null()));
+}
+
+/// A fixed pool of worker threads (see the [module docs](self)).
+pub struct Executor {
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Executor {
+    /// Starts `workers` threads (at least one).
+    pub fn new(workers: usize) -> Executor {
+        let workers = workers.max(1);
+        let deques: Vec<Worker<JobRef>> = (0..workers).map(|_| Worker::new()).collect();
+        let shared = Arc::new(Shared {
+            stealers: deques.iter().map(|d| d.stealer()).collect(),
+            injector: Queue::new(),
+            sleep: Sleep {
+                idle: AtomicUsize::new(0),
+                lock: Mutex::new(()),
+                cvar: Condvar::new(),
+            },
+            shutdown: AtomicBool::new(false),
+        });
+        let threads = deques
+            .into_iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let s = shared.clone();
+                std::thread::Builder::new()
+                    .name(format!("ebb-sync-worker-{i}"))
+                    .spawn(move || worker_main(s, i, d))
+                    .expect("spawn an executor worker")
+            })
+            .collect();
+        Executor { shared, threads }
+    }
+
+    /// Worker threads.
+    pub fn workers(&self) -> usize {
+        self.threads.len()
+    }
+
+    /// Runs `f` on a worker and returns its result (resuming its panic, if any); the
+    /// calling thread blocks meanwhile. Inside, [`join`] and scopes run in parallel.
+    pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        if let Some(c) = current()
+            && core::ptr::eq(c.shared, Arc::as_ptr(&self.shared))
+        {
+            return f();
+        }
+        let job = StackJob::new(f);
+        let latch = Latch::default();
+        let job = LatchedJob {
+            job: &job,
+            latch: &latch,
+        };
+        // SAFETY: `job` lives on this stack until the latch is set, after which no worker
+        // touches it; it runs once.
+        self.shared.injector.push(unsafe { job.as_job_ref() });
+        self.shared.notify();
+        latch.wait();
+        job.job.take_result()
+    }
+
+    /// Runs `a` and `b`, in parallel when a worker is free; see [`join`].
+    pub fn join<A, B, RA, RB>(&self, a: A, b: B) -> (RA, RB)
+    where
+        A: FnOnce() -> RA + Send,
+        B: FnOnce() -> RB + Send,
+        RA: Send,
+        RB: Send,
+    {
+        self.install(|| join(a, b))
+    }
+
+    /// Runs `f` with a [`Scope`] whose spawned tasks may borrow from the caller; returns
+    /// when `f` and every task spawned in the scope have finished, resuming the first
+    /// panic among them.
+    pub fn scope<'scope, R: Send>(&self, f: impl FnOnce(&Scope<'scope>) -> R + Send) -> R {
+        self.install(|| {
+            let ctx = current().expect("install runs on a worker");
+            let scope = Scope {
+                pending: AtomicUsize::new(0),
+                panic: Mutex::new(None),
+                _borrows: PhantomData,
+            };
+            let r = panic::catch_unwind(AssertUnwindSafe(|| f(&scope)));
+            ctx.help_until(|| scope.pending.load(Ordering::Acquire) == 0);
+            let first = scope.panic.lock().unwrap_or_else(|e| e.into_inner()).take();
+            match (r, first) {
+                (Err(p), _) | (Ok(_), Some(p)) => panic::resume_unwind(p),
+                (Ok(r), None) => r,
+            }
+        })
+    }
+
+    /// Runs every task of `graph`, each after all its predecessors, and returns when all
+    /// have run. After a task panics, the tasks not yet started are skipped, and the
+    /// first panic is resumed here.
+    pub fn run(&self, graph: Graph<'_>) {
+        let g = GraphRun::new(graph);
+        self.install(|| g.run());
+    }
+}
+
+impl Drop for Executor {
+    fn drop(&mut self) {
+        self.shared.shutdown.store(true, Ordering::Release);
+        {
+            let _l = self
+                .shared
+                .sleep
+                .lock
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            self.shared.sleep.cvar.notify_all();
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl core::fmt::Debug for Executor {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Executor")
+            .field("workers", &self.workers())
+            .finish()
+    }
+}
+
+// === jobs on the stack ===
+
+/// A closure and its result, on the stack of whoever waits for it.
+struct StackJob<F, R> {
+    f: UnsafeCell<Option<F>>,
+    result: UnsafeCell<Option<std::thread::Result<R>>>,
+    done: AtomicBool,
+}
+
+impl<F: FnOnce() -> R, R> StackJob<F, R> {
+    fn new(f: F) -> Self {
+        StackJob {
+            f: UnsafeCell::new(Some(f)),
+            result: UnsafeCell::new(None),
+            done: AtomicBool::new(false),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called once, while the job is alive.
+    unsafe fn run_inline(&self) {
+        // SAFETY: the one run of the job has exclusive use of its cells until `done`.
+        unsafe {
+            let f = (*self.f.get()).take().expect("a job runs once");
+            *self.result.get() = Some(panic::catch_unwind(AssertUnwindSafe(f)));
+        }
+        // Release: the result is visible to whoever sees `done`.
+        self.done.store(true, Ordering::Release);
+    }
+
+    fn is_done(&self) -> bool {
+        self.done.load(Ordering::Acquire)
+    }
+
+    unsafe fn execute(data: *const ()) {
+        // SAFETY: `data` is a live `StackJob<F, R>` (see `as_job_ref`), run once.
+        unsafe { (*data.cast::<Self>()).run_inline() }
+    }
+
+    /// # Safety
+    ///
+    /// The job stays alive, and is not run otherwise, until it is done.
+    unsafe fn as_job_ref(&self) -> JobRef {
+        JobRef {
+            data: (self as *const Self).cast(),
+            run: Self::execute,
+        }
+    }
+
+    /// The result, resuming the closure's panic.
+    fn take_result(&self) -> R {
+        debug_assert!(self.is_done());
+        // SAFETY: done (Acquire in the caller's wait): the runner is finished with it.
+        match unsafe { (*self.result.get()).take() }.expect("a finished job has a result") {
+            Ok(r) => r,
+            Err(p) => panic::resume_unwind(p),
+        }
+    }
+}
+
+/// Wakes a thread outside the pool that waits for a job.
+#[derive(Default)]
+struct Latch {
+    set: Mutex<bool>,
+    cvar: Condvar,
+}
+
+impl Latch {
+    fn set(&self) {
+        let mut s = self.set.lock().unwrap_or_else(|e| e.into_inner());
+        *s = true;
+        self.cvar.notify_all();
+    }
+
+    fn wait(&self) {
+        let mut s = self.set.lock().unwrap_or_else(|e| e.into_inner());
+        while !*s {
+            s = self.cvar.wait(s).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+struct LatchedJob<'a, F, R> {
+    job: &'a StackJob<F, R>,
+    latch: &'a Latch,
+}
+
+impl<F: FnOnce() -> R, R> LatchedJob<'_, F, R> {
+    unsafe fn execute(data: *const ()) {
+        // SAFETY: `data` is a live `LatchedJob` (see `as_job_ref`), run once; after the
+        // latch is set the waiter may free both, so nothing is touched afterwards.
+        unsafe {
+            let this = &*data.cast::<Self>();
+            let latch = this.latch;
+            this.job.run_inline();
+            latch.set();
+        }
+    }
+
+    /// # Safety
+    ///
+    /// As [`StackJob::as_job_ref`], until the latch is set.
+    unsafe fn as_job_ref(&self) -> JobRef {
+        JobRef {
+            data: (self as *const Self).cast(),
+            run: Self::execute,
+        }
+    }
+}
+
+/// Runs `a` and `b`, potentially in parallel: `b` is offered to thieves while the caller
+/// runs `a`, then the caller runs `b` itself unless it was stolen, in which case it helps
+/// with other work until `b` is done. Called outside an executor's worker, it runs `a`
+/// then `b` on the calling thread. A panic in either is resumed after both finished.
+pub fn join<A, B, RA, RB>(a: A, b: B) -> (RA, RB)
+where
+    A: FnOnce() -> RA + Send,
+    B: FnOnce() -> RB + Send,
+    RA: Send,
+    RB: Send,
+{
+    let Some(ctx) = current() else {
+        return (a(), b());
+    };
+    let jb = StackJob::new(b);
+    // SAFETY: `jb` lives on this stack until it is done: we wait below, on every path.
+    ctx.push(unsafe { jb.as_job_ref() });
+    let ra = panic::catch_unwind(AssertUnwindSafe(a));
+    // Our deque is LIFO: unless stolen, `b` is on top now.
+    while !jb.is_done() {
+        match ctx.deque.pop() {
+            Some(j) if core::ptr::eq(j.data, (&jb as *const StackJob<B, RB>).cast()) => {
+                // SAFETY: popped back before any thief took it: we run it, once.
+                unsafe { jb.run_inline() };
+            }
+            // SAFETY: another job (pushed by `a` and left behind): run it, once.
+            Some(j) => unsafe { j.execute() },
+            None => {
+                ctx.help_until(|| jb.is_done());
+            }
+        }
+    }
+    let rb = jb.take_result();
+    match ra {
+        Ok(ra) => (ra, rb),
+        Err(p) => panic::resume_unwind(p),
+    }
+}
+
+// === scopes ===
+
+/// Tasks spawned in a scope may borrow anything that outlives `'scope`; see
+/// [`Executor::scope`].
+pub struct Scope<'scope> {
+    pending: AtomicUsize,
+    panic: Mutex<Option<Panic>>,
+    _borrows: PhantomData<&'scope mut &'scope ()>,
+}
+
+struct ScopeJob<'scope, F> {
+    scope: *const Scope<'scope>,
+    f: F,
+}
+
+impl<'scope> Scope<'scope> {
+    /// Spawns `f` onto the current worker's deque.
+    pub fn spawn<F: FnOnce(&Scope<'scope>) + Send + 'scope>(&self, f: F) {
+        self.pending.fetch_add(1, Ordering::Relaxed);
+        let job = Box::new(ScopeJob { scope: self, f });
+        let jr = JobRef {
+            data: Box::into_raw(job) as *const (),
+            run: Self::execute::<F>,
+        };
+        match current() {
+            Some(ctx) => ctx.push(jr),
+            // A reference to the scope carried to a thread outside the pool: run there.
+            // SAFETY: the job was just made and is run once.
+            None => unsafe { jr.execute() },
+        }
+    }
+
+    unsafe fn execute<F: FnOnce(&Scope<'scope>) + Send + 'scope>(data: *const ()) {
+        // SAFETY: a box made by `spawn`, run once; the scope outlives it (it waits for
+        // `pending` to reach 0).
+        let job = unsafe { Box::from_raw(data as *mut ScopeJob<'scope, F>) };
+        // SAFETY: as above.
+        let scope = unsafe { &*job.scope };
+        let f = job.f;
+        if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| f(scope))) {
+            let mut slot = scope.panic.lock().unwrap_or_else(|e| e.into_inner());
+            slot.get_or_insert(p);
+        }
+        // Release: the task's effects happen before the scope's return.
+        scope.pending.fetch_sub(1, Ordering::Release);
+    }
+}
+
+impl core::fmt::Debug for Scope<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Scope")
+            .field("pending", &self.pending.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+// === task graphs ===
+
+/// A task's index in its [`Graph`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TaskId(usize);
+
+/// Why a task could not be added to a [`Graph`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GraphError {
+    /// A predecessor id that this graph did not issue.
+    UnknownTask(TaskId),
+}
+
+impl core::fmt::Display for GraphError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            GraphError::UnknownTask(t) => write!(f, "task {} is not in this graph", t.0),
+        }
+    }
+}
+
+impl std::error::Error for GraphError {}
+
+type TaskFn<'a> = Box<dyn FnOnce() + Send + 'a>;
+
+/// A DAG of tasks: each runs after all the tasks it was added after. Predecessors must
+/// exist when a task is added, so the graph is acyclic by construction.
+#[derive(Default)]
+pub struct Graph<'a> {
+    tasks: Vec<(TaskFn<'a>, Vec<usize>)>,
+}
+
+impl<'a> Graph<'a> {
+    /// An empty graph.
+    pub fn new() -> Self {
+        Graph { tasks: Vec::new() }
+    }
+
+    /// Adds `f`, to run after every task in `after`.
+    ///
+    /// # Errors
+    ///
+    /// [`GraphError::UnknownTask`] for a predecessor not in this graph.
+    pub fn add(
+        &mut self,
+        after: &[TaskId],
+        f: impl FnOnce() + Send + 'a,
+    ) -> Result<TaskId, GraphError> {
+        if let Some(&bad) = after.iter().find(|t| t.0 >= self.tasks.len()) {
+            return Err(GraphError::UnknownTask(bad));
+        }
+        self.tasks
+            .push((Box::new(f), after.iter().map(|t| t.0).collect()));
+        Ok(TaskId(self.tasks.len() - 1))
+    }
+
+    /// Tasks in the graph.
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// True if the graph has no task.
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+}
+
+impl core::fmt::Debug for Graph<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Graph")
+            .field("tasks", &self.tasks.len())
+            .finish()
+    }
+}
+
+struct Node<'a> {
+    f: UnsafeCell<Option<TaskFn<'a>>>,
+    preds: AtomicUsize,
+    succs: Vec<usize>,
+    run: *const GraphRun<'a>,
+}
+
+struct GraphRun<'a> {
+    nodes: Vec<Node<'a>>,
+    remaining: AtomicUsize,
+    failed: AtomicBool,
+    panic: Mutex<Option<Panic>>,
+}
+
+// SAFETY: each node's closure is taken and run by the one thread that made it ready
+// (its last predecessor's, or the starter); the rest is atomics and a mutex.
+unsafe impl Sync for GraphRun<'_> {}
+// SAFETY: as above; closures are `Send`.
+unsafe impl Send for GraphRun<'_> {}
+
+impl<'a> GraphRun<'a> {
+    fn new(g: Graph<'a>) -> Box<GraphRun<'a>> {
+        let n = g.tasks.len();
+        let mut succs: Vec<Vec<usize>> = vec![Vec::new(); n];
+        let mut preds = vec![0usize; n];
+        for (i, (_, after)) in g.tasks.iter().enumerate() {
+            preds[i] = after.len();
+            for &p in after {
+                succs[p].push(i);
+            }
+        }
+        let mut run = Box::new(GraphRun {
+            nodes: Vec::with_capacity(n),
+            remaining: AtomicUsize::new(n),
+            failed: AtomicBool::new(false),
+            panic: Mutex::new(None),
+        });
+        let me: *const GraphRun<'a> = &*run;
+        run.nodes = g
+            .tasks
+            .into_iter()
+            .zip(succs)
+            .zip(preds)
+            .map(|(((f, _), succs), preds)| Node {
+                f: UnsafeCell::new(Some(f)),
+                preds: AtomicUsize::new(preds),
+                succs,
+                run: me,
+            })
+            .collect();
+        run
+    }
+
+    fn job(&self, i: usize) -> JobRef {
+        JobRef {
+            data: (&self.nodes[i] as *const Node<'a>).cast(),
+            run: Self::execute,
+        }
+    }
+
+    unsafe fn execute(data: *const ()) {
+        // SAFETY: a node of a live run (the starter waits for `remaining == 0`), made
+        // ready exactly once.
+        let node = unsafe { &*data.cast::<Node<'a>>() };
+        // SAFETY: as above.
+        let run = unsafe { &*node.run };
+        // SAFETY: only the thread that made the node ready takes its closure.
+        let f = unsafe { (*node.f.get()).take() }.expect("a task runs once");
+        if !run.failed.load(Ordering::Relaxed) {
+            if let Err(p) = panic::catch_unwind(AssertUnwindSafe(f)) {
+                run.failed.store(true, Ordering::Relaxed);
+                run.panic
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_or_insert(p);
+            }
+        } else {
+            drop(f);
+        }
+        let ctx = current().expect("graph tasks run on workers");
+        for &s in &node.succs {
+            // AcqRel: our effects happen before the successor's run, whichever
+            // predecessor releases it.
+            if run.nodes[s].preds.fetch_sub(1, Ordering::AcqRel) == 1 {
+                ctx.push(run.job(s));
+            }
+        }
+        // Release: our effects happen before the starter's return.
+        run.remaining.fetch_sub(1, Ordering::Release);
+    }
+
+    fn run(&self) {
+        let ctx = current().expect("install runs on a worker");
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].preds.load(Ordering::Relaxed) == 0 {
+                ctx.push(self.job(i));
+            }
+        }
+        ctx.help_until(|| self.remaining.load(Ordering::Acquire) == 0);
+        if let Some(p) = self.panic.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            panic::resume_unwind(p);
+        }
+    }
+}

@@ -1,0 +1,347 @@
+//! Loom models of the collections (`--cfg ebb_loom`; see docs/DEVELOPING.md). Each model
+//! is a handful of operations on two or three threads; their preemption bound is capped
+//! at 2 to keep CI inside its budget (`LOOM_MAX_PREEMPTIONS` lower than that still wins;
+//! at 3 the eight models pass in about a minute on 2 cores).
+//!
+//! Payloads poison themselves on drop through a loom `UnsafeCell`, so a read racing a
+//! premature drop is reported as a causality violation.
+
+use crate::deque::{Steal, Worker};
+use crate::queue::{MsQueue, Queue};
+use crate::rcu::RcuCell;
+use crate::stack::TreiberStack;
+use ebb_smr::{Smr, SmrHandle, ebr, hp, qsbr};
+use loom::cell::UnsafeCell;
+use loom::sync::Arc;
+use loom::sync::atomic::{AtomicUsize, Ordering};
+
+fn model(name: &str, f: impl Fn() + Sync + Send + 'static) {
+    eprintln!("loom model: {name}");
+    let mut b = loom::model::Builder::new();
+    b.preemption_bound = Some(b.preemption_bound.unwrap_or(2).min(2));
+    b.check(f);
+}
+
+const ALIVE: u64 = 0x600D;
+
+/// A value whose drop poisons it (a tracked write) and counts.
+struct Payload {
+    v: UnsafeCell<u64>,
+    drops: Arc<AtomicUsize>,
+}
+
+// SAFETY: shared between model threads on purpose; loom checks every access to `v`.
+unsafe impl Sync for Payload {}
+
+impl Payload {
+    fn new(v: u64, drops: &Arc<AtomicUsize>) -> Self {
+        Payload {
+            v: UnsafeCell::new(v | (ALIVE << 32)),
+            drops: drops.clone(),
+        }
+    }
+
+    fn get(&self) -> u64 {
+        // SAFETY: loom checks this read against the poisoning write in `drop`.
+        let w = self.v.with(|p| unsafe { *p });
+        assert_eq!(w >> 32, ALIVE, "read a dropped value");
+        w & 0xffff_ffff
+    }
+}
+
+impl Drop for Payload {
+    fn drop(&mut self) {
+        // SAFETY: loom checks exclusivity of this write.
+        self.v.with_mut(|p| unsafe {
+            assert_eq!(*p >> 32, ALIVE, "dropped twice");
+            *p = 0;
+        });
+        self.drops.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+// === stack: a push racing a pop, under hazard pointers ===
+
+#[test]
+fn loom_stack_push_pop_hp() {
+    model("stack push/pop (hp)", || {
+        let domain = hp::Domain::new();
+        let drops = Arc::new(AtomicUsize::new(0));
+        let s = Arc::new(TreiberStack::<Payload, hp::Domain>::with_domain(&domain));
+        s.push_node(Payload::new(1, &drops));
+        let t = {
+            let (s, domain) = (s.clone(), domain.clone());
+            loom::thread::spawn(move || {
+                let h = domain.register();
+                let v = s.pop_with(&h.pin()).unwrap().map(|p| p.get());
+                h.flush();
+                v
+            })
+        };
+        s.push_node(Payload::new(2, &drops));
+        let h = domain.register();
+        let mine = s.pop_with(&h.pin()).unwrap().map(|p| p.get());
+        let theirs = t.join().unwrap();
+        let mut got: Vec<u64> = [mine, theirs].into_iter().flatten().collect();
+        while let Some(p) = s.pop_with(&h.pin()).unwrap() {
+            got.push(p.get());
+        }
+        got.sort_unstable();
+        assert_eq!(got, [1, 2]);
+        drop(h);
+        drop(s);
+        drop(domain);
+        assert_eq!(drops.load(Ordering::Relaxed), 2);
+    });
+}
+
+// === queues: a push crossing a segment boundary racing a pop ===
+
+fn queue_model<S: Smr>(make: fn() -> S) {
+    let domain = make();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let q = Arc::new(Queue::<Payload, S>::with_domain(&domain));
+    let h = domain.register();
+    // SEGMENT is 2 under loom: the second push below fills the first segment, the third
+    // appends a new one.
+    q.push_with(&h.pin(), Payload::new(1, &drops)).unwrap();
+    let t = {
+        let (q, domain, drops) = (q.clone(), domain.clone(), drops.clone());
+        loom::thread::spawn(move || {
+            let h = domain.register();
+            q.push_with(&h.pin(), Payload::new(2, &drops)).unwrap();
+            q.push_with(&h.pin(), Payload::new(3, &drops)).unwrap();
+        })
+    };
+    let first = q.pop_with(&h.pin()).unwrap().map(|p| p.get());
+    assert_eq!(
+        first,
+        Some(1),
+        "FIFO: the value pushed first comes out first"
+    );
+    let second = q.pop_with(&h.pin()).unwrap().map(|p| p.get());
+    t.join().unwrap();
+    let mut rest = Vec::new();
+    while let Some(p) = q.pop_with(&h.pin()).unwrap() {
+        rest.push(p.get());
+    }
+    // The other thread's values come out in its order.
+    let got: Vec<u64> = second.into_iter().chain(rest).collect();
+    assert_eq!(got, [2, 3]);
+    drop(h);
+    drop(q);
+    drop(domain);
+    assert_eq!(drops.load(Ordering::Relaxed), 3);
+}
+
+#[test]
+fn loom_queue_segment_boundary_ebr() {
+    model("queue segment boundary (ebr)", || {
+        queue_model(ebr::Domain::new)
+    });
+}
+
+#[test]
+fn loom_queue_segment_boundary_hp() {
+    model("queue segment boundary (hp)", || {
+        queue_model(hp::Domain::new)
+    });
+}
+
+#[test]
+fn loom_ms_queue_push_pop_hp() {
+    model("ms queue push/pop (hp)", || {
+        let domain = hp::Domain::new();
+        let drops = Arc::new(AtomicUsize::new(0));
+        let q = Arc::new(MsQueue::<Payload, hp::Domain>::with_domain(&domain));
+        let h = domain.register();
+        q.push_with(&h.pin(), Payload::new(1, &drops)).unwrap();
+        let t = {
+            let (q, domain, drops) = (q.clone(), domain.clone(), drops.clone());
+            loom::thread::spawn(move || {
+                let h = domain.register();
+                q.push_with(&h.pin(), Payload::new(2, &drops)).unwrap();
+                let v = q.pop_with(&h.pin()).unwrap().map(|p| p.get());
+                h.flush();
+                v
+            })
+        };
+        let mine = q.pop_with(&h.pin()).unwrap().map(|p| p.get());
+        let theirs = t.join().unwrap();
+        let mut got: Vec<u64> = [mine, theirs].into_iter().flatten().collect();
+        while let Some(p) = q.pop_with(&h.pin()).unwrap() {
+            got.push(p.get());
+        }
+        got.sort_unstable();
+        assert_eq!(got, [1, 2]);
+        drop(h);
+        drop(q);
+        drop(domain);
+        assert_eq!(drops.load(Ordering::Relaxed), 2);
+    });
+}
+
+// === deque: growth while a thief steals; a steal racing the owner's last pop ===
+
+#[test]
+fn loom_deque_growth_with_a_thief() {
+    model("deque growth with a thief (ebr)", || {
+        let domain = ebr::Domain::new();
+        let w = Worker::<u64, ebr::Domain>::with_domain(&domain);
+        let st = w.stealer();
+        let h = domain.register();
+        w.push_with(&h.pin(), 1).unwrap();
+        w.push_with(&h.pin(), 2).unwrap();
+        let t = {
+            let domain = domain.clone();
+            loom::thread::spawn(move || {
+                let h = domain.register();
+                st.steal_with(&h.pin()).unwrap()
+            })
+        };
+        // The buffer holds 2 under loom: this push grows it while the thief may read the
+        // old one.
+        w.push_with(&h.pin(), 3).unwrap();
+        let mut got = Vec::new();
+        while let Some(v) = w.pop() {
+            got.push(v);
+        }
+        match t.join().unwrap() {
+            Steal::Success(v) => {
+                assert_eq!(v, 1, "a thief takes the oldest");
+                got.push(v);
+            }
+            // The owner may have popped everything first, or won the race for an element.
+            Steal::Empty | Steal::Retry => {}
+        }
+        // Whoever lost a race took nothing: together they took each element once.
+        got.sort_unstable();
+        assert_eq!(got, [1, 2, 3]);
+    });
+}
+
+#[test]
+fn loom_deque_steal_races_last_pop() {
+    model("deque steal vs last pop (hp)", || {
+        let domain = hp::Domain::new();
+        let drops = Arc::new(AtomicUsize::new(0));
+        let w = Worker::<Payload, hp::Domain>::with_domain(&domain);
+        let st = w.stealer();
+        let h = domain.register();
+        w.push_with(&h.pin(), Payload::new(7, &drops)).unwrap();
+        let t = {
+            let domain = domain.clone();
+            loom::thread::spawn(move || {
+                let h = domain.register();
+                st.steal_with(&h.pin()).unwrap().success().map(|p| p.get())
+            })
+        };
+        let mine = w.pop().map(|p| p.get());
+        let theirs = t.join().unwrap();
+        // A lost race answers Retry (counted as nothing); exactly one side has the value,
+        // unless the thief retried, when the owner must have it.
+        let got: Vec<u64> = [mine, theirs].into_iter().flatten().collect();
+        assert_eq!(
+            got,
+            [7],
+            "exactly one of owner and thief takes the last element"
+        );
+        drop(w);
+        drop(h);
+        drop(domain);
+        assert_eq!(drops.load(Ordering::Relaxed), 1);
+    });
+}
+
+// === RCU cell: a reader racing a store ===
+
+fn rcu_model<S: Smr>(make: fn() -> S) {
+    let domain = make();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let c = Arc::new(RcuCell::<Payload, S>::with_domain(
+        &domain,
+        Payload::new(1, &drops),
+    ));
+    let t = {
+        let (c, domain) = (c.clone(), domain.clone());
+        loom::thread::spawn(move || {
+            let mut h = domain.register();
+            let v = c.load(&mut h.pin()).unwrap().get();
+            h.quiescent();
+            v
+        })
+    };
+    let mut h = domain.register();
+    c.store_with(&h.pin(), Payload::new(2, &drops)).unwrap();
+    h.quiescent();
+    h.flush();
+    let v = t.join().unwrap();
+    assert!(v == 1 || v == 2);
+    drop(h);
+    drop(c);
+    drop(domain);
+    assert_eq!(
+        drops.load(Ordering::Relaxed),
+        2,
+        "each value dropped exactly once"
+    );
+}
+
+#[test]
+fn loom_rcu_cell_read_vs_store_hp() {
+    model("rcu cell read vs store (hp)", || rcu_model(hp::Domain::new));
+}
+
+#[test]
+fn loom_rcu_cell_read_vs_store_qsbr() {
+    model("rcu cell read vs store (qsbr)", || {
+        rcu_model(qsbr::Domain::new)
+    });
+}
+
+// === intern table: a lookup racing the publication of a new symbol ===
+//
+// The index holds 4 slots under loom; the third insert grows it (republish + retire).
+
+fn intern_model<S: Smr>(make: fn() -> S) {
+    use crate::intern::Interner;
+    let domain = make();
+    let t = Arc::new(Interner::<S>::with_domain(&domain));
+    let mut h = domain.register();
+    let a = t.intern_with(&h.pin(), b"a").unwrap();
+    let r = {
+        let (t, domain) = (t.clone(), domain.clone());
+        loom::thread::spawn(move || {
+            let mut h = domain.register();
+            let found = t.get_with(&h.pin(), b"a").unwrap();
+            let b = t.get_with(&h.pin(), b"b").unwrap();
+            if let Some(b) = b {
+                assert_eq!(t.resolve(b), Some(&b"b"[..]), "a published symbol resolves");
+            }
+            h.quiescent();
+            found
+        })
+    };
+    let b = t.intern_with(&h.pin(), b"b").unwrap();
+    let c = t.intern_with(&h.pin(), b"c").unwrap();
+    assert_eq!(t.resolve(c), Some(&b"c"[..]));
+    h.quiescent();
+    h.flush();
+    assert_eq!(
+        r.join().unwrap(),
+        Some(a),
+        "a symbol stays findable across a republish"
+    );
+    assert_ne!(a, b);
+    assert_eq!(t.resolve(b), Some(&b"b"[..]));
+}
+
+#[test]
+fn loom_intern_publish_hp() {
+    model("intern publish (hp)", || intern_model(hp::Domain::new));
+}
+
+#[test]
+fn loom_intern_publish_qsbr() {
+    model("intern publish (qsbr)", || intern_model(qsbr::Domain::new));
+}
