@@ -267,14 +267,14 @@ where
 }
 
 /// How many operations make one run of `run(ops) -> seconds` last about `target_s`: a
-/// pilot doubles `ops` from `start` until a run lasts 10 ms, then scales. Every repeat of
+/// pilot doubles `ops` from `start` until a run lasts 2 ms, then scales. Every repeat of
 /// a throughput measurement in a full run lasts at least 100 ms this way, long enough that
 /// the VM's periodic losses of a few microseconds average out.
 pub fn sized_ops(target_s: f64, start: u64, mut run: impl FnMut(u64) -> f64) -> u64 {
     let mut ops = start.max(1);
     loop {
         let secs = run(ops);
-        if secs >= 0.01 || ops >= 1 << 40 {
+        if secs >= 0.002 || ops >= 1 << 40 {
             return ((ops as f64 * target_s / secs.max(1e-9)) as u64).max(start.max(1));
         }
         ops *= 2;

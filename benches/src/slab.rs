@@ -551,7 +551,7 @@ fn repeat_secs(cfg: &Config) -> f64 {
 fn round_robin(sink: &mut Sink, w: &str, cfg: &Config, entries: &[Entry<'_>]) {
     let sizes: Vec<u64> = entries
         .iter()
-        .map(|e| harness::sized_ops(repeat_secs(cfg), 10_000, &e.throughput))
+        .map(|e| harness::sized_ops(repeat_secs(cfg), 100_000, &e.throughput))
         .collect();
     let n = entries.len();
     let mut tput = vec![Vec::new(); n];
@@ -1468,7 +1468,9 @@ impl<H: Heap> Pair for Ws<H> {
 fn alloc_free_ws(cfg: &Config, sink: &mut Sink, timer: &Timer) -> Result<(), String> {
     let t = cfg.threads;
     for (w, total) in WS_SIZES {
-        if !cfg.wants(w) {
+        // The million-object set takes seconds to build per impl and round: not in a
+        // smoke test.
+        if !cfg.wants(w) || (cfg.quick && total > 100_000) {
             continue;
         }
         harness::announce(cfg, w);
@@ -1506,7 +1508,8 @@ fn alloc_free_ws(cfg: &Config, sink: &mut Sink, timer: &Timer) -> Result<(), Str
             heap: ShardedWs::new(),
             live,
         };
-        let lat_ops = cfg.scale(1_000_000, 50_000) as usize;
+        // 200k timed ops per thread and round: each round's p99.99 rests on 20 samples.
+        let lat_ops = cfg.scale(200_000, 20_000) as usize;
         let all = [
             entry_with("ebb", t, lat_ops, timer, &ebb),
             entry_with("mimalloc-heap", t, lat_ops, timer, &mih),
@@ -1835,7 +1838,7 @@ fn handle_mix(cfg: &Config, sink: &mut Sink, timer: &Timer) -> Result<(), String
             mix(ThunderdomeHandles, m.0, m.1, m.2),
             mix(GenArenaHandles, m.0, m.1, m.2),
         );
-        let lat_ops = cfg.scale(1_000_000, 50_000) as usize;
+        let lat_ops = cfg.scale(200_000, 20_000) as usize;
         let mut all = vec![
             entry_with("ebb", t, lat_ops, timer, &ebb),
             entry_with("sharded-slab", t, lat_ops, timer, &sharded),
