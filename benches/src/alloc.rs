@@ -151,6 +151,8 @@ mod tests {
             repeats: 1,
             allocator: "system",
             workloads: vec![],
+            impls: vec![],
+            in_child: true,
         }
     }
 

@@ -18,12 +18,28 @@ pub struct Config {
     pub allocator: &'static str,
     /// When non-empty, only these workloads run.
     pub workloads: Vec<String>,
+    /// When non-empty, only these implementations run (`--impl`; a name ending in `*`
+    /// matches every name with that prefix, as `ebb*` does the rows of a `-nomb` run).
+    pub impls: Vec<String>,
+    /// Whether this process is a fresh child started by [`fresh_process`] (environment
+    /// variable `EBB_BENCH_CHILD`): a workload that measures one implementation per
+    /// process measures in place here instead of starting children of its own.
+    pub in_child: bool,
 }
 
 impl Config {
     /// Whether `workload` was selected (all are, when none were named).
     pub fn wants(&self, workload: &str) -> bool {
         self.workloads.is_empty() || self.workloads.iter().any(|w| w == workload)
+    }
+
+    /// Whether implementation `imp` was selected (all are, when none were named).
+    pub fn runs(&self, imp: &str) -> bool {
+        self.impls.is_empty()
+            || self.impls.iter().any(|p| match p.strip_suffix('*') {
+                Some(prefix) => imp.starts_with(prefix),
+                None => p == imp,
+            })
     }
 
     /// `full` in a full run, `quick` under `--quick`.
@@ -206,6 +222,165 @@ where
     (threads as u64 * ops_per_thread) as f64 / d.as_secs_f64()
 }
 
+/// Like [`run_parallel`], with a per-thread `setup` run before the barrier and a
+/// `teardown` after the thread's clock stops: only `body` is timed (from the first
+/// thread's start to the last thread's end), so that filling a working set or freeing it
+/// is not charged to the operations measured.
+pub fn run_parallel_with<S, F, B, T>(threads: usize, setup: F, body: B, teardown: T) -> Duration
+where
+    F: Fn(usize) -> S + Sync,
+    B: Fn(usize, &mut S) + Sync,
+    T: Fn(S) + Sync,
+{
+    let barrier = Barrier::new(threads);
+    let spans: Vec<(Instant, Instant)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (barrier, setup, body, teardown) = (&barrier, &setup, &body, &teardown);
+                s.spawn(move || {
+                    let mut st = setup(t);
+                    barrier.wait();
+                    let start = Instant::now();
+                    body(t, &mut st);
+                    let end = Instant::now();
+                    teardown(st);
+                    (start, end)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("benchmark thread panicked"))
+            .collect()
+    });
+    let first = spans
+        .iter()
+        .map(|s| s.0)
+        .min()
+        .expect("at least one thread");
+    let last = spans
+        .iter()
+        .map(|s| s.1)
+        .max()
+        .expect("at least one thread");
+    last - first
+}
+
+/// How many operations make one run of `run(ops) -> seconds` last about `target_s`: a
+/// pilot doubles `ops` from `start` until a run lasts 2 ms, then scales. Every repeat of
+/// a throughput measurement in a full run lasts at least 100 ms this way, long enough that
+/// the VM's periodic losses of a few microseconds average out.
+pub fn sized_ops(target_s: f64, start: u64, mut run: impl FnMut(u64) -> f64) -> u64 {
+    let mut ops = start.max(1);
+    loop {
+        let secs = run(ops);
+        if secs >= 0.002 || ops >= 1 << 40 {
+            return ((ops as f64 * target_s / secs.max(1e-9)) as u64).max(start.max(1));
+        }
+        ops *= 2;
+    }
+}
+
+/// Prints `ebb-bench: start WORKLOAD` on stderr as a workload starts, which the driver
+/// shows when there is no terminal for its progress bar. Silent in a [`fresh_process`]
+/// child (its parent announced the workload).
+pub fn announce(cfg: &Config, workload: &str) {
+    if !cfg.in_child {
+        eprintln!("ebb-bench: start {workload} ({} thread(s))", cfg.threads);
+    }
+}
+
+/// Runs `workload` of `suite` for the implementation `imp` in a fresh process (this
+/// runner binary again, with `EBB_BENCH_CHILD=1`) with `repeats` repeats, and returns the
+/// rows it printed. Memory figures need a process per implementation: one heap that
+/// several impls ran in one after another carries each one's leftovers into the next.
+pub fn fresh_process(
+    cfg: &Config,
+    suite: &str,
+    workload: &str,
+    imp: &str,
+    repeats: usize,
+) -> Result<Vec<Row>, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["--suite", suite, "--threads", &cfg.threads.to_string()])
+        .args(["--repeats", &repeats.to_string(), "--workload", workload])
+        .args(["--impl", imp])
+        .env("EBB_BENCH_CHILD", "1")
+        .stderr(std::process::Stdio::inherit());
+    if cfg.quick {
+        cmd.arg("--quick");
+    }
+    let out = cmd.output().map_err(|e| format!("starting a child: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "child for {workload}/{imp} exited with {}",
+            out.status
+        ));
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Row>(l).map_err(|e| format!("child row `{l}`: {e}")))
+        .collect()
+}
+
+/// Reduces the rows of one (workload, impl, metric) from several processes: the median of
+/// their medians, and the extremes of their ranges, so a cell's range is the spread
+/// across processes as well as within each.
+pub fn merge_processes(rows: &[Row]) -> Vec<Row> {
+    let mut keys: Vec<(String, String, usize, String)> = Vec::new();
+    for r in rows {
+        let k = (
+            r.workload.clone(),
+            r.imp.clone(),
+            r.threads,
+            r.metric.clone(),
+        );
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    keys.into_iter()
+        .map(|(w, i, t, m)| {
+            let sel: Vec<&Row> = rows
+                .iter()
+                .filter(|r| r.workload == w && r.imp == i && r.threads == t && r.metric == m)
+                .collect();
+            let med = Stat::of(&sel.iter().map(|r| r.value).collect::<Vec<_>>()).median;
+            let mut out = sel[0].clone();
+            out.value = med;
+            out.min = sel.iter().map(|r| r.min).fold(f64::INFINITY, f64::min);
+            out.max = sel.iter().map(|r| r.max).fold(f64::NEG_INFINITY, f64::max);
+            out
+        })
+        .collect()
+}
+
+/// Pushes an already reduced row (from a child process) into `sink`.
+pub fn push_row(sink: &mut Sink, r: &Row) {
+    sink.push_at(
+        &r.workload,
+        &r.imp,
+        r.threads,
+        &r.metric,
+        &r.unit,
+        Stat {
+            median: r.value,
+            min: r.min,
+            max: r.max,
+        },
+    );
+}
+
+/// Gives the glibc heap's free pages back to the OS (`malloc_trim(0)`); a no-op elsewhere.
+pub fn malloc_trim() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim has no preconditions; it only returns free heap pages.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Percentiles of a latency sample, in the sample's unit. Sorts `v` in place.
 pub fn percentiles(v: &mut [u64], ps: &[f64]) -> Vec<u64> {
     assert!(!v.is_empty(), "percentiles of an empty sample");
@@ -262,7 +437,7 @@ pub fn peak_rss_bytes() -> u64 {
     0
 }
 
-/// Bytes to MiB, the unit of the `*_rss_mb` metrics.
+/// Bytes to MiB, the unit of the `rss_*_mib` metrics.
 pub fn mb(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }

@@ -39,7 +39,7 @@ pub fn run_suite(name: &str, cfg: &Config, sink: &mut Sink) -> Result<(), String
 }
 
 /// Entry point of every runner binary: parses
-/// `--suite NAME --threads N [--quick] [--repeats R] [--workload W]...`,
+/// `--suite NAME --threads N [--quick] [--repeats R] [--workload W]... [--impl I]...`,
 /// runs the suite and prints its rows on stdout. Returns the process exit code.
 pub fn runner_main(allocator: &'static str) -> i32 {
     match parse_args(allocator, std::env::args().skip(1)) {
@@ -56,7 +56,7 @@ pub fn runner_main(allocator: &'static str) -> i32 {
         Err(e) => {
             eprintln!("error: {e}");
             eprintln!(
-                "usage: ebb-bench-{allocator} --suite NAME --threads N [--quick] [--repeats R] [--workload W]..."
+                "usage: ebb-bench-{allocator} --suite NAME --threads N [--quick] [--repeats R] [--workload W]... [--impl I]..."
             );
             2
         }
@@ -74,6 +74,8 @@ fn parse_args(
         repeats: 5,
         allocator,
         workloads: Vec::new(),
+        impls: Vec::new(),
+        in_child: std::env::var_os("EBB_BENCH_CHILD").is_some(),
     };
     while let Some(a) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
@@ -96,6 +98,7 @@ fn parse_args(
                 }
             }
             "--workload" => cfg.workloads.push(value("--workload")?),
+            "--impl" => cfg.impls.push(value("--impl")?),
             "--quick" => cfg.quick = true,
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -143,6 +146,8 @@ mod tests {
             repeats: 1,
             allocator: "system",
             workloads: vec![],
+            impls: vec![],
+            in_child: true,
         };
         let mut sink = Sink::quiet("nope", 1);
         assert!(run_suite("nope", &cfg, &mut sink).is_err());

@@ -1,46 +1,50 @@
 //! The `smr` suite: ebb's three reclamation schemes against their peers.
 //!
-//! Workloads (see `docs/smr.md` for what each shows). Throughput and read costs are sampled
-//! round-robin over the implementations, so that a disturbance of the shared machine lands
-//! on all of them alike:
+//! Workloads (`docs/benchmarks/notes/smr.md` says what each shows). Throughputs are
+//! sampled round-robin over the implementations, so that a disturbance of the shared
+//! machine lands on all of them alike, and each repeat lasts at least 100 ms in a full run:
 //!
-//! * `protected_read` (`ns_per_op`): each of `threads` threads enters a read section,
-//!   loads a shared pointer under it, reads through it and leaves. No writer. The QSBR row
-//!   also reports a quiescent state every 100 reads, inside the timed loop.
-//! * `retire_reclaim` (`ops_per_sec`): `threads` writers each swap a new object into one
-//!   shared pointer and retire the old one, while one extra reader thread keeps reading it.
+//! * `protected_read_k{1,10,100,1000}` (`ns_per_op`): each of `threads` threads reads a
+//!   shared pointer and through it, `k` reads per read section: QSBR reports a quiescent
+//!   state after every `k` reads, crossbeam-epoch and ebb's EBR pin once per `k`, seize
+//!   enters once per `k`, arc-swap holds one guard and the RwLock one read lock per `k`;
+//!   hazard pointers (ebb-hp, haphazard) protect every load, whatever `k`. `plain-load` is
+//!   an unprotected `Acquire` load, the floor. No writer.
+//! * `read_under_writes` (`ops_per_sec`, `writer_ops_per_sec`): `threads` readers, one
+//!   read per section, while one more thread replaces the object and retires the old one
+//!   for a fixed time: the readers' reads per second, and the writer's replaces.
+//! * `retire_reclaim` (`ops_per_sec`, `reader_ops_per_sec`): `threads` writers each swap
+//!   a new object in and retire the old one, a fixed number of times, while one more
+//!   thread reads (so `threads` = writers, plus 1 reader): the writers' replaces per
+//!   second and the reader's reads. Run in three fresh processes; a cell's range spans
+//!   them all.
 //! * `reclaim_latency` (`p50_ns`, `p99_ns`): the same, with the retire time stamped into
 //!   each object and the drop recording now minus then.
-//! * `stalled_reader_garbage` (`peak_pending_bytes`): one reader enters a read section
-//!   holding the current object and stalls while `threads` writers retire a bounded number
-//!   of objects. ebb rows read their domain's counters; peers are observed through the
-//!   objects' own drop (retired minus dropped, times the object size).
+//! * `stalled_reader_garbage` (`peak_pending_bytes`, `retired_bytes`): one reader enters
+//!   a read section holding the current object and stalls while `threads` writers retire
+//!   a bounded number of objects. ebb rows read their domain's counters; peers are
+//!   observed through the objects' own drop (retired minus dropped, times the object
+//!   size). `retired_bytes` is everything retired during the stall: what an epoch scheme
+//!   holds, which grows with the run.
 //!
 //! The ebb rows are written once, generically over [`ebb_smr::Smr`]: the suite is also a
 //! check that the common interface costs nothing.
 
-use crate::harness::{Config, Sink, Stat, percentiles, repeat, run_parallel};
+use crate::harness::{self, Config, Sink, Stat, percentiles, repeat, run_parallel};
 use ebb_smr::{AtomicPtr, Smr, SmrGuard, SmrHandle, drop_box};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Barrier, Mutex, OnceLock, RwLock};
 use std::time::Instant;
 
-/// QSBR reports a quiescent state once per this many reads.
-const QUIESCE_EVERY: u32 = 100;
-
 /// Runs the suite.
 pub fn run(cfg: &Config, sink: &mut Sink) -> Result<(), String> {
-    if cfg.wants("protected_read") {
-        protected_read(cfg, sink);
-    }
-    if cfg.wants("retire_reclaim") {
-        retire_reclaim(cfg, sink);
-    }
-    if cfg.wants("reclaim_latency") {
-        reclaim_latency(cfg, sink);
-    }
+    protected_read(cfg, sink);
+    read_under_writes(cfg, sink);
+    retire_reclaim(cfg, sink)?;
+    reclaim_latency(cfg, sink);
     if cfg.wants("stalled_reader_garbage") {
+        harness::announce(cfg, "stalled_reader_garbage");
         stalled_reader_garbage(cfg, sink);
     }
     Ok(())
@@ -124,164 +128,563 @@ const IMPLS: &[&str] = &[
     "rwlock",
 ];
 
+// === impl Scheme ===
+
+/// One implementation, as the read and replace workloads use it: the shared pointer, a
+/// per-thread state, `k` reads in one read section, and one replace (swap in a fresh
+/// object, retire the old one). Dropping the scheme frees what it still holds.
+trait Scheme: Sync {
+    /// A thread's state (its registration with the domain, where there is one).
+    type Local;
+    fn local(&self) -> Self::Local;
+    /// `k` protected reads (one load and one read through the pointer each) in one read
+    /// section, then what the scheme's contract asks of a reader between sections (QSBR:
+    /// a quiescent state).
+    fn read_k(&self, l: &mut Self::Local, k: u64);
+    /// Swaps a fresh object in and retires the old one, stamped for the latency workload.
+    fn replace(&self, l: &mut Self::Local, i: u64);
+    /// What a writer does once its replaces are done (reclaim what it can).
+    fn finish(&self, _l: &mut Self::Local) {}
+}
+
+/// ebb's three schemes, written once over [`Smr`].
+struct EbbScheme<S: Smr> {
+    domain: S,
+    ptr: AtomicPtr<Obj>,
+    qsbr: bool,
+}
+
+impl<S: Smr> EbbScheme<S> {
+    fn new(domain: S, qsbr: bool) -> Self {
+        EbbScheme {
+            domain,
+            ptr: AtomicPtr::new(Obj::boxed(0)),
+            qsbr,
+        }
+    }
+}
+
+impl<S: Smr> Scheme for EbbScheme<S> {
+    type Local = S::Handle;
+    fn local(&self) -> S::Handle {
+        self.domain.register()
+    }
+    #[inline(always)]
+    fn read_k(&self, h: &mut S::Handle, k: u64) {
+        {
+            let mut g = h.pin();
+            for _ in 0..k {
+                let p = g.protect(0, &self.ptr);
+                // SAFETY: protected by `g`; objects are retired only after being unlinked.
+                black_box(unsafe { (*p).value });
+            }
+        }
+        if self.qsbr {
+            h.quiescent();
+        }
+    }
+    #[inline(always)]
+    fn replace(&self, h: &mut S::Handle, i: u64) {
+        let old = self.ptr.swap(Obj::boxed(i), Ordering::AcqRel);
+        {
+            let g = h.pin();
+            // SAFETY: `old` is unlinked by the swap and retired once.
+            unsafe {
+                (*old).stamp();
+                g.retire(old, drop_box::<Obj>);
+            }
+        }
+        if self.qsbr {
+            h.quiescent();
+        }
+    }
+    fn finish(&self, h: &mut S::Handle) {
+        h.flush();
+    }
+}
+
+impl<S: Smr> Drop for EbbScheme<S> {
+    fn drop(&mut self) {
+        // SAFETY: every thread finished; the current object was never retired.
+        drop(unsafe { Box::from_raw(self.ptr.load(Ordering::Relaxed)) });
+    }
+}
+
+/// Unprotected loads: the floor every scheme's read is measured against.
+struct PlainLoad(std::sync::atomic::AtomicPtr<Obj>);
+
+impl Scheme for PlainLoad {
+    type Local = ();
+    fn local(&self) {}
+    #[inline(always)]
+    fn read_k(&self, _: &mut (), k: u64) {
+        for _ in 0..k {
+            let p = self.0.load(Ordering::Acquire);
+            // SAFETY: the object is never replaced; it is freed after the run.
+            black_box(unsafe { (*p).value });
+        }
+    }
+    fn replace(&self, _: &mut (), _: u64) {
+        unreachable!("plain-load has no writer")
+    }
+}
+
+impl Drop for PlainLoad {
+    fn drop(&mut self) {
+        // SAFETY: every reader finished; the object was never shared with a writer.
+        drop(unsafe { Box::from_raw(self.0.load(Ordering::Relaxed)) });
+    }
+}
+
+struct Crossbeam {
+    collector: crossbeam_epoch::Collector,
+    a: crossbeam_epoch::Atomic<Obj>,
+}
+
+impl Scheme for Crossbeam {
+    type Local = crossbeam_epoch::LocalHandle;
+    fn local(&self) -> Self::Local {
+        self.collector.register()
+    }
+    #[inline(always)]
+    fn read_k(&self, h: &mut Self::Local, k: u64) {
+        let g = h.pin();
+        for _ in 0..k {
+            let s = self.a.load(Ordering::Acquire, &g);
+            // SAFETY: loaded under the pin.
+            black_box(unsafe { s.deref() }.value);
+        }
+    }
+    #[inline(always)]
+    fn replace(&self, h: &mut Self::Local, i: u64) {
+        let g = h.pin();
+        let old = self.a.swap(
+            crossbeam_epoch::Owned::new(Obj::new(i)),
+            Ordering::AcqRel,
+            &g,
+        );
+        // SAFETY: unlinked by the swap, destroyed once.
+        unsafe {
+            old.deref().stamp();
+            g.defer_destroy(old);
+        }
+    }
+    fn finish(&self, h: &mut Self::Local) {
+        h.pin().flush();
+    }
+}
+
+impl Drop for Crossbeam {
+    fn drop(&mut self) {
+        let a = std::mem::replace(&mut self.a, crossbeam_epoch::Atomic::null());
+        // SAFETY: every thread finished; the current object was never retired.
+        drop(unsafe { a.into_owned() });
+    }
+}
+
+struct Haphazard(haphazard::AtomicPtr<Obj>);
+
+impl Scheme for Haphazard {
+    type Local = haphazard::HazardPointer<'static>;
+    fn local(&self) -> Self::Local {
+        haphazard::HazardPointer::new()
+    }
+    #[inline(always)]
+    fn read_k(&self, hp: &mut Self::Local, k: u64) {
+        // A hazard pointer protects one object per load: there is nothing to amortise.
+        for _ in 0..k {
+            black_box(self.0.safe_load(hp).expect("non-null").value);
+        }
+        hp.reset_protection();
+    }
+    #[inline(always)]
+    fn replace(&self, _: &mut Self::Local, i: u64) {
+        let old = self.0.swap(Box::new(Obj::new(i))).expect("non-null");
+        // SAFETY: unlinked by the swap, retired once.
+        unsafe {
+            old.as_ref().as_ref().stamp();
+            old.retire();
+        }
+    }
+}
+
+impl Drop for Haphazard {
+    fn drop(&mut self) {
+        haphazard::Domain::global().eager_reclaim();
+    }
+}
+
+struct Seize {
+    collector: seize::Collector,
+    ptr: std::sync::atomic::AtomicPtr<Obj>,
+}
+
+impl Scheme for Seize {
+    type Local = ();
+    fn local(&self) {}
+    #[inline(always)]
+    fn read_k(&self, _: &mut (), k: u64) {
+        use seize::Guard as _;
+        let g = self.collector.enter();
+        for _ in 0..k {
+            let p = g.protect(&self.ptr, Ordering::Acquire);
+            // SAFETY: protected by `g`.
+            black_box(unsafe { (*p).value });
+        }
+    }
+    #[inline(always)]
+    fn replace(&self, _: &mut (), i: u64) {
+        use seize::Guard as _;
+        let g = self.collector.enter();
+        let old = g.swap(&self.ptr, Obj::boxed(i), Ordering::AcqRel);
+        // SAFETY: unlinked by the swap, retired once, allocated by `Box`.
+        unsafe {
+            (*old).stamp();
+            g.defer_retire(old, seize::reclaim::boxed);
+        }
+    }
+}
+
+impl Drop for Seize {
+    fn drop(&mut self) {
+        let p = self.ptr.load(Ordering::Relaxed);
+        // SAFETY: every thread finished; the current object was never retired.
+        drop(unsafe { Box::from_raw(p) });
+    }
+}
+
+struct ArcSwap(arc_swap::ArcSwap<Obj>);
+
+impl Scheme for ArcSwap {
+    type Local = ();
+    fn local(&self) {}
+    #[inline(always)]
+    fn read_k(&self, _: &mut (), k: u64) {
+        let g = self.0.load();
+        for _ in 0..k {
+            black_box(black_box(&g).value);
+        }
+    }
+    #[inline(always)]
+    fn replace(&self, _: &mut (), i: u64) {
+        let old = self.0.swap(std::sync::Arc::new(Obj::new(i)));
+        old.stamp();
+        drop(old);
+    }
+}
+
+struct Rw(RwLock<Box<Obj>>);
+
+impl Scheme for Rw {
+    type Local = ();
+    fn local(&self) {}
+    #[inline(always)]
+    fn read_k(&self, _: &mut (), k: u64) {
+        let g = self.0.read().unwrap();
+        for _ in 0..k {
+            black_box(black_box(&g).value);
+        }
+    }
+    #[inline(always)]
+    fn replace(&self, _: &mut (), i: u64) {
+        let old = std::mem::replace(&mut *self.0.write().unwrap(), Box::new(Obj::new(i)));
+        old.stamp();
+        drop(old);
+    }
+}
+
+/// Calls `f` with a fresh instance of implementation `imp` (dropped, and its garbage
+/// reclaimed, when `f` returns).
+fn with_scheme<R>(imp: &str, f: impl SchemeFn<R>) -> R {
+    match imp {
+        "plain-load" => f.call(&PlainLoad(std::sync::atomic::AtomicPtr::new(Obj::boxed(7)))),
+        "ebb-qsbr" => f.call(&EbbScheme::new(ebb_smr::qsbr::Domain::new(), true)),
+        "ebb-ebr" => f.call(&EbbScheme::new(ebb_smr::ebr::Domain::new(), false)),
+        "ebb-hp" => f.call(&EbbScheme::new(ebb_smr::hp::Domain::new(), false)),
+        "crossbeam-epoch" => f.call(&Crossbeam {
+            collector: crossbeam_epoch::Collector::new(),
+            a: crossbeam_epoch::Atomic::new(Obj::new(0)),
+        }),
+        "haphazard" => f.call(&Haphazard(haphazard::AtomicPtr::from(Box::new(Obj::new(
+            0,
+        ))))),
+        "seize" => f.call(&Seize {
+            collector: seize::Collector::new(),
+            ptr: std::sync::atomic::AtomicPtr::new(Obj::boxed(0)),
+        }),
+        "arc-swap" => f.call(&ArcSwap(arc_swap::ArcSwap::from_pointee(Obj::new(0)))),
+        "rwlock" => f.call(&Rw(RwLock::new(Box::new(Obj::new(0))))),
+        other => unreachable!("unknown smr impl {other}"),
+    }
+}
+
+/// A function generic over the scheme (a closure cannot be).
+trait SchemeFn<R> {
+    fn call<S: Scheme>(self, s: &S) -> R;
+}
+
 // === impl protected_read ===
 
+/// The reclamation intervals of `protected_read_k*`: reads per read section.
+const KS: [u64; 4] = [1, 10, 100, 1000];
+
+/// Seconds one throughput repeat lasts in a full run (at least 100 ms; see `sized_ops`).
+fn repeat_secs(cfg: &Config) -> f64 {
+    if cfg.quick { 0.01 } else { 0.12 }
+}
+
 fn protected_read(cfg: &Config, sink: &mut Sink) {
-    let ops = cfg.scale(20_000_000, 2_000_000);
     let t = cfg.threads;
-    let rows = interleaved(cfg.repeats, |imp| {
-        let secs = match imp {
-            "ebb-qsbr" => read_ebb(ebb_smr::qsbr::Domain::new(), t, ops, QUIESCE_EVERY),
-            "ebb-ebr" => read_ebb(ebb_smr::ebr::Domain::new(), t, ops, 0),
-            "ebb-hp" => read_ebb(ebb_smr::hp::Domain::new(), t, ops, 0),
-            "crossbeam-epoch" => read_crossbeam(t, ops),
-            "haphazard" => read_haphazard(t, ops),
-            "seize" => read_seize(t, ops),
-            "arc-swap" => read_arc_swap(t, ops),
-            _ => read_rwlock(t, ops),
-        };
-        secs * 1e9 / ops as f64
-    });
-    for (imp, s) in rows {
-        sink.push("protected_read", imp, "ns_per_op", "ns", s);
+    for k in KS {
+        let w = format!("protected_read_k{k}");
+        if !cfg.wants(&w) {
+            continue;
+        }
+        harness::announce(cfg, &w);
+        let impls: Vec<&str> = std::iter::once("plain-load")
+            .chain(IMPLS.iter().copied())
+            .filter(|i| cfg.runs(i))
+            .collect();
+        let sizes: Vec<u64> = impls
+            .iter()
+            .map(|imp| {
+                let n = harness::sized_ops(repeat_secs(cfg), 10_000, |ops| {
+                    read_run(imp, t, ops.div_ceil(k) * k, k)
+                });
+                n.div_ceil(k) * k
+            })
+            .collect();
+        let rows = interleaved(&impls, cfg.repeats, |i, imp| {
+            read_run(imp, t, sizes[i], k) * 1e9 / sizes[i] as f64
+        });
+        for (imp, s) in rows {
+            sink.push(&w, imp, "ns_per_op", "ns", s);
+        }
     }
 }
 
 /// Measures every implementation `repeats` times, round-robin (one sample of each, then
 /// the next round), so that a disturbance of the shared machine lands on all of them
 /// alike instead of on whichever ran during it; returns median/min/max per implementation.
-fn interleaved(repeats: usize, mut sample: impl FnMut(&str) -> f64) -> Vec<(&'static str, Stat)> {
-    let mut samples = vec![Vec::new(); IMPLS.len()];
+fn interleaved<'a>(
+    impls: &[&'a str],
+    repeats: usize,
+    mut sample: impl FnMut(usize, &str) -> f64,
+) -> Vec<(&'a str, Stat)> {
+    let mut samples = vec![Vec::new(); impls.len()];
     for _ in 0..repeats.max(1) {
-        for (i, &imp) in IMPLS.iter().enumerate() {
-            samples[i].push(sample(imp));
+        for (i, &imp) in impls.iter().enumerate() {
+            samples[i].push(sample(i, imp));
         }
     }
-    IMPLS
+    impls
         .iter()
         .zip(samples)
         .map(|(&imp, v)| (imp, Stat::of(&v)))
         .collect()
 }
 
-/// Seconds for `threads` threads to do `ops` protected reads each.
-fn read_ebb<S: Smr>(domain: S, threads: usize, ops: u64, quiesce_every: u32) -> f64 {
-    let ptr = AtomicPtr::new(Obj::boxed(7));
-    let d = run_parallel(threads, |_| {
-        let mut h = domain.register();
-        let mut countdown = quiesce_every;
-        for _ in 0..ops {
-            {
-                let mut g = h.pin();
-                let p = g.protect(0, &ptr);
-                // SAFETY: protected by `g`; the object is freed only after the run.
-                black_box(unsafe { (*p).value });
-            }
-            if quiesce_every != 0 {
-                countdown -= 1;
-                if countdown == 0 {
-                    countdown = quiesce_every;
-                    h.quiescent();
+/// Seconds for `threads` threads to do `ops` protected reads each, `k` per read section.
+fn read_run(imp: &str, threads: usize, ops: u64, k: u64) -> f64 {
+    struct F {
+        threads: usize,
+        ops: u64,
+        k: u64,
+    }
+    impl SchemeFn<f64> for F {
+        fn call<S: Scheme>(self, s: &S) -> f64 {
+            let d = run_parallel(self.threads, |_| {
+                let mut l = s.local();
+                for _ in 0..self.ops / self.k {
+                    s.read_k(&mut l, self.k);
                 }
-            }
+            });
+            d.as_secs_f64()
         }
-    });
-    // SAFETY: every reader finished; the object was never retired.
-    drop(unsafe { Box::from_raw(ptr.load(Ordering::Relaxed)) });
-    d.as_secs_f64()
+    }
+    with_scheme(imp, F { threads, ops, k })
 }
 
-fn read_crossbeam(threads: usize, ops: u64) -> f64 {
-    let collector = crossbeam_epoch::Collector::new();
-    let a = crossbeam_epoch::Atomic::new(Obj::new(7));
-    let d = run_parallel(threads, |_| {
-        let h = collector.register();
-        for _ in 0..ops {
-            let g = h.pin();
-            let s = a.load(Ordering::Acquire, &g);
-            // SAFETY: loaded under the pin; never retired during the run.
-            black_box(unsafe { s.deref() }.value);
-        }
+// === impl read_under_writes ===
+
+/// `threads` readers (one read per read section) while one writer replaces and retires
+/// for a fixed time: the readers' aggregate reads per second and the writer's replaces
+/// per second. The membarrier-based schemes move their fence cost to the reclaimer,
+/// whose IPIs interrupt the readers: this is where that cost shows on the read side.
+fn read_under_writes(cfg: &Config, sink: &mut Sink) {
+    const W: &str = "read_under_writes";
+    if !cfg.wants(W) {
+        return;
+    }
+    harness::announce(cfg, W);
+    let impls: Vec<&str> = IMPLS.iter().copied().filter(|i| cfg.runs(i)).collect();
+    let secs = repeat_secs(cfg) * 1.5;
+    let mut writes = vec![Vec::new(); impls.len()];
+    let rows = interleaved(&impls, cfg.repeats, |i, imp| {
+        let (reads, w) = mixed_run(imp, cfg.threads, 1, Until::Secs(secs));
+        writes[i].push(w);
+        reads
     });
-    // SAFETY: every reader finished.
-    drop(unsafe { a.into_owned() });
-    d.as_secs_f64()
+    for ((imp, s), w) in rows.into_iter().zip(writes) {
+        sink.push(W, imp, "ops_per_sec", "ops/s", s);
+        sink.push(W, imp, "writer_ops_per_sec", "ops/s", Stat::of(&w));
+    }
 }
 
-fn read_haphazard(threads: usize, ops: u64) -> f64 {
-    let a = haphazard::AtomicPtr::from(Box::new(Obj::new(7)));
-    let d = run_parallel(threads, |_| {
-        let mut hp = haphazard::HazardPointer::new();
-        for _ in 0..ops {
-            let o = a.safe_load(&mut hp).expect("non-null");
-            black_box(o.value);
-            hp.reset_protection();
-        }
-    });
-    d.as_secs_f64()
+/// How long the writers of a [`mixed_run`] write.
+#[derive(Clone, Copy)]
+enum Until {
+    /// Each writer does this many replaces.
+    Ops(u64),
+    /// Each writer replaces until this many seconds have passed.
+    Secs(f64),
 }
 
-fn read_seize(threads: usize, ops: u64) -> f64 {
-    use seize::Guard as _;
-    let collector = seize::Collector::new();
-    let ptr = std::sync::atomic::AtomicPtr::new(Obj::boxed(7));
-    let d = run_parallel(threads, |_| {
-        for _ in 0..ops {
-            let g = collector.enter();
-            let p = g.protect(&ptr, Ordering::Acquire);
-            // SAFETY: protected by `g`; never retired during the run.
-            black_box(unsafe { (*p).value });
+/// `readers` reader threads and `writers` writer threads on one shared pointer. Readers
+/// read one object per read section until every writer is done; writers start once every
+/// reader is reading (a reader not yet scheduled would otherwise hold up the grace periods
+/// of the whole run) and stop as `until` says. Returns (reads per second summed over
+/// readers, replaces per second summed over writers), each over its own threads' span.
+fn mixed_run(imp: &str, readers: usize, writers: usize, until: Until) -> (f64, f64) {
+    struct F {
+        readers: usize,
+        writers: usize,
+        until: Until,
+    }
+    impl SchemeFn<(f64, f64)> for F {
+        fn call<S: Scheme>(self, s: &S) -> (f64, f64) {
+            let (readers, writers) = (self.readers, self.writers);
+            let reading = AtomicUsize::new(0);
+            let done = AtomicUsize::new(0);
+            let reads = AtomicU64::new(0);
+            let writes = AtomicU64::new(0);
+            let spans: Mutex<Vec<(bool, Instant, Instant)>> = Mutex::new(Vec::new());
+            run_parallel(readers + writers, |t| {
+                let mut l = s.local();
+                if t < readers {
+                    reading.fetch_add(1, Ordering::Relaxed);
+                    let start = Instant::now();
+                    let mut n = 0u64;
+                    while done.load(Ordering::Relaxed) < writers {
+                        for _ in 0..64 {
+                            s.read_k(&mut l, 1);
+                        }
+                        n += 64;
+                    }
+                    let end = Instant::now();
+                    reads.fetch_add(n, Ordering::Relaxed);
+                    spans.lock().unwrap().push((true, start, end));
+                } else {
+                    while reading.load(Ordering::Relaxed) < readers {
+                        std::hint::spin_loop();
+                    }
+                    let start = Instant::now();
+                    let mut i = 0u64;
+                    match self.until {
+                        Until::Ops(ops) => {
+                            while i < ops {
+                                s.replace(&mut l, i);
+                                i += 1;
+                            }
+                        }
+                        Until::Secs(secs) => {
+                            while start.elapsed().as_secs_f64() < secs {
+                                for _ in 0..64 {
+                                    s.replace(&mut l, i);
+                                    i += 1;
+                                }
+                            }
+                        }
+                    }
+                    let end = Instant::now();
+                    done.fetch_add(1, Ordering::Relaxed);
+                    s.finish(&mut l);
+                    writes.fetch_add(i, Ordering::Relaxed);
+                    spans.lock().unwrap().push((false, start, end));
+                }
+            });
+            let spans = spans.into_inner().unwrap();
+            let span = |reader: bool| {
+                let sel = spans.iter().filter(|s| s.0 == reader);
+                let first = sel.clone().map(|s| s.1).min();
+                let last = sel.map(|s| s.2).max();
+                match (first, last) {
+                    (Some(a), Some(b)) => (b - a).as_secs_f64().max(1e-9),
+                    _ => f64::INFINITY,
+                }
+            };
+            (
+                reads.load(Ordering::Relaxed) as f64 / span(true),
+                writes.load(Ordering::Relaxed) as f64 / span(false),
+            )
         }
-    });
-    // SAFETY: every reader finished; the object was never retired.
-    drop(unsafe { Box::from_raw(ptr.load(Ordering::Relaxed)) });
-    d.as_secs_f64()
-}
-
-fn read_arc_swap(threads: usize, ops: u64) -> f64 {
-    let a = arc_swap::ArcSwap::from_pointee(Obj::new(7));
-    let d = run_parallel(threads, |_| {
-        for _ in 0..ops {
-            let g = a.load();
-            black_box(g.value);
-        }
-    });
-    d.as_secs_f64()
-}
-
-fn read_rwlock(threads: usize, ops: u64) -> f64 {
-    let l = RwLock::new(Box::new(Obj::new(7)));
-    let d = run_parallel(threads, |_| {
-        for _ in 0..ops {
-            let g = l.read().unwrap();
-            black_box(g.value);
-        }
-    });
-    d.as_secs_f64()
+    }
+    with_scheme(
+        imp,
+        F {
+            readers,
+            writers,
+            until,
+        },
+    )
 }
 
 // === impl retire_reclaim and reclaim_latency ===
 
-fn retire_reclaim(cfg: &Config, sink: &mut Sink) {
-    let ops = cfg.scale(1_000_000, 100_000);
-    let rows = interleaved(cfg.repeats, |imp| {
-        let secs = replace_run(imp, cfg.threads, ops);
-        (cfg.threads as u64 * ops) as f64 / secs
-    });
-    for (imp, s) in rows {
-        sink.push("retire_reclaim", imp, "ops_per_sec", "ops/s", s);
+/// Child processes `retire_reclaim` runs in, so that its table shows the spread across
+/// processes as well as within one.
+const RETIRE_PROCESSES: usize = 3;
+
+fn retire_reclaim(cfg: &Config, sink: &mut Sink) -> Result<(), String> {
+    const W: &str = "retire_reclaim";
+    if !cfg.wants(W) {
+        return Ok(());
     }
+    harness::announce(cfg, W);
+    if !cfg.in_child {
+        let mut rows = Vec::new();
+        for _ in 0..RETIRE_PROCESSES {
+            for imp in IMPLS.iter().filter(|i| cfg.runs(i)) {
+                rows.extend(harness::fresh_process(cfg, "smr", W, imp, cfg.repeats)?);
+            }
+        }
+        for r in harness::merge_processes(&rows) {
+            harness::push_row(sink, &r);
+        }
+        return Ok(());
+    }
+    // At least 250k replaces per writer, about 1M in all, so a repeat lasts >= 100 ms.
+    let ops = cfg.scale((1_000_000 / cfg.threads as u64).max(250_000), 50_000);
+    let impls: Vec<&str> = IMPLS.iter().copied().filter(|i| cfg.runs(i)).collect();
+    let mut reads = vec![Vec::new(); impls.len()];
+    let rows = interleaved(&impls, cfg.repeats, |i, imp| {
+        let (r, w) = mixed_run(imp, 1, cfg.threads, Until::Ops(ops));
+        reads[i].push(r);
+        w
+    });
+    for ((imp, s), r) in rows.into_iter().zip(reads) {
+        sink.push(W, imp, "ops_per_sec", "ops/s", s);
+        sink.push(W, imp, "reader_ops_per_sec", "ops/s", Stat::of(&r));
+    }
+    Ok(())
 }
 
 fn reclaim_latency(cfg: &Config, sink: &mut Sink) {
+    const W: &str = "reclaim_latency";
+    if !cfg.wants(W) {
+        return;
+    }
+    harness::announce(cfg, W);
     let ops = cfg.scale(200_000, 30_000);
-    for &imp in IMPLS {
+    for &imp in IMPLS.iter().filter(|i| cfg.runs(i)) {
         let mut p50 = Vec::new();
         let mut p99 = Vec::new();
         for _ in 0..cfg.repeats.max(1) {
             LATENCIES.lock().unwrap().clear();
             TRACK.store(TRACK_LATENCY, Ordering::SeqCst);
-            replace_run(imp, cfg.threads, ops);
+            // Every drop is recorded, including those that only happen when the threads
+            // unregister or the domain drops: retire-to-free, end to end.
+            mixed_run(imp, 1, cfg.threads, Until::Ops(ops));
             TRACK.store(TRACK_NONE, Ordering::SeqCst);
             let mut v = std::mem::take(&mut *LATENCIES.lock().unwrap());
             if v.is_empty() {
@@ -292,253 +695,10 @@ fn reclaim_latency(cfg: &Config, sink: &mut Sink) {
             p99.push(p[1] as f64);
         }
         if !p50.is_empty() {
-            sink.push("reclaim_latency", imp, "p50_ns", "ns", Stat::of(&p50));
-            sink.push("reclaim_latency", imp, "p99_ns", "ns", Stat::of(&p99));
+            sink.push(W, imp, "p50_ns", "ns", Stat::of(&p50));
+            sink.push(W, imp, "p99_ns", "ns", Stat::of(&p99));
         }
     }
-}
-
-/// `writers` threads each replace the shared object `ops` times while one more thread
-/// reads it; returns the seconds the run took. In latency mode, objects are stamped
-/// before they are retired, and every drop is recorded, including those that only happen
-/// when the threads unregister or the domain drops: retire-to-free, end to end.
-fn replace_run(imp: &str, writers: usize, ops: u64) -> f64 {
-    match imp {
-        "ebb-qsbr" => replace_ebb(ebb_smr::qsbr::Domain::new(), writers, ops, QUIESCE_EVERY),
-        "ebb-ebr" => replace_ebb(ebb_smr::ebr::Domain::new(), writers, ops, 0),
-        "ebb-hp" => replace_ebb(ebb_smr::hp::Domain::new(), writers, ops, 0),
-        "crossbeam-epoch" => replace_crossbeam(writers, ops),
-        "haphazard" => replace_haphazard(writers, ops),
-        "seize" => replace_seize(writers, ops),
-        "arc-swap" => replace_arc_swap(writers, ops),
-        _ => replace_rwlock(writers, ops),
-    }
-}
-
-/// Shared choreography of a replace run: thread `writers` is the reader (it reads until
-/// every writer is done); writers start once the reader is reading, so that a reader that
-/// was not scheduled yet does not hold up the grace periods of the whole run.
-struct Choreo {
-    writers: usize,
-    started: AtomicBool,
-    done: AtomicUsize,
-}
-
-impl Choreo {
-    fn new(writers: usize) -> Choreo {
-        Choreo {
-            writers,
-            started: AtomicBool::new(false),
-            done: AtomicUsize::new(0),
-        }
-    }
-
-    fn is_reader(&self, t: usize) -> bool {
-        t == self.writers
-    }
-
-    /// The reader's loop condition; the first call lets the writers go.
-    fn reading(&self) -> bool {
-        self.started.store(true, Ordering::Relaxed);
-        self.done.load(Ordering::Relaxed) < self.writers
-    }
-
-    /// Writers wait for the reader before their first write.
-    fn wait_for_reader(&self) {
-        while !self.started.load(Ordering::Relaxed) {
-            std::hint::spin_loop();
-        }
-    }
-
-    /// Called by every thread once its part is over.
-    fn end(&self, t: usize) {
-        if !self.is_reader(t) {
-            self.done.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
-
-fn replace_ebb<S: Smr>(domain: S, writers: usize, ops: u64, quiesce_every: u32) -> f64 {
-    let ptr = AtomicPtr::new(Obj::boxed(0));
-    let c = Choreo::new(writers);
-    let d = run_parallel(writers + 1, |t| {
-        let mut h = domain.register();
-        if c.is_reader(t) {
-            let mut countdown = QUIESCE_EVERY;
-            while c.reading() {
-                {
-                    let mut g = h.pin();
-                    let p = g.protect(0, &ptr);
-                    // SAFETY: protected by `g`.
-                    black_box(unsafe { (*p).value });
-                }
-                countdown -= 1;
-                if countdown == 0 {
-                    countdown = QUIESCE_EVERY;
-                    h.quiescent();
-                }
-            }
-        } else {
-            c.wait_for_reader();
-            for i in 0..ops {
-                let old = ptr.swap(Obj::boxed(i), Ordering::AcqRel);
-                {
-                    let g = h.pin();
-                    // SAFETY: `old` is unlinked by the swap and retired once.
-                    unsafe {
-                        (*old).stamp();
-                        g.retire(old, drop_box::<Obj>);
-                    }
-                }
-                if quiesce_every != 0 {
-                    h.quiescent();
-                }
-            }
-        }
-        c.end(t);
-    });
-    drop(domain);
-    // SAFETY: every thread finished; the last object was never retired.
-    drop(unsafe { Box::from_raw(ptr.load(Ordering::Relaxed)) });
-    d.as_secs_f64()
-}
-
-fn replace_crossbeam(writers: usize, ops: u64) -> f64 {
-    let collector = crossbeam_epoch::Collector::new();
-    let a = crossbeam_epoch::Atomic::new(Obj::new(0));
-    let c = Choreo::new(writers);
-    let d = run_parallel(writers + 1, |t| {
-        let h = collector.register();
-        if c.is_reader(t) {
-            while c.reading() {
-                let g = h.pin();
-                let s = a.load(Ordering::Acquire, &g);
-                // SAFETY: loaded under the pin.
-                black_box(unsafe { s.deref() }.value);
-            }
-        } else {
-            c.wait_for_reader();
-            for i in 0..ops {
-                let g = h.pin();
-                let old = a.swap(
-                    crossbeam_epoch::Owned::new(Obj::new(i)),
-                    Ordering::AcqRel,
-                    &g,
-                );
-                // SAFETY: unlinked by the swap, destroyed once.
-                unsafe {
-                    old.deref().stamp();
-                    g.defer_destroy(old);
-                }
-            }
-        }
-        c.end(t);
-    });
-    // SAFETY: every thread finished.
-    drop(unsafe { a.into_owned() });
-    d.as_secs_f64()
-}
-
-fn replace_haphazard(writers: usize, ops: u64) -> f64 {
-    let a = haphazard::AtomicPtr::from(Box::new(Obj::new(0)));
-    let c = Choreo::new(writers);
-    let d = run_parallel(writers + 1, |t| {
-        if c.is_reader(t) {
-            let mut hp = haphazard::HazardPointer::new();
-            while c.reading() {
-                black_box(a.safe_load(&mut hp).expect("non-null").value);
-                hp.reset_protection();
-            }
-        } else {
-            c.wait_for_reader();
-            for i in 0..ops {
-                let old = a.swap(Box::new(Obj::new(i))).expect("non-null");
-                // SAFETY: unlinked by the swap, retired once.
-                unsafe {
-                    old.as_ref().as_ref().stamp();
-                    old.retire();
-                }
-            }
-        }
-        c.end(t);
-    });
-    haphazard::Domain::global().eager_reclaim();
-    d.as_secs_f64()
-}
-
-fn replace_seize(writers: usize, ops: u64) -> f64 {
-    use seize::Guard as _;
-    let collector = seize::Collector::new();
-    let ptr = std::sync::atomic::AtomicPtr::new(Obj::boxed(0));
-    let c = Choreo::new(writers);
-    let d = run_parallel(writers + 1, |t| {
-        if c.is_reader(t) {
-            while c.reading() {
-                let g = collector.enter();
-                let p = g.protect(&ptr, Ordering::Acquire);
-                // SAFETY: protected by `g`.
-                black_box(unsafe { (*p).value });
-            }
-        } else {
-            c.wait_for_reader();
-            for i in 0..ops {
-                let g = collector.enter();
-                let old = g.swap(&ptr, Obj::boxed(i), Ordering::AcqRel);
-                // SAFETY: unlinked by the swap, retired once, allocated by `Box`.
-                unsafe {
-                    (*old).stamp();
-                    g.defer_retire(old, seize::reclaim::boxed);
-                }
-            }
-        }
-        c.end(t);
-    });
-    drop(collector);
-    // SAFETY: every thread finished; the last object was never retired.
-    drop(unsafe { Box::from_raw(ptr.load(Ordering::Relaxed)) });
-    d.as_secs_f64()
-}
-
-fn replace_arc_swap(writers: usize, ops: u64) -> f64 {
-    let a = arc_swap::ArcSwap::from_pointee(Obj::new(0));
-    let c = Choreo::new(writers);
-    let d = run_parallel(writers + 1, |t| {
-        if c.is_reader(t) {
-            while c.reading() {
-                black_box(a.load().value);
-            }
-        } else {
-            c.wait_for_reader();
-            for i in 0..ops {
-                let old = a.swap(std::sync::Arc::new(Obj::new(i)));
-                old.stamp();
-                drop(old);
-            }
-        }
-        c.end(t);
-    });
-    d.as_secs_f64()
-}
-
-fn replace_rwlock(writers: usize, ops: u64) -> f64 {
-    let l = RwLock::new(Box::new(Obj::new(0)));
-    let c = Choreo::new(writers);
-    let d = run_parallel(writers + 1, |t| {
-        if c.is_reader(t) {
-            while c.reading() {
-                black_box(l.read().unwrap().value);
-            }
-        } else {
-            c.wait_for_reader();
-            for i in 0..ops {
-                let old = std::mem::replace(&mut *l.write().unwrap(), Box::new(Obj::new(i)));
-                old.stamp();
-                drop(old);
-            }
-        }
-        c.end(t);
-    });
-    d.as_secs_f64()
 }
 
 // === impl stalled_reader_garbage ===
@@ -556,6 +716,14 @@ fn stalled_reader_garbage(cfg: &Config, sink: &mut Sink) {
             "peak_pending_bytes",
             "bytes",
             s,
+        );
+        let retired = (cfg.threads as u64 * per_writer * OBJ_BYTES) as f64;
+        sink.push(
+            "stalled_reader_garbage",
+            imp,
+            "retired_bytes",
+            "bytes",
+            Stat::single(retired),
         );
     }
 }
@@ -793,10 +961,16 @@ mod tests {
             repeats: 1,
             allocator: "system",
             workloads: vec!["stalled_reader_garbage".into()],
+            impls: vec![],
+            in_child: true,
         };
         let mut sink = Sink::quiet("smr", 1);
         run(&cfg, &mut sink).unwrap();
-        let rows = sink.rows();
+        let rows: Vec<_> = sink
+            .rows()
+            .iter()
+            .filter(|r| r.metric == "peak_pending_bytes")
+            .collect();
         assert_eq!(rows.len(), IMPLS.len() - 1);
         let hp = rows.iter().find(|r| r.imp == "ebb-hp").unwrap();
         let ebr = rows.iter().find(|r| r.imp == "ebb-ebr").unwrap();

@@ -1,6 +1,8 @@
 //! `cargo xtask bench`: builds the runner binaries of `benches/`, runs one child process
-//! per (suite, global allocator, thread count), collects the rows they print, and writes
-//! the tables, plots and JSON.
+//! per (suite, global allocator, thread count) and one more per variant (a suite's
+//! `-nomb` rows: the same workloads with an environment variable set), collects the rows
+//! they print, and writes the tables, plots and JSON under `target/bench/`, or over the
+//! published `docs/benchmarks/` with `--publish`.
 
 use crate::machine::{self, Machine};
 use crate::{plot, project_root, report};
@@ -8,7 +10,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -21,7 +23,7 @@ pub struct BenchArgs {
     /// as oversubscribed.
     #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
     threads: Vec<usize>,
-    /// Short runs (seconds per suite), for CI smoke tests. Does not rewrite docs/.
+    /// Short runs (seconds per suite), for CI smoke tests.
     #[arg(long)]
     quick: bool,
     /// Also write every row, with the machine, to this JSON file.
@@ -33,9 +35,15 @@ pub struct BenchArgs {
     /// Only these workloads (repeatable).
     #[arg(long = "workload", value_name = "NAME")]
     workloads: Vec<String>,
-    /// Do not rewrite docs/benchmarks/ even on a full run.
+    /// Also rewrite the published results in docs/benchmarks/ (a full run only);
+    /// without it, results are written under target/bench/ and the checkout is untouched.
     #[arg(long)]
-    no_docs: bool,
+    publish: bool,
+    /// Run with a competing CPU-bound process per core, started and stopped by the
+    /// driver, to see how each implementation degrades under load. Published as
+    /// `<suite>-noisy.md`.
+    #[arg(long)]
+    noisy: bool,
 }
 
 /// One row, as the runners print it and as `--json` stores it.
@@ -62,7 +70,28 @@ pub struct Suite {
     pub baseline: &'static str,
     /// What the suite measures, printed above its tables.
     pub about: &'static str,
+    /// Extra children per (runner, thread count): the same suite with environment
+    /// variables set, for rows whose impl names get a suffix.
+    pub variants: &'static [Variant],
+    /// How a workload's thread count reads where it is not "threads running the
+    /// workload": `{t}` is replaced by the count (e.g. `{t} writers + 1 reader`).
+    pub thread_labels: &'static [(&'static str, &'static str)],
 }
+
+/// A variant child: `env` set, only the impls matching `impls` (a `*` suffix is a prefix
+/// match) and only `workloads`; every row's impl gets `suffix`.
+pub struct Variant {
+    pub suffix: &'static str,
+    pub env: &'static [(&'static str, &'static str)],
+    pub impls: &'static str,
+    pub workloads: &'static [&'static str],
+}
+
+/// The runs without `membarrier`: ebb's rows again with `EBB_SMR_NO_MEMBARRIER=1` (ebb-smr's
+/// readers use a full fence instead of the light one) and `EBB_SLAB_NO_BIAS=1` (ebb-slab's
+/// checked free elects with a CAS instead of the biased store).
+const NO_MEMBARRIER_ENV: &[(&str, &str)] =
+    &[("EBB_SMR_NO_MEMBARRIER", "1"), ("EBB_SLAB_NO_BIAS", "1")];
 
 pub const SUITES: &[Suite] = &[
     Suite {
@@ -76,22 +105,59 @@ pub const SUITES: &[Suite] = &[
                 `btree_churn`: each thread builds and drops its own \
                 `BTreeMap<String, Vec<u8>>` of 1M entries (100k with --quick). \
                 `ebb` is ebb-slab's `EbbAlloc`.",
+        variants: &[],
+        thread_labels: &[],
     },
     Suite {
         name: "smr",
         runners: &["system"],
         baseline: "crossbeam-epoch",
         about: "Safe memory reclamation: ebb's QSBR, EBR and hazard pointers against \
-                crossbeam-epoch, haphazard, seize, arc-swap and a std RwLock. See \
-                docs/smr.md for what each workload does.",
+                crossbeam-epoch, haphazard, seize, arc-swap and a std RwLock. \
+                `protected_read_kN`: N reads per read section (QSBR quiescent, EBR and \
+                crossbeam pinned, seize entered once per N; hazard pointers protect every \
+                read); `plain-load` is the unprotected floor. Rows ending in `-nomb` ran \
+                with `EBB_SMR_NO_MEMBARRIER=1` (no membarrier-based fences). See \
+                docs/benchmarks/notes/smr.md and docs/benchmarks/methodology.md.",
+        variants: &[Variant {
+            suffix: "-nomb",
+            env: NO_MEMBARRIER_ENV,
+            impls: "ebb*",
+            workloads: &[
+                "protected_read_k1",
+                "protected_read_k10",
+                "protected_read_k100",
+                "protected_read_k1000",
+                "read_under_writes",
+            ],
+        }],
+        thread_labels: &[
+            ("retire_reclaim", "{t} writers + 1 reader"),
+            ("reclaim_latency", "{t} writers + 1 reader"),
+            ("read_under_writes", "{t} readers + 1 writer"),
+            ("stalled_reader_garbage", "{t} writers + 1 stalled reader"),
+        ],
     },
     Suite {
         name: "slab",
         runners: &["system"],
         baseline: "mimalloc",
-        about: "ebb-slab against allocators called directly (mimalloc, jemalloc, system), \
-                sharded-slab, and the single-threaded slab and slotmap. See docs/slab.md \
-                for how one operation is timed.",
+        about: "ebb-slab against allocators called directly (mimalloc through its heap \
+                API and through GlobalAlloc, jemalloc, system), sharded-slab, and the \
+                single-threaded slab, slotmap, thunderdome and generational-arena. \
+                Latencies count the timer (`*_net_ns` subtract its median, a second \
+                column, never the headline). Memory rows (`churn_close`, `close_live`) \
+                come from one fresh process per impl and repeat, in absolute MiB. Rows \
+                ending in `-nomb` ran with `EBB_SLAB_NO_BIAS=1` (the checked free's CAS \
+                election, no membarrier). See docs/benchmarks/notes/slab.md and \
+                docs/benchmarks/methodology.md.",
+        variants: &[Variant {
+            suffix: "-nomb",
+            env: NO_MEMBARRIER_ENV,
+            impls: "ebb",
+            workloads: &["hot_pair_64", "alloc_free_ws_100k", "handle_mix_90"],
+        }],
+        thread_labels: &[("get_under_remove", "{t} (1 remover)")],
     },
     Suite {
         name: "sync",
@@ -101,6 +167,8 @@ pub const SUITES: &[Suite] = &[
                 locked maps), read-mostly maps (dashmap, papaya), RCU reads (arc-swap), \
                 queues (crossbeam SegQueue), the work-stealing deque (crossbeam-deque), \
                 the Treiber stack, and the executor against rayon. See docs/sync.md.",
+        variants: &[],
+        thread_labels: &[],
     },
     Suite {
         name: "trie",
@@ -112,6 +180,8 @@ pub const SUITES: &[Suite] = &[
                 algebra; the file form; parallel gets and inserts), and its SharedMapping \
                 interner against lasso and dashmap. Only parallel_insert runs under the \
                 jemalloc runner. See benches/src/trie.rs for each workload.",
+        variants: &[],
+        thread_labels: &[],
     },
     Suite {
         name: "region",
@@ -122,6 +192,8 @@ pub const SUITES: &[Suite] = &[
                 and scattered graphs against a naive copier, Box/Rc deep clones and memcpy; \
                 adopt and splice; the Lisp on regions against the same evaluator on Rc. \
                 See docs/region.md.",
+        variants: &[],
+        thread_labels: &[],
     },
     Suite {
         name: "global",
@@ -133,6 +205,8 @@ pub const SUITES: &[Suite] = &[
                 process per allocator; `wall_s` for a fixed amount of work and \
                 `peak_rss_mb` (VmHWM of the process or C child). See benches/src/global.rs \
                 for each workload.",
+        variants: &[],
+        thread_labels: &[],
     },
 ];
 
@@ -158,21 +232,42 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         return Err("--repeats must be at least 1".into());
     }
 
+    if args.publish && args.quick {
+        return Err("--publish needs a full run (without --quick)".into());
+    }
+
     let machine = Machine::detect();
+    let started = std::time::Instant::now();
+    let load_start = machine::load_average();
     let profile = if args.quick { "release" } else { "bench" };
     eprintln!("building bench runners (profile `{profile}`)...");
     let runners = build_runners(profile)?;
+    let _noise = if args.noisy {
+        Some(Noise::start(machine.cores)?)
+    } else {
+        None
+    };
 
     let steps: usize = suites
         .iter()
-        .map(|s| s.runners.len() * args.threads.len())
+        .map(|s| s.runners.len() * args.threads.len() * (1 + s.variants.len()))
         .sum();
-    let bar = ProgressBar::new(steps as u64);
+    let tty = std::io::stderr().is_terminal();
+    let bar = if tty {
+        ProgressBar::new(steps as u64)
+    } else {
+        ProgressBar::hidden()
+    };
     bar.set_style(
         ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg}")
             .expect("valid template")
             .progress_chars("=> "),
     );
+    let progress = Progress {
+        bar: bar.clone(),
+        tty,
+        started,
+    };
 
     let mut rows: Vec<Row> = Vec::new();
     let mut failures = Vec::new();
@@ -182,19 +277,53 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
                 .get(*runner)
                 .ok_or_else(|| format!("runner ebb-bench-{runner} was not built"))?;
             for &t in &args.threads {
-                bar.set_message(format!("{} on {runner}, {t} thread(s)", suite.name));
-                match run_child(exe, suite.name, t, repeats, args.quick, &args.workloads) {
-                    Ok(mut r) => rows.append(&mut r),
-                    Err(e) => {
-                        bar.suspend(|| eprintln!("suite {} ({runner}, {t}t): {e}", suite.name));
-                        failures.push(format!("{} ({runner}, {t} threads)", suite.name));
+                let mut children = vec![ChildSpec {
+                    label: String::new(),
+                    env: &[],
+                    impls: None,
+                    workloads: args.workloads.clone(),
+                    suffix: "",
+                }];
+                for v in suite.variants {
+                    let workloads: Vec<String> = v
+                        .workloads
+                        .iter()
+                        .filter(|w| {
+                            args.workloads.is_empty() || args.workloads.iter().any(|a| a == *w)
+                        })
+                        .map(|w| w.to_string())
+                        .collect();
+                    if !workloads.is_empty() {
+                        children.push(ChildSpec {
+                            label: format!(" ({} rows)", v.suffix),
+                            env: v.env,
+                            impls: Some(v.impls),
+                            workloads,
+                            suffix: v.suffix,
+                        });
                     }
                 }
-                bar.inc(1);
+                for c in children {
+                    let what = format!("{} on {runner}, {t} thread(s){}", suite.name, c.label);
+                    progress.say(&format!("suite {what}"));
+                    bar.set_message(what);
+                    match run_child(exe, suite.name, t, repeats, args.quick, &c, &progress) {
+                        Ok(r) => rows.extend(r.into_iter().map(|mut r| {
+                            r.imp.push_str(c.suffix);
+                            r
+                        })),
+                        Err(e) => {
+                            bar.suspend(|| eprintln!("suite {} ({runner}, {t}t): {e}", suite.name));
+                            failures.push(format!("{} ({runner}, {t} threads)", suite.name));
+                        }
+                    }
+                    bar.inc(1);
+                }
             }
         }
     }
     bar.finish_and_clear();
+    drop(_noise);
 
     let ctx = report::Context {
         machine: machine.clone(),
@@ -203,21 +332,47 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         repeats,
         quick: args.quick,
         threads: args.threads.clone(),
+        noisy: args.noisy,
+        load: format!(
+            "{load_start} at start, {} at end (1, 5, 15 min; `/proc/loadavg`)",
+            machine::load_average()
+        ),
+        wall: format!("{:.1} min", started.elapsed().as_secs_f64() / 60.0),
     };
+    let out_dir = project_root().join("target").join("bench");
+    let tag = if args.noisy { "-noisy" } else { "" };
     for suite in &suites {
         let suite_rows: Vec<&Row> = rows.iter().filter(|r| r.suite == suite.name).collect();
         if suite_rows.is_empty() {
             continue;
         }
         println!("{}", report::markdown(suite, &suite_rows, &ctx, None));
-        if !args.quick && !args.no_docs {
-            write_docs(suite, &suite_rows, &ctx)?;
+        write_docs(&out_dir, suite, tag, &suite_rows, &ctx)?;
+        if args.publish {
+            let dir = project_root().join("docs").join("benchmarks");
+            write_docs(&dir, suite, tag, &suite_rows, &ctx)?;
         }
     }
-    if let Some(path) = &args.json {
-        report::write_json(path, &ctx, &rows)?;
-        eprintln!("wrote {} rows to {}", rows.len(), path.display());
+    let json = args
+        .json
+        .clone()
+        .unwrap_or_else(|| out_dir.join(format!("results{tag}.json")));
+    if let Some(dir) = json.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
+    report::write_json(&json, &ctx, &rows)?;
+    eprintln!(
+        "wrote {} rows to {}; tables and plots in {}{} ({})",
+        rows.len(),
+        json.display(),
+        out_dir.display(),
+        if args.publish {
+            " and docs/benchmarks/"
+        } else {
+            " (docs/benchmarks/ untouched; --publish rewrites it)"
+        },
+        ctx.wall
+    );
     if failures.is_empty() {
         Ok(())
     } else {
@@ -229,15 +384,83 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     }
 }
 
-fn write_docs(suite: &Suite, rows: &[&Row], ctx: &report::Context) -> Result<(), String> {
-    let dir = project_root().join("docs").join("benchmarks");
-    let plot_dir = dir.join(suite.name);
+/// One child of a (suite, runner, thread count): the plain run or a variant.
+struct ChildSpec {
+    label: String,
+    env: &'static [(&'static str, &'static str)],
+    impls: Option<&'static str>,
+    workloads: Vec<String>,
+    suffix: &'static str,
+}
+
+/// Where progress goes: the bar on a terminal, one line per step on a pipe or file.
+struct Progress {
+    bar: ProgressBar,
+    tty: bool,
+    started: std::time::Instant,
+}
+
+impl Progress {
+    fn say(&self, line: &str) {
+        if self.tty {
+            self.bar.set_message(line.to_string());
+        } else {
+            let s = self.started.elapsed().as_secs();
+            eprintln!("[{:02}:{:02}] {line}", s / 60, s % 60);
+        }
+    }
+}
+
+/// The competing load of `--noisy`: one CPU-bound process per core (`xtask spin`),
+/// killed when dropped.
+struct Noise(Vec<std::process::Child>);
+
+impl Noise {
+    fn start(cores: usize) -> Result<Noise, String> {
+        let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+        let mut kids = Vec::new();
+        for _ in 0..cores {
+            let c = Command::new(&exe)
+                .arg("spin")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .spawn()
+                .map_err(|e| format!("starting a noise process: {e}"))?;
+            kids.push(c);
+        }
+        eprintln!("--noisy: {cores} CPU-bound process(es) running beside the benchmarks");
+        Ok(Noise(kids))
+    }
+}
+
+impl Drop for Noise {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn write_docs(
+    dir: &Path,
+    suite: &Suite,
+    tag: &str,
+    rows: &[&Row],
+    ctx: &report::Context,
+) -> Result<(), String> {
+    let name = format!("{}{tag}", suite.name);
+    let plot_dir = dir.join(&name);
     std::fs::create_dir_all(&plot_dir).map_err(|e| format!("{}: {e}", plot_dir.display()))?;
-    let plots = plot::write_all(suite, rows, &plot_dir, ctx)?;
-    let notes_path = dir.join("notes").join(format!("{}.md", suite.name));
+    let plots = plot::write_all(suite, &name, rows, &plot_dir, ctx)?;
+    let notes_path = project_root()
+        .join("docs")
+        .join("benchmarks")
+        .join("notes")
+        .join(format!("{name}.md"));
     let notes = std::fs::read_to_string(&notes_path).ok();
     let md = report::markdown(suite, rows, ctx, Some((&plots, notes.as_deref())));
-    let path = dir.join(format!("{}.md", suite.name));
+    let path = dir.join(format!("{name}.md"));
     std::fs::write(&path, md).map_err(|e| format!("{}: {e}", path.display()))?;
     eprintln!("wrote {} and {} plot(s)", path.display(), plots.len());
     Ok(())
@@ -283,14 +506,16 @@ fn build_runners(profile: &str) -> Result<BTreeMap<String, PathBuf>, String> {
     Ok(runners)
 }
 
-/// Runs one child and parses its rows; its stderr is shown only when it fails.
+/// Runs one child and parses its rows; its stderr is shown only when it fails, except
+/// the `ebb-bench: start` lines, which report progress as they come.
 fn run_child(
     exe: &Path,
     suite: &str,
     threads: usize,
     repeats: usize,
     quick: bool,
-    workloads: &[String],
+    spec: &ChildSpec,
+    progress: &Progress,
 ) -> Result<Vec<Row>, String> {
     let mut cmd = Command::new(exe);
     cmd.args(["--suite", suite, "--threads", &threads.to_string()])
@@ -298,18 +523,40 @@ fn run_child(
     if quick {
         cmd.arg("--quick");
     }
-    for w in workloads {
+    for w in &spec.workloads {
         cmd.args(["--workload", w]);
+    }
+    if let Some(i) = spec.impls {
+        cmd.args(["--impl", i]);
+    }
+    for (k, v) in spec.env {
+        cmd.env(k, v);
     }
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
-    let mut stderr = child.stderr.take().expect("piped stderr");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (bar, tty, started, suffix, suite) = (
+        progress.bar.clone(),
+        progress.tty,
+        progress.started,
+        spec.suffix,
+        suite.to_string(),
+    );
     let err_reader = std::thread::spawn(move || {
+        let p = Progress { bar, tty, started };
         let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            match line.strip_prefix("ebb-bench: start ") {
+                Some(w) => p.say(&format!("  {suite} {w}{suffix}")),
+                None => {
+                    s.push_str(&line);
+                    s.push('\n');
+                }
+            }
+        }
         s
     });
     let mut rows = Vec::new();

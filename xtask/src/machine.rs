@@ -80,3 +80,11 @@ pub fn git_revision() -> String {
 pub fn utc_now() -> String {
     command_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]).unwrap_or_else(|| "unknown".into())
 }
+
+/// The load averages now (`/proc/loadavg`'s first three fields), or `unknown`.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(", "))
+        .unwrap_or_else(|| "unknown".into())
+}

@@ -1,5 +1,6 @@
 //! ebb's developer tasks. `cargo xtask bench` runs the benchmark suites and writes the
-//! scaling tables (`docs/benchmarks/`); `cargo xtask help` lists the rest.
+//! scaling tables under `target/bench/` (`--publish`: over `docs/benchmarks/`);
+//! `cargo xtask help` lists the rest.
 #![allow(missing_docs)]
 
 mod bench;
@@ -21,12 +22,18 @@ struct Cli {
 enum Cmd {
     /// Run benchmark suites: each workload against ebb and its peers, swept over threads.
     Bench(bench::BenchArgs),
+    /// Spin on one core until killed (the competing load of `bench --noisy`).
+    #[command(hide = true)]
+    Spin,
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Bench(args) => bench::run(args),
+        Cmd::Spin => loop {
+            std::hint::black_box(std::hint::black_box(1u64).wrapping_mul(3));
+        },
     };
     if let Err(e) = result {
         eprintln!("error: {e}");
