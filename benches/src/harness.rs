@@ -489,6 +489,48 @@ mod tests {
     }
 
     #[test]
+    fn impl_filter_matches_names_and_prefixes() {
+        let mut cfg = Config {
+            threads: 1,
+            quick: true,
+            repeats: 1,
+            allocator: "system",
+            workloads: vec![],
+            impls: vec![],
+            in_child: true,
+        };
+        assert!(cfg.runs("anything"));
+        cfg.impls = vec!["ebb*".into(), "seize".into()];
+        assert!(cfg.runs("ebb-ebr") && cfg.runs("ebb") && cfg.runs("seize"));
+        assert!(!cfg.runs("crossbeam-epoch") && !cfg.runs("seize2"));
+    }
+
+    #[test]
+    fn processes_merge_to_median_and_extremes() {
+        let row = |v: f64, lo: f64, hi: f64| Row {
+            suite: "s".into(),
+            workload: "w".into(),
+            imp: "i".into(),
+            threads: 1,
+            metric: "m".into(),
+            value: v,
+            min: lo,
+            max: hi,
+            unit: "ns".into(),
+        };
+        let m = merge_processes(&[row(2.0, 1.5, 2.5), row(4.0, 3.0, 9.0), row(3.0, 0.5, 3.5)]);
+        assert_eq!(m.len(), 1);
+        assert_eq!((m[0].value, m[0].min, m[0].max), (3.0, 0.5, 9.0));
+    }
+
+    #[test]
+    fn sized_ops_scales_a_pilot_to_the_target() {
+        // A run that costs 1 µs per op: 100 ms needs 100k ops.
+        let n = sized_ops(0.1, 1000, |ops| ops as f64 * 1e-6);
+        assert!((90_000..=110_000).contains(&n), "{n}");
+    }
+
+    #[test]
     fn sink_records_rows() {
         let mut s = Sink::quiet("x", 2);
         s.push("w", "ebb", "ops_per_sec", "ops/s", Stat::single(5.0));

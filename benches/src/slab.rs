@@ -627,6 +627,7 @@ fn alloc_free<const N: usize>(
         entries.push(entry("slab", 1, cfg, timer, &SlabCrate::<N>));
         entries.push(entry("slotmap", 1, cfg, timer, &Slotmap::<N>));
     }
+    entries.retain(|e| cfg.runs(e.name));
     round_robin(sink, w, cfg, &entries);
     Ok(())
 }
