@@ -99,7 +99,8 @@ pub unsafe extern "C" fn free(p: *mut c_void) {
     if p.is_null() {
         return;
     }
-    if let Err(e) = heap::free_checked(p.cast()) {
+    // SAFETY: the caller does not use `p` after freeing it.
+    if let Err(e) = unsafe { heap::free_checked(p.cast()) } {
         bad_pointer("free", e, p);
     }
 }
@@ -157,7 +158,8 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
         set_errno(libc::ENOMEM);
         return ptr::null_mut();
     }
-    match heap::realloc_checked(p.cast(), size) {
+    // SAFETY: the caller uses only the returned pointer afterwards (or `p` on failure).
+    match unsafe { heap::realloc_checked(p.cast(), size) } {
         Ok(q) => {
             if q.is_null() {
                 set_errno(libc::ENOMEM);
@@ -191,7 +193,7 @@ pub unsafe extern "C" fn reallocarray(p: *mut c_void, n: usize, size: usize) -> 
 /// `out` is valid for a write.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
-    if !align.is_power_of_two() || align % core::mem::size_of::<usize>() != 0 {
+    if !align.is_power_of_two() || !align.is_multiple_of(core::mem::size_of::<usize>()) {
         return libc::EINVAL;
     }
     if size > isize::MAX as usize {

@@ -43,11 +43,8 @@ fn bad_alignments_are_einval_and_write_nothing() {
     let mut out: *mut c_void = 0x1234 as *mut c_void;
     for a in [0, 3, 4, 12, 24, 1000] {
         // SAFETY: `out` is writable.
-        assert_eq!(
-            unsafe { posix_memalign(&mut out, a, 10) },
-            libc::EINVAL,
-            "align {a}"
-        );
+        let rc = unsafe { posix_memalign(&mut out, a, 10) };
+        assert_eq!(rc, libc::EINVAL, "align {a}");
         assert_eq!(out as usize, 0x1234);
     }
     clear_errno();

@@ -63,7 +63,7 @@ fn ebb_alloc_is_reexported() {
     // SAFETY: non-zero size; freed once with the same layout.
     unsafe {
         let p = A.alloc(l);
-        assert!(!p.is_null() && p as usize % 16 == 0);
+        assert!(!p.is_null() && (p as usize).is_multiple_of(16));
         A.dealloc(p, l);
     }
     let _same: ebb_slab::EbbAlloc = A;

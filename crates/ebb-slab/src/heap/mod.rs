@@ -20,7 +20,7 @@
 //! // SAFETY: the layout has a non-zero size; the block is freed with the same layout.
 //! unsafe {
 //!     let p = A.alloc(layout);
-//!     assert!(!p.is_null() && p as usize % 64 == 0);
+//!     assert!(!p.is_null() && (p as usize).is_multiple_of(64));
 //!     p.write_bytes(1, 100);
 //!     A.dealloc(p, layout);
 //! }
@@ -323,8 +323,11 @@ pub unsafe fn realloc(p: *mut u8, align: usize, new_size: usize) -> *mut u8 {
 
 /// Frees `p` after [`check`]ing it; the error when it is not a live object of this heap
 /// (then nothing is changed).
+///
+/// # Safety
+/// If `p` is a live object of this heap, nothing uses it after this call.
 #[inline]
-pub fn free_checked(p: *mut u8) -> Result<(), BadPointer> {
+pub unsafe fn free_checked(p: *mut u8) -> Result<(), BadPointer> {
     let (base, page, _, i) = locate(p)?;
     // SAFETY: `locate` found `p` to be live block `i` of `page` (or the large object at
     // `base`).
@@ -341,7 +344,11 @@ pub fn free_checked(p: *mut u8) -> Result<(), BadPointer> {
 /// Resizes `p` (any alignment, found from the page map) to `new_size` bytes aligned to
 /// 16 if it moves, after [`check`]ing it. `Ok(null)` when memory is exhausted (and `p`
 /// is still live).
-pub fn realloc_checked(p: *mut u8, new_size: usize) -> Result<*mut u8, BadPointer> {
+///
+/// # Safety
+/// If `p` is a live object of this heap, nothing uses it after this call unless the call
+/// returns `Ok(null)` or an error.
+pub unsafe fn realloc_checked(p: *mut u8, new_size: usize) -> Result<*mut u8, BadPointer> {
     let (base, _, _, _) = locate(p)?;
     // SAFETY: `check` found `p` live with its mapping at `base`.
     Ok(unsafe { realloc_at(p, base, 16, new_size) })
