@@ -19,15 +19,15 @@ pub use ebb_smr as smr;
 #[doc(inline)]
 pub use ebb_slab as slab;
 
+#[cfg(feature = "region")]
+#[doc(inline)]
+pub use ebb_region as region;
 #[cfg(feature = "sync")]
 #[doc(inline)]
 pub use ebb_sync as sync;
 #[cfg(feature = "trie")]
 #[doc(inline)]
 pub use ebb_trie as trie;
-#[cfg(feature = "region")]
-#[doc(inline)]
-pub use ebb_region as region;
 
 #[cfg(feature = "region")]
 pub mod lisp;
