@@ -37,7 +37,8 @@
 //! * `parallel_insert` (`ops/s`, also under the `jemalloc` runner): every thread inserts
 //!   200k random keys (`--quick`: 20k) under a prefix of its own: ebb through a
 //!   `ZipperHead` write zipper each, `dashmap` through `insert`. (pathmap's `ZipperHead`
-//!   is not `Sync`, so it cannot be shared by the threads: no pathmap row.)
+//!   is not `Sync`, so it cannot be shared by the threads: no pathmap row.) Under another
+//!   runner than `system` the impls are named `ebb-jemalloc` and so on.
 //! * `intern_insert`, `intern_lookup` (`ops/s`): every thread interns 100k strings of
 //!   its own; every thread looks up random strings from 100k interned ones. ebb's
 //!   `SharedMapping`, lasso's `ThreadedRodeo`, a `DashMap<Vec<u8>, u64>` with a shared
@@ -679,29 +680,20 @@ fn parallel_insert(cfg: &Config, sink: &mut Sink) {
         }));
         assert_eq!(dm.len(), per * cfg.threads);
     }
-    sink.push(
-        "parallel_insert",
-        "ebb",
-        "ops_per_sec",
-        "ops/s",
-        Stat::of(&e),
-    );
+    // The report keys rows by impl and thread count, so the allocator goes in the name.
+    let name = |imp: &str| {
+        if cfg.allocator == "system" {
+            imp.to_string()
+        } else {
+            format!("{imp}-{}", cfg.allocator)
+        }
+    };
+    let w = "parallel_insert";
+    sink.push(w, &name("ebb"), "ops_per_sec", "ops/s", Stat::of(&e));
     if !p.is_empty() {
-        sink.push(
-            "parallel_insert",
-            "pathmap",
-            "ops_per_sec",
-            "ops/s",
-            Stat::of(&p),
-        );
+        sink.push(w, &name("pathmap"), "ops_per_sec", "ops/s", Stat::of(&p));
     }
-    sink.push(
-        "parallel_insert",
-        "dashmap",
-        "ops_per_sec",
-        "ops/s",
-        Stat::of(&d),
-    );
+    sink.push(w, &name("dashmap"), "ops_per_sec", "ops/s", Stat::of(&d));
 }
 
 fn intern(cfg: &Config, sink: &mut Sink) {
