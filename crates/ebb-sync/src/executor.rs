@@ -644,6 +644,9 @@ struct Node<'a> {
 
 struct GraphRun<'a> {
     nodes: Vec<Node<'a>>,
+    /// Tasks without predecessors, fixed before anything runs (a scan of the counters
+    /// once tasks are running would also find tasks their predecessors just released).
+    roots: Vec<usize>,
     remaining: AtomicUsize,
     failed: AtomicBool,
     panic: Mutex<Option<Panic>>,
@@ -666,8 +669,10 @@ impl<'a> GraphRun<'a> {
                 succs[p].push(i);
             }
         }
+        let roots = (0..n).filter(|&i| preds[i] == 0).collect();
         let mut run = Box::new(GraphRun {
             nodes: Vec::with_capacity(n),
+            roots,
             remaining: AtomicUsize::new(n),
             failed: AtomicBool::new(false),
             panic: Mutex::new(None),
@@ -728,10 +733,8 @@ impl<'a> GraphRun<'a> {
 
     fn run(&self) {
         let ctx = current().expect("install runs on a worker");
-        for i in 0..self.nodes.len() {
-            if self.nodes[i].preds.load(Ordering::Relaxed) == 0 {
-                ctx.push(self.job(i));
-            }
+        for &i in &self.roots {
+            ctx.push(self.job(i));
         }
         ctx.help_until(|| self.remaining.load(Ordering::Acquire) == 0);
         if let Some(p) = self.panic.lock().unwrap_or_else(|e| e.into_inner()).take() {

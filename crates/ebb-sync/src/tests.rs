@@ -1060,3 +1060,28 @@ mod executor {
         );
     }
 }
+
+/// Tasks released while the graph's roots are still being pushed run once: a long chain
+/// whose head starts running before the starter reached the chain's end.
+#[test]
+fn graph_tasks_released_during_start_run_once() {
+    use crate::executor::{Executor, Graph};
+    use std::sync::atomic::{AtomicU8, Ordering};
+    let ex = Executor::new(2);
+    let len = n(200_000, 100);
+    let runs: Vec<AtomicU8> = (0..len).map(|_| AtomicU8::new(0)).collect();
+    let mut g = Graph::new();
+    let mut prev = None;
+    for i in 0..len {
+        let runs = &runs;
+        let after: Vec<_> = prev.into_iter().collect();
+        prev = Some(
+            g.add(&after, move || {
+                runs[i].fetch_add(1, Ordering::Relaxed);
+            })
+            .unwrap(),
+        );
+    }
+    ex.run(g);
+    assert!(runs.iter().all(|r| r.load(Ordering::Relaxed) == 1));
+}
