@@ -658,8 +658,30 @@ unsafe impl Sync for GraphRun<'_> {}
 // SAFETY: as above; closures are `Send`.
 unsafe impl Send for GraphRun<'_> {}
 
+/// Owns a [`GraphRun`] through the raw pointer its nodes point back to.
+struct RunBox<'a>(*mut GraphRun<'a>);
+
+impl<'a> core::ops::Deref for RunBox<'a> {
+    type Target = GraphRun<'a>;
+    fn deref(&self) -> &GraphRun<'a> {
+        // SAFETY: the box lives until `drop`; it is only shared from here on.
+        unsafe { &*self.0 }
+    }
+}
+
+impl Drop for RunBox<'_> {
+    fn drop(&mut self) {
+        // SAFETY: made by `Box::into_raw` in `GraphRun::new`, freed once, after the run
+        // (every task finished: `run` waited for `remaining == 0`).
+        drop(unsafe { Box::from_raw(self.0) });
+    }
+}
+
+// SAFETY: shares a `GraphRun`, which is `Sync`.
+unsafe impl Sync for RunBox<'_> {}
+
 impl<'a> GraphRun<'a> {
-    fn new(g: Graph<'a>) -> Box<GraphRun<'a>> {
+    fn new(g: Graph<'a>) -> RunBox<'a> {
         let n = g.tasks.len();
         let mut succs: Vec<Vec<usize>> = vec![Vec::new(); n];
         let mut preds = vec![0usize; n];
@@ -670,15 +692,7 @@ impl<'a> GraphRun<'a> {
             }
         }
         let roots = (0..n).filter(|&i| preds[i] == 0).collect();
-        let mut run = Box::new(GraphRun {
-            nodes: Vec::with_capacity(n),
-            roots,
-            remaining: AtomicUsize::new(n),
-            failed: AtomicBool::new(false),
-            panic: Mutex::new(None),
-        });
-        let me: *const GraphRun<'a> = &*run;
-        run.nodes = g
+        let nodes = g
             .tasks
             .into_iter()
             .zip(succs)
@@ -687,10 +701,23 @@ impl<'a> GraphRun<'a> {
                 f: UnsafeCell::new(Some(f)),
                 preds: AtomicUsize::new(preds),
                 succs,
-                run: me,
+                run: core::ptr::null(),
             })
             .collect();
-        run
+        // Every access, including the nodes' back pointers, derives from this one raw
+        // pointer, so that no later write invalidates another (Stacked Borrows).
+        let raw = Box::into_raw(Box::new(GraphRun {
+            nodes,
+            roots,
+            remaining: AtomicUsize::new(n),
+            failed: AtomicBool::new(false),
+            panic: Mutex::new(None),
+        }));
+        // SAFETY: `raw` is a fresh, unshared box.
+        for node in unsafe { &mut (*raw).nodes } {
+            node.run = raw;
+        }
+        RunBox(raw)
     }
 
     fn job(&self, i: usize) -> JobRef {
