@@ -323,7 +323,7 @@ impl Executor {
     /// have run. After a task panics, the tasks not yet started are skipped, and the
     /// first panic is resumed here.
     pub fn run(&self, graph: Graph<'_>) {
-        let g = GraphRun::new(graph);
+        let g = GraphRun::build(graph);
         self.install(|| g.run());
     }
 }
@@ -671,7 +671,7 @@ impl<'a> core::ops::Deref for RunBox<'a> {
 
 impl Drop for RunBox<'_> {
     fn drop(&mut self) {
-        // SAFETY: made by `Box::into_raw` in `GraphRun::new`, freed once, after the run
+        // SAFETY: made by `Box::into_raw` in `GraphRun::build`, freed once, after the run
         // (every task finished: `run` waited for `remaining == 0`).
         drop(unsafe { Box::from_raw(self.0) });
     }
@@ -681,7 +681,7 @@ impl Drop for RunBox<'_> {
 unsafe impl Sync for RunBox<'_> {}
 
 impl<'a> GraphRun<'a> {
-    fn new(g: Graph<'a>) -> RunBox<'a> {
+    fn build(g: Graph<'a>) -> RunBox<'a> {
         let n = g.tasks.len();
         let mut succs: Vec<Vec<usize>> = vec![Vec::new(); n];
         let mut preds = vec![0usize; n];
