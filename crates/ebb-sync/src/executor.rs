@@ -323,7 +323,7 @@ impl Executor {
     /// have run. After a task panics, the tasks not yet started are skipped, and the
     /// first panic is resumed here.
     pub fn run(&self, graph: Graph<'_>) {
-        let g = GraphRun::new(graph);
+        let g = GraphRun::build(graph);
         self.install(|| g.run());
     }
 }
@@ -644,6 +644,9 @@ struct Node<'a> {
 
 struct GraphRun<'a> {
     nodes: Vec<Node<'a>>,
+    /// Tasks without predecessors, fixed before anything runs (a scan of the counters
+    /// once tasks are running would also find tasks their predecessors just released).
+    roots: Vec<usize>,
     remaining: AtomicUsize,
     failed: AtomicBool,
     panic: Mutex<Option<Panic>>,
@@ -655,8 +658,30 @@ unsafe impl Sync for GraphRun<'_> {}
 // SAFETY: as above; closures are `Send`.
 unsafe impl Send for GraphRun<'_> {}
 
+/// Owns a [`GraphRun`] through the raw pointer its nodes point back to.
+struct RunBox<'a>(*mut GraphRun<'a>);
+
+impl<'a> core::ops::Deref for RunBox<'a> {
+    type Target = GraphRun<'a>;
+    fn deref(&self) -> &GraphRun<'a> {
+        // SAFETY: the box lives until `drop`; it is only shared from here on.
+        unsafe { &*self.0 }
+    }
+}
+
+impl Drop for RunBox<'_> {
+    fn drop(&mut self) {
+        // SAFETY: made by `Box::into_raw` in `GraphRun::build`, freed once, after the run
+        // (every task finished: `run` waited for `remaining == 0`).
+        drop(unsafe { Box::from_raw(self.0) });
+    }
+}
+
+// SAFETY: shares a `GraphRun`, which is `Sync`.
+unsafe impl Sync for RunBox<'_> {}
+
 impl<'a> GraphRun<'a> {
-    fn new(g: Graph<'a>) -> Box<GraphRun<'a>> {
+    fn build(g: Graph<'a>) -> RunBox<'a> {
         let n = g.tasks.len();
         let mut succs: Vec<Vec<usize>> = vec![Vec::new(); n];
         let mut preds = vec![0usize; n];
@@ -666,14 +691,8 @@ impl<'a> GraphRun<'a> {
                 succs[p].push(i);
             }
         }
-        let mut run = Box::new(GraphRun {
-            nodes: Vec::with_capacity(n),
-            remaining: AtomicUsize::new(n),
-            failed: AtomicBool::new(false),
-            panic: Mutex::new(None),
-        });
-        let me: *const GraphRun<'a> = &*run;
-        run.nodes = g
+        let roots = (0..n).filter(|&i| preds[i] == 0).collect();
+        let nodes = g
             .tasks
             .into_iter()
             .zip(succs)
@@ -682,10 +701,23 @@ impl<'a> GraphRun<'a> {
                 f: UnsafeCell::new(Some(f)),
                 preds: AtomicUsize::new(preds),
                 succs,
-                run: me,
+                run: core::ptr::null(),
             })
             .collect();
-        run
+        // Every access, including the nodes' back pointers, derives from this one raw
+        // pointer, so that no later write invalidates another (Stacked Borrows).
+        let raw = Box::into_raw(Box::new(GraphRun {
+            nodes,
+            roots,
+            remaining: AtomicUsize::new(n),
+            failed: AtomicBool::new(false),
+            panic: Mutex::new(None),
+        }));
+        // SAFETY: `raw` is a fresh, unshared box.
+        for node in unsafe { &mut (*raw).nodes } {
+            node.run = raw;
+        }
+        RunBox(raw)
     }
 
     fn job(&self, i: usize) -> JobRef {
@@ -728,10 +760,8 @@ impl<'a> GraphRun<'a> {
 
     fn run(&self) {
         let ctx = current().expect("install runs on a worker");
-        for i in 0..self.nodes.len() {
-            if self.nodes[i].preds.load(Ordering::Relaxed) == 0 {
-                ctx.push(self.job(i));
-            }
+        for &i in &self.roots {
+            ctx.push(self.job(i));
         }
         ctx.help_until(|| self.remaining.load(Ordering::Acquire) == 0);
         if let Some(p) = self.panic.lock().unwrap_or_else(|e| e.into_inner()).take() {
