@@ -237,7 +237,16 @@ fn ebb_malloc_so() -> Result<PathBuf, String> {
         .ok_or("runner directory has no name")?;
     let profile = if profile == "debug" { "dev" } else { profile };
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let st = Command::new(cargo)
+    let mut cmd = Command::new(cargo);
+    // The runner's own target directory, with the flags it was built with (`cargo xtask
+    // bench` adds the AES target feature, in a directory of its own, where the CPU has
+    // it), so that this build neither lands elsewhere nor invalidates the runners.
+    let target_dir = dir.parent().ok_or("runner directory has no parent")?;
+    cmd.env("CARGO_TARGET_DIR", target_dir);
+    if cfg!(target_feature = "aes") && std::env::var_os("RUSTFLAGS").is_none() {
+        cmd.env("RUSTFLAGS", "-C target-feature=+aes,+sse2");
+    }
+    let st = cmd
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(["build", "--profile", profile, "-p", "ebb-malloc"])
         .stdout(Stdio::null())

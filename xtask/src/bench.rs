@@ -468,9 +468,27 @@ fn write_docs(
 
 /// Builds the runner binaries and returns them by allocator name
 /// (`ebb-bench-jemalloc` → `jemalloc`).
+///
+/// Where the CPU has AES instructions and `RUSTFLAGS` is unset, the runners are built with
+/// `-C target-feature=+aes,+sse2` (in `target/bench-build`, so that the flags do not
+/// invalidate the workspace's own build): the `pathmap` peer's hasher refuses to build
+/// without them, and the `trie` suite has no `pathmap` rows then.
 fn build_runners(profile: &str) -> Result<BTreeMap<String, PathBuf>, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut child = Command::new(cargo)
+    let mut cmd = Command::new(cargo);
+    if std::env::var_os("RUSTFLAGS").is_none() {
+        if cpu_has_aes() {
+            cmd.env("RUSTFLAGS", "-C target-feature=+aes,+sse2").env(
+                "CARGO_TARGET_DIR",
+                project_root().join("target/bench-build"),
+            );
+        } else {
+            eprintln!(
+                "note: this CPU has no AES instructions; the trie suite runs without pathmap"
+            );
+        }
+    }
+    let mut child = cmd
         .current_dir(project_root())
         .args(["build", "--profile", profile, "-p", "ebb-benches", "--bins"])
         .args(["--message-format", "json-render-diagnostics"])
@@ -504,6 +522,15 @@ fn build_runners(profile: &str) -> Result<BTreeMap<String, PathBuf>, String> {
         }
     }
     Ok(runners)
+}
+
+/// Whether `/proc/cpuinfo` lists the `aes` flag (x86 AES-NI).
+fn cpu_has_aes() -> bool {
+    std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|c| {
+        c.lines()
+            .filter(|l| l.starts_with("flags"))
+            .any(|l| l.split_whitespace().any(|f| f == "aes"))
+    }) && cfg!(target_arch = "x86_64")
 }
 
 /// Runs one child and parses its rows; its stderr is shown only when it fails, except
