@@ -468,9 +468,11 @@ impl<T, S: Smr> MsQueue<T, S> {
                 self.len.fetch_sub(1, Ordering::Relaxed);
                 // SAFETY: `next` is protected (slot 1) and now the dummy; the winner of
                 // the compare-and-swap alone takes its value, once.
-                let v = unsafe { &*next }
-                    .value
-                    .with(|p| unsafe { (*p).assume_init_read() });
+                let v = unsafe { &*next }.value.with(|p| {
+                    // SAFETY: as above: the value was initialised before `next` was linked,
+                    // and only this winner reads it, once.
+                    unsafe { (*p).assume_init_read() }
+                });
                 // SAFETY: `head` is unlinked (head moved past it, and `tail` was past it)
                 // and retired once, by the winner, through our domain.
                 unsafe { guard.retire(head, free_node::<T>) };
