@@ -2,7 +2,7 @@
 //! [`Shared`] (a pointer loaded under a guard, valid for the guard's lifetime) and
 //! [`Owned`] (a uniquely owned heap object, not yet published).
 //!
-//! These are [`ebr::atomic`](crate::ebr::atomic)'s types made generic over [`SmrGuard`]:
+//! They are generic over [`SmrGuard`] (and re-exported as [`crate::ebr`]'s pointer types):
 //! [`Atomic::load`] protects through [`SmrGuard::protect_shared`] in a caller-chosen slot
 //! (hazard pointers need one per pointer held), and the `Shared<'g, T>` it returns cannot
 //! outlive the guard borrow `'g`.

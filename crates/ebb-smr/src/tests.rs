@@ -347,7 +347,7 @@ fn ebr_atomic_shared_owned() {
     let a = Atomic::new(1u64);
     {
         let g = h.pin();
-        let cur = a.load(Ordering::Acquire, &g);
+        let cur = a.load(0, &g);
         // SAFETY: `a` only holds `Owned` boxes retired through `d`.
         assert_eq!(unsafe { *cur.deref() }, 1);
         let fail = a

@@ -25,7 +25,8 @@
 //! * A thread that exits hands its limbo to the domain; the next collector frees it once
 //!   its epoch is old enough, or the domain frees it when it drops.
 //!
-//! Pointers for use under a guard live in [`atomic`]: [`Atomic`], [`Shared`], [`Owned`].
+//! Pointers for use under a guard are [`Atomic`], [`Shared`] and [`Owned`], the tagged types
+//! every scheme shares ([`crate::tagged`]).
 //!
 //! # What it cannot bound
 //!
@@ -41,9 +42,10 @@
 //! and dropping the handle ends it: a guard borrows its handle, so when the handle drops
 //! no guard can still be used, and the handle unpins its record before releasing it.
 
-pub mod atomic;
-
-pub use atomic::{Atomic, CompareExchangeError, Owned, Pointer, Shared};
+/// The guard-bound pointer types, shared with the other schemes ([`crate::tagged`]): an EBR
+/// guard protects whatever it loads, so [`Atomic::load`] may name any slot (`0`) and
+/// [`Atomic::load_unprotected`] is as safe to dereference as a protected load.
+pub use crate::tagged::{Atomic, CompareExchangeError, Owned, Pointer, Shared};
 
 use crate::bags::{Bag, Bags};
 use crate::fence;
@@ -465,11 +467,9 @@ impl Guard<'_> {
     /// * `shared` is unreachable from shared memory and destroyed once.
     /// * It points to an allocation made by [`Owned::new`].
     pub unsafe fn defer_destroy<T>(&self, shared: Shared<'_, T>) {
-        // SAFETY: forwarded; `Owned` allocates with `Box`, which `drop_box` frees.
-        unsafe {
-            self.handle
-                .retire(shared.as_raw().cast_mut(), crate::drop_box::<T>)
-        }
+        // SAFETY: forwarded; `Owned` allocates with `Box`, which `drop_box` frees, and
+        // `as_raw` strips the tag, so the drop function gets the allocation's own address.
+        unsafe { self.handle.retire(shared.as_raw(), crate::drop_box::<T>) }
     }
 
     /// Defers running `f` until every thread pinned now has unpinned.
