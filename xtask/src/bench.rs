@@ -76,7 +76,15 @@ pub struct Suite {
     /// How a workload's thread count reads where it is not "threads running the
     /// workload": `{t}` is replaced by the count (e.g. `{t} writers + 1 reader`).
     pub thread_labels: &'static [(&'static str, &'static str)],
+    /// Workloads measured in [`SPREAD_PROCESSES`] fresh processes per (runner, thread
+    /// count) instead of one: a cell's value is the median of the processes' medians and
+    /// its range spans every repeat of every process, so the spread across processes
+    /// (heap layout, page placement, where the kernel put the threads) shows in the table.
+    pub process_spread: &'static [&'static str],
 }
+
+/// How many fresh processes measure each workload of [`Suite::process_spread`].
+pub const SPREAD_PROCESSES: usize = 3;
 
 /// A variant child: `env` set, only the impls matching `impls` (a `*` suffix is a prefix
 /// match) and only `workloads`; every row's impl gets `suffix`.
@@ -107,6 +115,7 @@ pub const SUITES: &[Suite] = &[
                 `ebb` is ebb-slab's `EbbAlloc`.",
         variants: &[],
         thread_labels: &[],
+        process_spread: &[],
     },
     Suite {
         name: "smr",
@@ -137,6 +146,7 @@ pub const SUITES: &[Suite] = &[
             ("read_under_writes", "{t} readers + 1 writer"),
             ("stalled_reader_garbage", "{t} writers + 1 stalled reader"),
         ],
+        process_spread: &["protected_read_k1", "protected_read_k10"],
     },
     Suite {
         name: "slab",
@@ -158,6 +168,7 @@ pub const SUITES: &[Suite] = &[
             workloads: &["hot_pair_64", "alloc_free_ws_100k", "handle_mix_90"],
         }],
         thread_labels: &[("get_under_remove", "{t} (1 remover)")],
+        process_spread: &["hot_pair_64", "alloc_free_ws_100k"],
     },
     Suite {
         name: "sync",
@@ -169,6 +180,7 @@ pub const SUITES: &[Suite] = &[
                 the Treiber stack, and the executor against rayon. See docs/sync.md.",
         variants: &[],
         thread_labels: &[],
+        process_spread: &[],
     },
     Suite {
         name: "trie",
@@ -182,6 +194,7 @@ pub const SUITES: &[Suite] = &[
                 jemalloc runner. See benches/src/trie.rs for each workload.",
         variants: &[],
         thread_labels: &[],
+        process_spread: &[],
     },
     Suite {
         name: "region",
@@ -194,6 +207,7 @@ pub const SUITES: &[Suite] = &[
                 See docs/region.md.",
         variants: &[],
         thread_labels: &[],
+        process_spread: &[],
     },
     Suite {
         name: "global",
@@ -207,6 +221,7 @@ pub const SUITES: &[Suite] = &[
                 for each workload.",
         variants: &[],
         thread_labels: &[],
+        process_spread: &[],
     },
 ];
 
@@ -303,20 +318,63 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
                         });
                     }
                 }
-                for c in children {
+                let spread: Vec<String> = suite
+                    .process_spread
+                    .iter()
+                    .filter(|w| args.workloads.is_empty() || args.workloads.iter().any(|a| a == *w))
+                    .map(|w| w.to_string())
+                    .collect();
+                for (i, c) in children.iter().enumerate() {
                     let what = format!("{} on {runner}, {t} thread(s){}", suite.name, c.label);
                     progress.say(&format!("suite {what}"));
                     bar.set_message(what);
-                    match run_child(exe, suite.name, t, repeats, args.quick, &c, &progress) {
-                        Ok(r) => rows.extend(r.into_iter().map(|mut r| {
-                            r.imp.push_str(c.suffix);
-                            r
-                        })),
-                        Err(e) => {
-                            bar.suspend(|| eprintln!("suite {} ({runner}, {t}t): {e}", suite.name));
-                            failures.push(format!("{} ({runner}, {t} threads)", suite.name));
+                    let mut got =
+                        match run_child(exe, suite.name, t, repeats, args.quick, c, &progress) {
+                            Ok(r) => r,
+                            Err(e) => {
+                                bar.suspend(|| {
+                                    eprintln!("suite {} ({runner}, {t}t): {e}", suite.name)
+                                });
+                                failures.push(format!("{} ({runner}, {t} threads)", suite.name));
+                                bar.inc(1);
+                                continue;
+                            }
+                        };
+                    // The plain child measured the spread workloads once; more fresh
+                    // processes measure them again and the cells are merged.
+                    if i == 0 && !spread.is_empty() {
+                        let again = ChildSpec {
+                            label: " (another process)".into(),
+                            env: &[],
+                            impls: None,
+                            workloads: spread.clone(),
+                            suffix: "",
+                        };
+                        let mut runs = vec![got.clone()];
+                        for _ in 1..SPREAD_PROCESSES {
+                            progress.say(&format!(
+                                "suite {} on {runner}, {t} thread(s){}",
+                                suite.name, again.label
+                            ));
+                            match run_child(
+                                exe, suite.name, t, repeats, args.quick, &again, &progress,
+                            ) {
+                                Ok(r) => runs.push(r),
+                                Err(e) => {
+                                    bar.suspend(|| {
+                                        eprintln!("suite {} ({runner}, {t}t): {e}", suite.name)
+                                    });
+                                    failures
+                                        .push(format!("{} ({runner}, {t} threads)", suite.name));
+                                }
+                            }
                         }
+                        got = merge_processes(&runs, &spread);
                     }
+                    rows.extend(got.into_iter().map(|mut r| {
+                        r.imp.push_str(c.suffix);
+                        r
+                    }));
                     bar.inc(1);
                 }
             }
@@ -382,6 +440,46 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
             failures.join(", ")
         ))
     }
+}
+
+/// Merges the rows of several processes that ran the same child: rows of the `spread`
+/// workloads become one row per (workload, impl, threads, metric) whose value is the
+/// median of the processes' values and whose range spans all their ranges; every other
+/// row is taken from the first process, which is the only one that ran it.
+fn merge_processes(runs: &[Vec<Row>], spread: &[String]) -> Vec<Row> {
+    let is_spread = |r: &Row| spread.contains(&r.workload);
+    let mut out: Vec<Row> = Vec::new();
+    for r in runs.first().into_iter().flatten() {
+        if !is_spread(r) {
+            out.push(r.clone());
+            continue;
+        }
+        let same: Vec<&Row> = runs
+            .iter()
+            .flatten()
+            .filter(|o| {
+                o.workload == r.workload
+                    && o.imp == r.imp
+                    && o.threads == r.threads
+                    && o.metric == r.metric
+            })
+            .collect();
+        let mut values: Vec<f64> = same.iter().map(|o| o.value).collect();
+        values.sort_by(f64::total_cmp);
+        let n = values.len();
+        let value = if n % 2 == 1 {
+            values[n / 2]
+        } else {
+            (values[n / 2 - 1] + values[n / 2]) / 2.0
+        };
+        out.push(Row {
+            value,
+            min: same.iter().map(|o| o.min).fold(f64::INFINITY, f64::min),
+            max: same.iter().map(|o| o.max).fold(f64::NEG_INFINITY, f64::max),
+            ..r.clone()
+        });
+    }
+    out
 }
 
 /// One child of a (suite, runner, thread count): the plain run or a variant.
@@ -604,4 +702,74 @@ fn run_child(
         return Err(format!("runner printed non-row lines: {:?}", bad));
     }
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(workload: &str, imp: &str, value: f64, min: f64, max: f64) -> Row {
+        Row {
+            suite: "s".into(),
+            workload: workload.into(),
+            imp: imp.into(),
+            threads: 1,
+            metric: "p999_ns".into(),
+            value,
+            min,
+            max,
+            unit: "ns".into(),
+        }
+    }
+
+    #[test]
+    fn spread_rows_merge_across_processes_and_others_pass_through() {
+        let runs = vec![
+            vec![
+                row("ws", "ebb", 10.0, 9.0, 11.0),
+                row("ws", "mimalloc", 20.0, 19.0, 21.0),
+                row("other", "ebb", 5.0, 4.0, 6.0),
+            ],
+            vec![
+                row("ws", "ebb", 30.0, 25.0, 40.0),
+                row("ws", "mimalloc", 22.0, 18.0, 23.0),
+            ],
+            vec![
+                row("ws", "ebb", 12.0, 8.0, 13.0),
+                row("ws", "mimalloc", 21.0, 20.0, 22.0),
+            ],
+        ];
+        let merged = merge_processes(&runs, &["ws".to_string()]);
+        assert_eq!(merged.len(), 3);
+        // Median of the three processes' medians, range over all of them.
+        assert_eq!(merged[0], row("ws", "ebb", 12.0, 8.0, 40.0));
+        assert_eq!(merged[1], row("ws", "mimalloc", 21.0, 18.0, 23.0));
+        assert_eq!(merged[2], row("other", "ebb", 5.0, 4.0, 6.0));
+    }
+
+    #[test]
+    fn spread_workloads_name_workloads_the_suites_have() {
+        // A typo here would silently measure nothing more: every listed workload must be
+        // one the suite documents (its name appears in the runner's source).
+        for s in SUITES {
+            if s.process_spread.is_empty() {
+                continue;
+            }
+            let src = std::fs::read_to_string(
+                project_root()
+                    .join("benches/src")
+                    .join(format!("{}.rs", s.name)),
+            )
+            .expect("suite source");
+            for w in s.process_spread {
+                let stem = w.trim_end_matches(|c: char| c.is_ascii_digit() || c == 'k');
+                assert!(
+                    src.contains(w) || src.contains(stem),
+                    "{}: no workload `{w}` in benches/src/{}.rs",
+                    s.name,
+                    s.name
+                );
+            }
+        }
+    }
 }

@@ -157,6 +157,21 @@ pub fn markdown(
          preemption, not parallel scaling.\n",
         suite.baseline, m.cores
     );
+    if !suite.process_spread.is_empty() {
+        let list: Vec<String> = suite
+            .process_spread
+            .iter()
+            .map(|w| format!("`{w}`"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "{} run in {} fresh processes per runner and thread count: their cells are \
+             the median of the processes' medians, and the range spans every repeat of \
+             every process (the spread across processes).\n",
+            list.join(", "),
+            crate::bench::SPREAD_PROCESSES
+        );
+    }
     if let Some((_, Some(notes))) = docs {
         let _ = writeln!(s, "## Notes\n\n{}\n", notes.trim());
     }
@@ -360,6 +375,7 @@ mod tests {
             about: "test",
             variants: &[],
             thread_labels: &[],
+            process_spread: &[],
         };
         let ctx = Context {
             machine: Machine {
