@@ -1101,10 +1101,11 @@ fn global_alloc<A: GlobalAlloc>(a: &A, size: usize) -> *mut u8 {
 const CLOSE_IMPLS: [&str; 4] = ["ebb", "ebb-close-only", "mimalloc-heap", "bumpalo"];
 
 /// `close_live`: allocate `live` objects of the default classes' sizes (each touched),
-/// then release them all at once while they are live. `ebb` closes the epoch and frees
-/// every handle (objects stay valid after `epoch_close`, so releasing them takes a free
-/// each; the free that empties a slab recycles it); `ebb-close-only` is the close alone,
-/// which returns no page while the objects live; `mimalloc-heap` destroys the heap
+/// then release them all at once while they are live. `ebb` releases the epoch with
+/// `epoch_release` (after the allocating thread's `Local` is dropped, which the `&mut`
+/// the release takes requires): every handle into it is refused afterwards and its pages
+/// go back to the OS under `RssFirst`; `ebb-close-only` is `epoch_close` alone, which
+/// keeps the objects valid and so returns no page while they live; `mimalloc-heap` destroys the heap
 /// (`mi_heap_destroy`) and collects; `bumpalo` resets its arena. `close_ns` times the
 /// release, `rss_after_mib` is read after it.
 fn close_live(cfg: &Config, sink: &mut Sink) -> Result<(), String> {
@@ -1121,7 +1122,7 @@ fn close_live(cfg: &Config, sink: &mut Sink) -> Result<(), String> {
         let base = harness::rss_bytes();
         let (peak, close_ns) = match *imp {
             "ebb" | "ebb-close-only" => {
-                let a = SlabAlloc::with_config(SlabConfig {
+                let mut a = SlabAlloc::with_config(SlabConfig {
                     policy: ReclaimPolicy::RssFirst,
                     ..SlabConfig::default()
                 })
@@ -1137,19 +1138,22 @@ fn close_live(cfg: &Config, sink: &mut Sink) -> Result<(), String> {
                     unsafe { touch(p.as_ptr(), h.to_bits()) };
                     *t = (h.to_bits(), 0);
                 }
-                l.flush();
+                drop(l);
                 let peak = harness::rss_bytes();
                 let t0 = std::time::Instant::now();
-                a.epoch_close(epoch).map_err(|e| e.to_string())?;
                 if *imp == "ebb" {
-                    for &(h, _) in &set {
-                        l.free(RawHandle::from_bits(h)).expect("ebb free");
-                    }
-                    l.flush();
+                    a.epoch_release(epoch).map_err(|e| e.to_string())?;
+                } else {
+                    a.epoch_close(epoch).map_err(|e| e.to_string())?;
                 }
                 let ns = t0.elapsed().as_nanos() as f64;
                 harness::malloc_trim();
                 let after = harness::rss_bytes();
+                if *imp == "ebb" {
+                    // What the release promised: a handle into the epoch is refused.
+                    let h = RawHandle::from_bits(set[0].0);
+                    assert_eq!(a.validate(h), Err(ebb_slab::Error::Stale));
+                }
                 black_box(&set);
                 let run = Rss {
                     base,
@@ -1158,7 +1162,6 @@ fn close_live(cfg: &Config, sink: &mut Sink) -> Result<(), String> {
                     close_ns: ns,
                 };
                 push_rss(sink, W, imp, &[run], true);
-                drop(l);
                 continue;
             }
             "mimalloc-heap" => {

@@ -479,6 +479,126 @@ impl SlabAlloc {
     }
 }
 
+// === impl SlabAlloc: bulk release ===
+
+impl SlabAlloc {
+    /// Closes `epoch` and frees every object still live in it, at once: the bulk free
+    /// `mi_heap_destroy` does for a heap. Every handle into the epoch is refused from then
+    /// on ([`Error::Stale`] from [`get_ptr`](Self::get_ptr) and
+    /// [`validate`](Self::validate), [`Error::DoubleFree`] from [`free`](Self::free)),
+    /// and the epoch's slabs go back to their class caches (past a cache's capacity to
+    /// the overflow list), their pages returned to the OS under
+    /// [`ReclaimPolicy::RssFirst`] and always past the cache capacity. Returns the number
+    /// of slabs released. A second release of the same epoch, or a release of an epoch
+    /// that is closed or was never opened, is [`Error::EpochNotOpen`].
+    ///
+    /// It takes the allocator by `&mut`: no [`Local`](crate::Local), domain or other
+    /// thread can be using it meanwhile (share the allocator in an `Arc` and release
+    /// through [`Arc::get_mut`](std::sync::Arc::get_mut) once the workers are done), so
+    /// no free, validation or allocation can race with the release, and every use after
+    /// it sees it. A `Local` leaked with `mem::forget` never touches its slabs again, so
+    /// the slots it held are simply released with the rest.
+    ///
+    /// # Cost
+    ///
+    /// Per slab of the epoch: a move to the cache list and, under `RssFirst`, its share of
+    /// one `madvise` per run of consecutive slabs; per slot, a plain, vectorisable store
+    /// to the slab's off-page slot word, which kills the object as a `free` would (its
+    /// generation advances, or the slot retires at the wrap). No object page is touched
+    /// and no locked instruction runs per object. The slab headers are rewritten when a
+    /// slab is next assigned, as for any cached slab.
+    pub fn epoch_release(&mut self, epoch: EpochId) -> Result<usize> {
+        self.check_open(epoch)?;
+        let word = epoch.0 << 2;
+        self.epoch_word(epoch).store(word | E_CLOSING, Release);
+        let rss = self.policy() == ReclaimPolicy::RssFirst;
+        let mut released = 0;
+        let mut run: Option<(&Chunk, usize, usize)> = None;
+        for class in 0..self.classes.len() as u8 {
+            let pair = self.pair(epoch, class);
+            let owned = {
+                let mut lists = sync::lock(&pair.lists);
+                pair.current.store(0, Relaxed);
+                lists.partial.clear();
+                std::mem::take(&mut lists.owned)
+            };
+            if owned.is_empty() {
+                continue;
+            }
+            let cap = self.classes[class as usize].cap as usize;
+            let mut retired = 0u64;
+            let (mut recycled, mut overflowed) = (0u64, 0u64);
+            let mut cache = sync::lock(&self.caches[class as usize]);
+            for &slab in &owned {
+                let (chunk, i) = self.chunk(slab).expect("owned slabs exist");
+                // SAFETY: `&mut self`: no other thread can reach the allocator, so nobody
+                // else touches the slot words, and whoever uses it next is ordered after
+                // this call by whatever handed them the allocator back.
+                retired += u64::from(unsafe { chunk.kill_all_slots(i, cap) });
+                let meta = &chunk.metas[i];
+                meta.state.store(S_CACHED, Relaxed);
+                meta.owner.store(0, Relaxed);
+                let keep = cache.cached.len() < self.cfg.cache_capacity;
+                if keep {
+                    cache.cached.push(slab);
+                    recycled += 1;
+                } else {
+                    cache.overflow.push(slab);
+                    overflowed += 1;
+                }
+                if rss || !keep {
+                    // Coalesce consecutive slabs of one chunk into one `madvise`.
+                    run = match run {
+                        Some((c, start, n)) if std::ptr::eq(c, chunk) && start + n == i => {
+                            Some((c, start, n + 1))
+                        }
+                        other => {
+                            if let Some((c, start, n)) = other {
+                                c.discard_run(start, n);
+                            }
+                            Some((chunk, i, 1))
+                        }
+                    };
+                }
+            }
+            drop(cache);
+            released += owned.len();
+            let counters = self.counters_of(class);
+            counters.retired_slots.fetch_add(retired, Relaxed);
+            counters.empty_slab_recycled.fetch_add(recycled, Relaxed);
+            counters
+                .empty_slab_overflowed
+                .fetch_add(overflowed, Relaxed);
+        }
+        if let Some((c, start, n)) = run {
+            c.discard_run(start, n);
+        }
+        self.epoch_word(epoch).store(word | E_FREE, Release);
+        Ok(released)
+    }
+
+    /// The address of every live object of open `epoch` (for `TypedSlab::epoch_release`,
+    /// which drops them before the release).
+    pub(crate) fn live_objects_in(&mut self, epoch: EpochId) -> Result<Vec<NonNull<u8>>> {
+        self.check_open(epoch)?;
+        let mut live = Vec::new();
+        for class in 0..self.classes.len() as u8 {
+            let cap = self.classes[class as usize].cap as usize;
+            let lists = sync::lock(&self.pair(epoch, class).lists);
+            for &slab in &lists.owned {
+                let (chunk, i) = self.chunk(slab).expect("owned slabs exist");
+                for (slot, w) in chunk.slot_words(i, cap).iter().enumerate() {
+                    // Relaxed: `&mut self`, as in `epoch_release`.
+                    if w.load(Relaxed) & (LIVE | RETIRED) == LIVE {
+                        live.push(self.slot_ptr(chunk, i, slot, class));
+                    }
+                }
+            }
+        }
+        Ok(live)
+    }
+}
+
 // === impl SlabAlloc: allocation ===
 
 impl SlabAlloc {

@@ -8,7 +8,8 @@
 //! unmapped while the allocator lives. Allocations are grouped by *epoch* (a request, a
 //! frame, a batch): [`SlabAlloc::epoch_close`] refuses further allocations into an epoch
 //! and recycles its empty slabs, returning their pages to the OS under
-//! [`ReclaimPolicy::RssFirst`]. Objects are named by a [`RawHandle`]
+//! [`ReclaimPolicy::RssFirst`]; [`SlabAlloc::epoch_release`] closes an epoch and frees
+//! its live objects with it, in one pass over its slabs' metadata. Objects are named by a [`RawHandle`]
 //! (`slab_id:22 | generation:24 | slot:8 | class:8 | version:2`) or, for Rust values, by
 //! an owning [`Handle<T>`] of a [`TypedSlab<T>`].
 //!
@@ -68,6 +69,14 @@
 //! let a = domain.enter();
 //! let b = domain.enter(); // error[E0499]: one scope at a time
 //! drop((a, b));
+//! ```
+//! ```compile_fail,E0502
+//! let mut slab = ebb_slab::SlabAlloc::new();
+//! let e = slab.epoch_advance().unwrap();
+//! let mut local = slab.local();
+//! let h = local.alloc_in(e, 64).unwrap();
+//! slab.epoch_release(e).unwrap(); // error[E0502]: the `Local` still borrows `slab`
+//! local.free(h).unwrap();
 //! ```
 //!
 //! Leaking a [`Local`], an [`EpochDomain`] or a [`DomainScope`] with `mem::forget` is

@@ -132,6 +132,20 @@ pub(crate) fn tag_epoch(tag: u64) -> u64 {
     (tag >> 8).wrapping_sub(1)
 }
 
+/// The slot word a free of `w`'s object leaves (`w` itself if it holds none), and 1 if
+/// that free retires the slot.
+#[inline(always)]
+fn killed_word(w: u32) -> (u32, u32) {
+    let generation = w & GEN_MASK;
+    if w & LIVE == 0 || w & RETIRED != 0 {
+        (w, 0)
+    } else if generation == GEN_MASK {
+        (RETIRED, 1)
+    } else {
+        (generation + 1, 0)
+    }
+}
+
 /// Bitmap mask of the first `cap` slots, per word.
 pub(crate) fn full_masks(cap: usize) -> [u64; WORDS] {
     std::array::from_fn(|w| {
@@ -268,6 +282,56 @@ impl Chunk {
     /// Returns the pages of slab `i` to the OS (its contents read as zero afterwards).
     pub(crate) fn discard(&self, i: usize) {
         discard(self.slab(i), self.slab_size);
+    }
+
+    /// Returns the pages of slabs `i..i + n` to the OS with one call.
+    pub(crate) fn discard_run(&self, i: usize, n: usize) {
+        debug_assert!((i + n) * self.slab_size <= self.len);
+        discard(self.slab(i), n * self.slab_size);
+    }
+
+    /// Kills every live object of slab `i` at once: each of its first `n` slot words
+    /// that says `generation | LIVE` (with any owner tag) moves to `generation + 1`, or to
+    /// `RETIRED` at the wrap, exactly as a `free` of it would; free and retired words are
+    /// left as they are. Returns the number of slots retired.
+    ///
+    /// A pass over the slab's off-page slot words only (no object page is touched), with
+    /// plain loads and stores the compiler can vectorise.
+    ///
+    /// # Safety
+    ///
+    /// - No other thread reads or writes slab `i`'s slot words during the call, and what
+    ///   they read afterwards is ordered after it (the caller holds the allocator by
+    ///   `&mut`).
+    pub(crate) unsafe fn kill_all_slots(&self, i: usize, n: usize) -> u32 {
+        let words = self.slot_words(i, n);
+        #[cfg(not(ebb_loom))]
+        {
+            // SAFETY: `AtomicU32` has the size, alignment and bit validity of `u32`, and
+            // its `UnsafeCell` allows writing through a pointer derived from `&`; the
+            // caller guarantees no other access to these words while the slice lives.
+            let plain = unsafe {
+                std::slice::from_raw_parts_mut(words.as_ptr().cast::<u32>().cast_mut(), n)
+            };
+            let mut retired = 0;
+            for w in plain {
+                let (next, r) = killed_word(*w);
+                *w = next;
+                retired += r;
+            }
+            retired
+        }
+        #[cfg(ebb_loom)]
+        {
+            use crate::sync::Ordering::Relaxed;
+            let mut retired = 0;
+            for w in words {
+                let (next, r) = killed_word(w.load(Relaxed));
+                w.store(next, Relaxed);
+                retired += r;
+            }
+            retired
+        }
     }
 }
 

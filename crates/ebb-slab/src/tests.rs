@@ -1106,3 +1106,292 @@ fn frees_of_other_slabs_release_a_word_at_a_time() {
         .collect();
     assert_distinct_slots(&again);
 }
+
+// === epoch_release ===
+
+/// Handles of every kind into one epoch: shared allocations, a `Local`'s (biased where the
+/// process allows it), some already freed, across classes and several slabs each.
+fn fill_epoch(a: &SlabAlloc, e: EpochId) -> (Vec<RawHandle>, Vec<RawHandle>) {
+    let mut live = Vec::new();
+    let mut freed = Vec::new();
+    for i in 0..n(400, 60) {
+        let h = a.alloc_in(e, [64, 200, 768][i % 3]).unwrap();
+        // SAFETY: live and ours; every class here has at least 64 bytes.
+        unsafe { a.get_ptr(h).unwrap().as_ptr().write_bytes(0xa5, 64) };
+        live.push(h);
+    }
+    let mut l = a.local();
+    for i in 0..n(400, 60) {
+        let class = (i % 3) as u8;
+        let (h, _) = l.alloc_ptr_in(e, class).unwrap();
+        if i % 5 == 0 {
+            l.free(h).unwrap();
+            freed.push(h);
+        } else {
+            live.push(h);
+        }
+    }
+    for h in live.drain(..n(50, 6)).collect::<Vec<_>>() {
+        a.free(h).unwrap();
+        freed.push(h);
+    }
+    (live, freed)
+}
+
+#[test]
+fn release_refuses_every_handle_into_the_epoch() {
+    let mut a = SlabAlloc::with_config(SlabConfig {
+        max_slabs: 256,
+        ..small()
+    })
+    .unwrap();
+    let e = a.epoch_advance().unwrap();
+    let other = a.epoch_advance().unwrap();
+    let keep = a.alloc_in(other, 100).unwrap();
+    let (live, freed) = fill_epoch(&a, e);
+    let released = a.epoch_release(e).unwrap();
+    assert!(released >= 3, "every class had a slab: {released}");
+    for &h in live.iter().chain(&freed) {
+        assert_eq!(a.validate(h), Err(Error::Stale));
+        assert_eq!(a.get_ptr(h), Err(Error::Stale));
+        assert_eq!(a.free(h), Err(Error::DoubleFree));
+    }
+    // Another epoch's object is untouched.
+    assert_eq!(a.validate(keep), Ok(()));
+    // The epoch is closed: no allocation lands in it, and a second release is refused.
+    assert_eq!(a.alloc_in(e, 64), Err(Error::EpochNotOpen { epoch: e }));
+    assert_eq!(a.epoch_release(e), Err(Error::EpochNotOpen { epoch: e }));
+    assert_eq!(a.epoch_close(e), Err(Error::EpochNotOpen { epoch: e }));
+    // The slabs are reused (no new slab needed) and the old handles stay refused: none of
+    // them names one of the new objects.
+    let created = a.slabs_created();
+    let e2 = a.epoch_advance().unwrap();
+    let mut l = a.local();
+    let new: Vec<_> = live
+        .iter()
+        .map(|h| l.alloc_ptr_in(e2, h.parts().unwrap().class).unwrap().0)
+        .collect();
+    drop(l);
+    assert_eq!(a.slabs_created(), created, "released slabs were reused");
+    for &h in live.iter().chain(&freed) {
+        assert_eq!(a.validate(h), Err(Error::Stale));
+        assert!(!new.contains(&h));
+    }
+    for &h in &new {
+        a.free(h).unwrap();
+    }
+    assert_eq!(a.validate(keep), Ok(()));
+}
+
+#[test]
+fn release_of_closed_or_unopened_epochs_is_refused() {
+    let mut a = SlabAlloc::with_config(small()).unwrap();
+    let e = a.epoch_advance().unwrap();
+    let h = a.alloc_in(e, 64).unwrap();
+    a.epoch_close(e).unwrap();
+    assert_eq!(a.epoch_release(e), Err(Error::EpochNotOpen { epoch: e }));
+    // The close kept the object valid; the refused release changed nothing.
+    assert_eq!(a.validate(h), Ok(()));
+    let never = EpochId(e.0 + 2);
+    assert_eq!(
+        a.epoch_release(never),
+        Err(Error::EpochNotOpen { epoch: never })
+    );
+    // An empty open epoch releases no slab.
+    let e2 = a.epoch_advance().unwrap();
+    assert_eq!(a.epoch_release(e2), Ok(0));
+    // Its ring slot is free again: the ring of 4 epochs wraps past it.
+    a.epoch_close(EpochId(0)).unwrap();
+    for _ in 0..4 {
+        let x = a.epoch_advance().unwrap();
+        a.epoch_close(x).unwrap();
+    }
+}
+
+#[test]
+fn release_after_concurrent_use_is_ordered_after_it() {
+    // Workers allocate and free into the epoch through the shared allocator, then hand it
+    // back (the scope ends); the release sees everything they did, and every handle they
+    // made is refused afterwards. A release while any of them still borrows the allocator
+    // does not compile (see the crate docs).
+    let mut a = SlabAlloc::with_config(SlabConfig {
+        max_slabs: 256,
+        ..small()
+    })
+    .unwrap();
+    let e = a.epoch_advance().unwrap();
+    let handles: Vec<Vec<RawHandle>> = std::thread::scope(|s| {
+        let a = &a;
+        let workers: Vec<_> = (0..2)
+            .map(|t| {
+                s.spawn(move || {
+                    let mut l = a.local();
+                    let mut mine = Vec::new();
+                    for i in 0..n(300, 40) {
+                        let (h, _) = l.alloc_ptr_in(e, ((i + t) % 2) as u8).unwrap();
+                        mine.push(h);
+                        if i % 3 == 0 {
+                            // Frees of the other class's objects: deferred and remote frees.
+                            let victim = mine.swap_remove(mine.len() / 2);
+                            l.free(victim).unwrap();
+                        }
+                    }
+                    mine
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    a.epoch_release(e).unwrap();
+    for &h in handles.iter().flatten() {
+        assert_eq!(a.validate(h), Err(Error::Stale));
+        assert_eq!(a.free(h), Err(Error::DoubleFree));
+    }
+    // The allocator is fully usable again from several threads.
+    let arc = std::sync::Arc::new(a);
+    let e2 = arc.epoch_advance().unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            let arc = &arc;
+            s.spawn(move || {
+                let mut l = arc.local();
+                let hs: Vec<_> = (0..n(200, 20))
+                    .map(|_| l.alloc_ptr_in(e2, 0).unwrap().0)
+                    .collect();
+                for h in hs {
+                    l.free(h).unwrap();
+                }
+            });
+        }
+    });
+    let mut a = std::sync::Arc::into_inner(arc).unwrap();
+    assert!(a.epoch_release(e2).is_ok());
+}
+
+#[test]
+fn release_retires_slots_at_the_generation_wrap() {
+    let mut a = SlabAlloc::with_config(SlabConfig {
+        initial_generation: MAX_GENERATION,
+        ..small()
+    })
+    .unwrap();
+    let e = a.epoch_advance().unwrap();
+    let hs: Vec<_> = (0..3).map(|_| a.alloc_in(e, 768).unwrap()).collect();
+    a.free(hs[1]).unwrap(); // retired by its free
+    a.epoch_release(e).unwrap();
+    assert_eq!(a.counters(7).unwrap().retired_slots, 3);
+    for &h in &hs {
+        assert_eq!(a.validate(h), Err(Error::Stale));
+    }
+    // The retired slots are never handed out again.
+    let e2 = a.epoch_advance().unwrap();
+    let again: Vec<_> = (0..3).map(|_| a.alloc_in(e2, 768).unwrap()).collect();
+    for h in &again {
+        let p = h.parts().unwrap();
+        assert!(
+            p.slot >= 3 || p.slab != hs[0].parts().unwrap().slab,
+            "{p:?}"
+        );
+    }
+}
+
+#[test]
+fn typed_release_drops_the_epochs_values_once() {
+    use std::rc::Rc;
+    let rc = Rc::new(());
+    let mut s: TypedSlab<Rc<()>> = TypedSlab::with_config(small()).unwrap();
+    let e = s.epoch_advance().unwrap();
+    let other = s.epoch_advance().unwrap();
+    let hs: Vec<_> = (0..n(300, 30))
+        .map(|_| s.insert_in(e, rc.clone()).unwrap())
+        .collect();
+    let kept = s.insert_in(other, rc.clone()).unwrap();
+    let mut hs = hs.into_iter();
+    for h in hs.by_ref().take(10) {
+        drop(s.remove(h).unwrap());
+    }
+    assert_eq!(Rc::strong_count(&rc), n(300, 30) - 10 + 2);
+    assert!(s.epoch_release(e).unwrap() >= 1);
+    assert_eq!(
+        Rc::strong_count(&rc),
+        2,
+        "every value of the epoch dropped once"
+    );
+    for h in hs {
+        assert_eq!(s.get(&h).err(), Some(Error::Stale));
+        assert_eq!(s.remove(h).err(), Some(Error::DoubleFree));
+    }
+    assert!(Rc::ptr_eq(s.get(&kept).unwrap(), &rc));
+    assert_eq!(s.epoch_release(e), Err(Error::EpochNotOpen { epoch: e }));
+    drop(s); // drops `kept`'s value, not the released ones again
+    assert_eq!(Rc::strong_count(&rc), 1);
+}
+
+#[test]
+fn typed_release_survives_a_panicking_drop() {
+    use std::sync::atomic::AtomicUsize;
+    static DROPS: AtomicUsize = AtomicUsize::new(0);
+    struct Bomb(bool);
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            DROPS.fetch_add(1, Ordering::Relaxed);
+            if self.0 {
+                panic!("bomb");
+            }
+        }
+    }
+    let mut s: TypedSlab<Bomb> = TypedSlab::with_config(small()).unwrap();
+    let e = s.epoch_advance().unwrap();
+    let hs: Vec<_> = (0..n(100, 12))
+        .map(|i| s.insert_in(e, Bomb(i == 3)).unwrap())
+        .collect();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.epoch_release(e)));
+    assert!(r.is_err(), "the panic propagates");
+    assert_eq!(
+        DROPS.load(Ordering::Relaxed),
+        n(100, 12),
+        "the rest were dropped"
+    );
+    // The epoch was released while the panic unwound.
+    for h in &hs {
+        assert_eq!(s.get(h).err(), Some(Error::Stale));
+    }
+    assert_eq!(s.epoch_release(e), Err(Error::EpochNotOpen { epoch: e }));
+    drop(s);
+    assert_eq!(
+        DROPS.load(Ordering::Relaxed),
+        n(100, 12),
+        "none dropped twice"
+    );
+}
+
+#[cfg(not(miri))]
+#[test]
+fn rss_first_release_returns_pages_of_live_objects() {
+    let _rss = RSS_TESTS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut a = SlabAlloc::with_config(SlabConfig {
+        policy: ReclaimPolicy::RssFirst,
+        ..SlabConfig::default()
+    })
+    .unwrap();
+    let e = a.epoch_advance().unwrap();
+    let before = rss_bytes().unwrap();
+    // 64 MiB of 512-byte objects, touched and left live.
+    let hs: Vec<_> = (0..131072)
+        .map(|_| {
+            let h = a.alloc_in(e, 512).unwrap();
+            // SAFETY: live and ours; 512 bytes.
+            unsafe { a.get_ptr(h).unwrap().as_ptr().write_bytes(1, 512) };
+            h
+        })
+        .collect();
+    let peak = rss_bytes().unwrap();
+    a.epoch_release(e).unwrap();
+    let after = rss_bytes().unwrap();
+    assert!(peak > before + (48 << 20), "{before} -> {peak}");
+    assert!(
+        after < peak - (48 << 20),
+        "peak {peak}, after release {after}"
+    );
+    assert_eq!(a.validate(hs[0]), Err(Error::Stale));
+}

@@ -6,8 +6,9 @@
 //! it. [`TypedSlab::get`] borrows the handle for as long as the returned `&T` lives, so
 //! while any reference to the value exists the handle cannot be removed, and since no
 //! other copy of the handle exists (short of the `unsafe` [`TypedSlab::from_raw`]), no
-//! other thread can free the value either. Epoch closes never free live objects. So the
-//! reference cannot dangle or alias a later object. [`TypedSlab::get_mut`] takes the
+//! other thread can free the value either. Epoch closes never free live objects, and
+//! [`TypedSlab::epoch_release`], which does, takes the slab by `&mut`, so no reference
+//! is alive when it drops them. So the reference cannot dangle or alias a later object. [`TypedSlab::get_mut`] takes the
 //! handle by `&mut` for the same reason. The generation check still runs on every access;
 //! with safe code it can only fail for a handle of another `TypedSlab`, which is caught
 //! by the allocator id the handle carries ([`Error::WrongAllocator`]).
@@ -194,6 +195,63 @@ impl<T> TypedSlab<T> {
     /// Closes `epoch` (see [`SlabAlloc::epoch_close`]); its live values stay valid.
     pub fn epoch_close(&self, epoch: EpochId) -> Result<usize> {
         self.alloc.epoch_close(epoch)
+    }
+
+    /// Closes `epoch` and removes every value still in it at once (see
+    /// [`SlabAlloc::epoch_release`]): each value is dropped in place (only where `T`
+    /// needs dropping; otherwise no object is touched), then every slot is freed in one
+    /// pass, so every [`Handle`] into the epoch is refused from then on (`get` and
+    /// `remove` answer [`Error::Stale`] and [`Error::DoubleFree`]). Returns the number of
+    /// slabs released; [`Error::EpochNotOpen`] for an epoch closed or released already.
+    ///
+    /// `&mut self` proves that no reference from [`get`](Self::get) is alive, so no value
+    /// is dropped under a reader. If a value's `Drop` panics, the others are still
+    /// dropped and the epoch still released while the panic unwinds (a second panic
+    /// aborts, as in a `Vec`).
+    pub fn epoch_release(&mut self, epoch: EpochId) -> Result<usize> {
+        let live = if std::mem::needs_drop::<T>() {
+            self.alloc.live_objects_in(epoch)?
+        } else {
+            self.alloc.check_open(epoch)?;
+            Vec::new()
+        };
+        /// Drops the values not dropped yet, then releases the epoch; runs on the normal
+        /// path and while a panic from a value's `Drop` unwinds.
+        struct Release<'s, 'v, T> {
+            alloc: &'s mut SlabAlloc,
+            epoch: EpochId,
+            rest: std::slice::Iter<'v, std::ptr::NonNull<u8>>,
+            released: Option<Result<usize>>,
+            _marker: PhantomData<T>,
+        }
+        impl<T> Release<'_, '_, T> {
+            fn run(&mut self) {
+                for p in self.rest.by_ref() {
+                    // SAFETY: each pointer is a live slot's initialized `T` (written by
+                    // `insert_in`, not removed: its slot word says LIVE), which nothing
+                    // else can read meanwhile (`&mut` of the slab), dropped once: the
+                    // iterator moves past it before its drop runs.
+                    unsafe { std::ptr::drop_in_place(p.cast::<T>().as_ptr()) };
+                }
+                if self.released.is_none() {
+                    self.released = Some(self.alloc.epoch_release(self.epoch));
+                }
+            }
+        }
+        impl<T> Drop for Release<'_, '_, T> {
+            fn drop(&mut self) {
+                self.run();
+            }
+        }
+        let mut r = Release::<T> {
+            alloc: &mut self.alloc,
+            epoch,
+            rest: live.iter(),
+            released: None,
+            _marker: PhantomData,
+        };
+        r.run();
+        r.released.clone().expect("run releases the epoch")
     }
 
     /// The current epoch.
