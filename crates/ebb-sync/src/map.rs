@@ -1,15 +1,19 @@
-//! [`Map`]: a read-mostly concurrent hash map. Reads are lock-free; writers serialise on
-//! a mutex among themselves and never block readers.
+//! [`Map`]: a read-mostly concurrent hash map. Reads are lock-free and write nothing
+//! shared; writers lock one of 64 stripes (by hash) and never block readers.
 //!
-//! The table is an array of bucket pointers; a bucket is an immutable vector of
-//! `Arc<(K, V)>` entries. A write copies the one bucket it changes (the `Arc`s, not the
-//! keys or values), publishes the copy with one atomic store and retires the old bucket
-//! through ebb-smr. When the table averages more than two entries per bucket it is
-//! rebuilt at twice the buckets: the new table is published by pointer swap, then every
-//! bucket pointer of the old table is cleared before the old buckets and table are
-//! retired, so a reader still walking the old table finds a cleared slot and restarts on
-//! the new one (a hazard-pointer reader could otherwise validate a bucket that was
-//! already retired).
+//! The table is an array of bucket pointers; a bucket is immutable once published and
+//! holds up to four `Arc<(K, V)>` entries inline (more spill into a vector). A write
+//! locks the stripe of its key's hash, which covers whole buckets (a table has at least
+//! as many buckets as there are stripes, both powers of two), copies the one bucket it
+//! changes (the `Arc`s, not the keys or values), publishes the copy with one atomic
+//! store and retires the old bucket through ebb-smr. Writers of different stripes run in
+//! parallel. When a stripe holds more than four entries per bucket of its share, the
+//! writer locks every stripe in order and, if the map holds more than one entry per
+//! bucket, rebuilds the table at twice the buckets: the new table is published by pointer
+//! swap, then every bucket pointer of the old table is cleared before the old buckets
+//! and table are retired, so a reader still walking the old table finds a cleared slot
+//! and restarts on the new one (a hazard-pointer reader could otherwise validate a
+//! bucket that was already retired).
 //!
 //! Reads take two protections (table, bucket). [`get`](Map::get_with) returns a
 //! reference valid while the guard is borrowed; iteration ([`for_each_with`]) is weakly
@@ -24,11 +28,82 @@ use core::fmt;
 use core::hash::{BuildHasher, Hash};
 use core::marker::PhantomData;
 use core::ptr;
+use crossbeam_utils::CachePadded;
 use ebb_smr::{DomainId, Smr, SmrError, SmrGuard};
 use std::collections::hash_map::RandomState;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-type Bucket<K, V> = Vec<Arc<(K, V)>>;
+/// Writer stripes, and the fewest buckets a table has.
+const STRIPES: usize = if cfg!(any(miri, ebb_loom)) { 2 } else { 64 };
+
+/// Entries kept in the bucket itself (the table keeps at most two per bucket on average,
+/// so a bucket rarely spills): a reader goes from the bucket pointer straight to an
+/// entry, and a write allocates one bucket, not a bucket and a vector buffer.
+const INLINE: usize = 4;
+
+/// An immutable bucket once published: entries `inline` first (filled from the front),
+/// then `spill`.
+struct Bucket<K, V> {
+    inline: [Option<Arc<(K, V)>>; INLINE],
+    spill: Vec<Arc<(K, V)>>,
+}
+
+impl<K, V> Clone for Bucket<K, V> {
+    fn clone(&self) -> Self {
+        Bucket {
+            inline: self.inline.clone(),
+            spill: self.spill.clone(),
+        }
+    }
+}
+
+impl<K, V> Bucket<K, V> {
+    fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    fn new() -> Self {
+        Bucket {
+            inline: Default::default(),
+            spill: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn iter(&self) -> impl Iterator<Item = &Arc<(K, V)>> {
+        self.inline
+            .iter()
+            .map_while(Option::as_ref)
+            .chain(self.spill.iter())
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut Arc<(K, V)>> {
+        self.inline
+            .iter_mut()
+            .map_while(Option::as_mut)
+            .chain(self.spill.iter_mut())
+    }
+
+    fn push(&mut self, e: Arc<(K, V)>) {
+        match self.inline.iter_mut().find(|s| s.is_none()) {
+            Some(s) => *s = Some(e),
+            None => self.spill.push(e),
+        }
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&Arc<(K, V)>) -> bool) {
+        let old = core::mem::replace(self, Bucket::new());
+        for e in old.inline.into_iter().flatten().chain(old.spill) {
+            if keep(&e) {
+                self.push(e);
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.inline[0].is_none()
+    }
+}
 
 struct Table<K, V> {
     buckets: Box<[AtomicPtr<Bucket<K, V>>]>,
@@ -57,8 +132,11 @@ unsafe fn free_table<K, V>(p: *mut Table<K, V>) {
 /// steps).
 pub struct Map<K, V, S: Smr = ebb_smr::qsbr::Domain, H = RandomState> {
     table: AtomicPtr<Table<K, V>>,
-    /// Entries, maintained by writers under the mutex.
-    writer: Mutex<usize>,
+    /// Writer stripes: a write locks the stripe of its key's hash (`h % STRIPES`), which
+    /// covers whole buckets because a table has at least `STRIPES` buckets (a power of
+    /// two) and a bucket is `h % buckets`. Each counts the entries of its stripe. Growth
+    /// locks every stripe, in order.
+    writers: Box<[CachePadded<Mutex<usize>>]>,
     hasher: H,
     domain: DomainId,
     _owns: PhantomData<(Box<(K, V)>, S)>,
@@ -81,17 +159,30 @@ impl<K, V, S: Smr, H> Map<K, V, S, H> {
     /// An empty map with the hasher `hasher`.
     pub fn with_domain_and_hasher(domain: &S, hasher: H) -> Self {
         Map {
-            table: AtomicPtr::new(Table::boxed(if cfg!(any(miri, ebb_loom)) { 2 } else { 16 })),
-            writer: Mutex::new(0),
+            table: AtomicPtr::new(Table::boxed(STRIPES)),
+            writers: (0..STRIPES)
+                .map(|_| CachePadded::new(Mutex::new(0)))
+                .collect(),
             hasher,
             domain: domain.id(),
             _owns: PhantomData,
         }
     }
 
-    /// Entries now (exact between writes: writers keep the count under their mutex).
+    /// Entries now: exact while no write runs (the stripes' counts, summed one stripe at
+    /// a time), an estimate otherwise.
     pub fn len(&self) -> usize {
-        *self.writer.lock().unwrap_or_else(|e| e.into_inner())
+        self.writers
+            .iter()
+            .map(|w| *w.lock().unwrap_or_else(|e| e.into_inner()))
+            .sum()
+    }
+
+    /// Locks the writer stripe of hash `h`.
+    fn lock(&self, h: u64) -> MutexGuard<'_, usize> {
+        self.writers[(h as usize) & (STRIPES - 1)]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// True when [`len`](Map::len) is 0.
@@ -185,7 +276,8 @@ where
 
     /// Copies bucket `i` of the current table through `edit` and publishes the copy;
     /// returns the replaced bucket (null if there was none), for the caller to retire
-    /// once it released the writers' mutex. Writers only (the mutex is held).
+    /// once it released its stripe. Writers only (the stripe of `h` is held, so no other
+    /// writer changes bucket `i` and no growth replaces the table).
     fn rewrite<R>(
         &self,
         h: u64,
@@ -196,7 +288,7 @@ where
         let i = self.slot(t.buckets.len(), h);
         let old = t.buckets[i].load(Ordering::Acquire);
         let mut copy: Bucket<K, V> = if old.is_null() {
-            Vec::new()
+            Bucket::new()
         } else {
             // SAFETY: the current bucket, which only we (the writer) can retire.
             unsafe { (*old).clone() }
@@ -221,19 +313,36 @@ where
         }
     }
 
-    /// Doubles the buckets (see the [module docs](self)). Writers only.
+    /// Locks every stripe and doubles the buckets if the map still holds more than one
+    /// entry per bucket (a stripe asked for it: see `insert_with`).
     #[cold]
+    fn grow_locked<G: SmrGuard>(&self, guard: &G) {
+        let all: Vec<MutexGuard<'_, usize>> = self
+            .writers
+            .iter()
+            .map(|w| w.lock().unwrap_or_else(|e| e.into_inner()))
+            .collect();
+        let len: usize = all.iter().map(|g| **g).sum();
+        // SAFETY: the current table; only writers replace it, and we hold every stripe.
+        let buckets = unsafe { (&*self.table.load(Ordering::Acquire)).buckets.len() };
+        if len > buckets {
+            self.grow(guard);
+        }
+        drop(all);
+    }
+
+    /// Doubles the buckets (see the [module docs](self)). Every stripe is held.
     fn grow<G: SmrGuard>(&self, guard: &G) {
         let old = self.table.load(Ordering::Acquire);
         // SAFETY: the current table; only writers (we) replace it.
         let o = unsafe { &*old };
         let n = o.buckets.len() * 2;
-        let mut fresh: Vec<Bucket<K, V>> = (0..n).map(|_| Vec::new()).collect();
+        let mut fresh: Vec<Bucket<K, V>> = (0..n).map(|_| Bucket::new()).collect();
         for b in o.buckets.iter() {
             let p = b.load(Ordering::Acquire);
             if !p.is_null() {
                 // SAFETY: a current bucket.
-                for e in unsafe { &*p } {
+                for e in unsafe { &*p }.iter() {
                     fresh[self.slot(n, self.hasher.hash_one(&e.0))].push(e.clone());
                 }
             }
@@ -270,7 +379,7 @@ where
         guard.check_domain(self.domain)?;
         let h = self.hasher.hash_one(&key);
         let entry = Arc::new((key, value));
-        let mut len = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut count = self.lock(h);
         let (new, old) = self.rewrite(h, |b| {
             if let Some(e) = b.iter_mut().find(|e| e.0 == entry.0) {
                 *e = entry;
@@ -280,16 +389,20 @@ where
                 true
             }
         });
+        let mut grow = false;
         if new {
-            *len += 1;
-            // SAFETY: the current table.
+            *count += 1;
+            // SAFETY: the current table (our stripe is held).
             let buckets = unsafe { (&*self.table.load(Ordering::Relaxed)).buckets.len() };
-            if *len > buckets * 2 {
-                self.grow(guard);
-            }
+            // This stripe holds more than four entries per bucket of its share: check
+            // the whole map (two per bucket on average is the aim).
+            grow = *count * STRIPES > buckets * 4;
         }
-        drop(len);
+        drop(count);
         Self::retire_bucket(guard, old);
+        if grow {
+            self.grow_locked(guard);
+        }
         Ok(new)
     }
 
@@ -305,16 +418,16 @@ where
     {
         guard.check_domain(self.domain)?;
         let h = self.hasher.hash_one(key);
-        let mut len = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut count = self.lock(h);
         let (gone, old) = self.rewrite(h, |b| {
             let before = b.len();
             b.retain(|e| e.0.borrow() != key);
             before != b.len()
         });
         if gone {
-            *len -= 1;
+            *count -= 1;
         }
-        drop(len);
+        drop(count);
         Self::retire_bucket(guard, old);
         Ok(gone)
     }
@@ -337,7 +450,7 @@ where
     {
         guard.check_domain(self.domain)?;
         let h = self.hasher.hash_one(key);
-        let len = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let stripe = self.lock(h);
         let (found, old) = self.rewrite(h, |b| match b.iter_mut().find(|e| e.0.borrow() == key) {
             Some(e) => {
                 *e = Arc::new((e.0.clone(), f(&e.1)));
@@ -345,7 +458,7 @@ where
             }
             None => false,
         });
-        drop(len);
+        drop(stripe);
         Self::retire_bucket(guard, old);
         Ok(found)
     }
@@ -377,7 +490,7 @@ where
                     continue;
                 }
                 // SAFETY: protected and validated in a live slot.
-                for e in unsafe { &*b } {
+                for e in unsafe { &*b }.iter() {
                     f(&e.0, &e.1);
                 }
             }

@@ -52,17 +52,27 @@ struct Segment<T> {
 }
 
 impl<T> Segment<T> {
+    /// A fresh segment, built in place on the heap (a segment is about 16 KiB: building
+    /// it on the stack and moving it would copy all of it once more).
     fn boxed(base: usize) -> *mut Segment<T> {
-        Box::into_raw(Box::new(Segment {
-            enq: CachePadded::new(AtomicUsize::new(0)),
-            deq: CachePadded::new(AtomicUsize::new(0)),
-            next: AtomicPtr::new(ptr::null_mut()),
-            base,
-            slots: core::array::from_fn(|_| Slot {
-                state: AtomicUsize::new(EMPTY),
-                value: UnsafeCell::new(MaybeUninit::uninit()),
-            }),
-        }))
+        let mut b = Box::<Segment<T>>::new_uninit();
+        let p = b.as_mut_ptr();
+        // SAFETY: every field of the uninitialised box is written once through raw
+        // pointers before `assume_init`; no reference to an uninitialised field is made.
+        unsafe {
+            ptr::addr_of_mut!((*p).enq).write(CachePadded::new(AtomicUsize::new(0)));
+            ptr::addr_of_mut!((*p).deq).write(CachePadded::new(AtomicUsize::new(0)));
+            ptr::addr_of_mut!((*p).next).write(AtomicPtr::new(ptr::null_mut()));
+            ptr::addr_of_mut!((*p).base).write(base);
+            let slots = ptr::addr_of_mut!((*p).slots).cast::<Slot<T>>();
+            for i in 0..SEGMENT {
+                slots.add(i).write(Slot {
+                    state: AtomicUsize::new(EMPTY),
+                    value: UnsafeCell::new(MaybeUninit::uninit()),
+                });
+            }
+            Box::into_raw(b.assume_init())
+        }
     }
 }
 
@@ -223,10 +233,17 @@ impl<T, S: Smr> Queue<T, S> {
                 continue;
             }
             let slot = &s.slots[i];
-            // The enqueuer holding slot `i` may still be writing: wait a little.
+            // The enqueuer holding slot `i` may still be writing: wait a little. A slot
+            // seen FULL is final (its enqueuer is done with it and slot `i` is ours), so
+            // it is taken with a plain store instead of a read-modify-write.
             for _ in 0..PATIENCE {
-                if slot.state.load(Ordering::Relaxed) == FULL {
-                    break;
+                // Acquire: pairs with the enqueuer's Release of FULL.
+                if slot.state.load(Ordering::Acquire) == FULL {
+                    // SAFETY: as below.
+                    let v = slot.value.with(|p| unsafe { (*p).assume_init_read() });
+                    // Relaxed: only `Drop` (which has `&mut self`) reads it again.
+                    slot.state.store(TAKEN, Ordering::Relaxed);
+                    return Ok(Some(v));
                 }
                 crate::sync::spin();
             }
