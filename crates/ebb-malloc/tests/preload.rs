@@ -161,3 +161,53 @@ fn bad_frees_abort_with_a_message() {
         );
     }
 }
+
+/// Loaded after startup with `dlopen` (`RTLD_LOCAL`, so the program's own `malloc` stays
+/// glibc's): the heap's initial-exec thread-local word then comes from glibc's static-TLS
+/// surplus. The library's functions, called through `ctypes` from the main thread and
+/// from threads started after the load, must work and keep their contents.
+const PY_DLOPEN: &str = r#"
+import ctypes, sys, threading
+lib = ctypes.CDLL(sys.argv[1])
+lib.malloc.restype = ctypes.c_void_p
+lib.malloc.argtypes = [ctypes.c_size_t]
+lib.free.argtypes = [ctypes.c_void_p]
+lib.malloc_usable_size.restype = ctypes.c_size_t
+lib.malloc_usable_size.argtypes = [ctypes.c_void_p]
+def work(seed, out):
+    ps = []
+    for i in range(2000):
+        n = 1 + (seed * 7919 + i * 104729) % 5000
+        p = lib.malloc(n)
+        ctypes.memset(p, (seed + i) & 0xff, n)
+        ps.append((p, n, (seed + i) & 0xff))
+    ok = all(lib.malloc_usable_size(p) >= n and ctypes.string_at(p, n) == bytes([b]) * n
+             for p, n, b in ps)
+    for p, _, _ in ps:
+        lib.free(p)
+    out.append(ok)
+res = []
+work(1, res)
+ts = [threading.Thread(target=work, args=(k, res)) for k in range(2, 6)]
+for t in ts: t.start()
+for t in ts: t.join()
+print("dlopen", len(res), all(res))
+"#;
+
+#[test]
+fn dlopen_after_startup_works() {
+    let py = python().expect("python3 is needed for this test");
+    let out = Command::new(&py)
+        .arg("-c")
+        .arg(PY_DLOPEN)
+        .arg(library())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "dlopen 5 True");
+}

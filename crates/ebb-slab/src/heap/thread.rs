@@ -22,7 +22,6 @@
 //! them once their last block is freed. Calls made while the thread-local pointer is
 //! being set up or after it is gone go to a shared *fallback* heap under a lock.
 
-use core::cell::Cell;
 use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
@@ -95,17 +94,116 @@ fn is_real(h: *mut Heap) -> bool {
     h as usize > 16
 }
 
-thread_local! {
-    static TLS_HEAP: Cell<*mut Heap> = const { Cell::new(ptr::null_mut()) };
+/// The thread's heap pointer in the *initial-exec* TLS model, on x86_64 Linux with glibc.
+///
+/// Rust's `thread_local!` compiles to the general-dynamic model in position-independent
+/// code, which the linker relaxes to a `%fs`-relative access in an executable but not in
+/// a shared object: inside `libebb_malloc.so` every `malloc` and `free` would call
+/// `__tls_get_addr`. Stable Rust cannot choose the TLS model, so the variable is declared
+/// here in assembly (8 bytes of `.tbss`, zero at thread start) and reached the way
+/// C compilers do with `-ftls-model=initial-exec`: its offset from the thread pointer is
+/// read from the GOT (`@GOTTPOFF`, resolved once by the dynamic loader; the linker turns
+/// it into an immediate in an executable) and the word is read at `%fs:offset`.
+///
+/// Initial-exec places the variable in the static TLS block, which exists for objects
+/// loaded at startup (`LD_PRELOAD`, `DT_NEEDED`) and for every thread, and lives until the
+/// thread is gone (after every TLS destructor), so the pointer reads correctly at any
+/// time. A shared object holding the heap and loaded later by `dlopen` takes its 8 bytes
+/// from glibc's static-TLS surplus (`glibc.rtld.optional_static_tls`, 512 bytes by
+/// default); if the surplus is used up, `dlopen` fails with "cannot allocate memory in
+/// static TLS block" rather than loading.
+#[cfg(all(
+    target_arch = "x86_64",
+    target_os = "linux",
+    target_env = "gnu",
+    not(miri)
+))]
+mod tls {
+    use super::Heap;
+
+    // The symbol is global (so the inline-asm access in another codegen unit links to it)
+    // but hidden (never exported from a shared object); the name carries the crate's
+    // major version so two copies of the crate in one binary get distinct variables.
+    core::arch::global_asm!(
+        ".pushsection .tbss.ebb_slab_heap_tls_v0,\"awT\",@nobits",
+        ".p2align 3",
+        ".globl ebb_slab_heap_tls_v0",
+        ".hidden ebb_slab_heap_tls_v0",
+        ".type ebb_slab_heap_tls_v0,@object",
+        ".size ebb_slab_heap_tls_v0,8",
+        "ebb_slab_heap_tls_v0:",
+        ".zero 8",
+        ".popsection",
+    );
+
+    #[inline(always)]
+    pub(super) fn get() -> *mut Heap {
+        let h: *mut Heap;
+        // SAFETY: `ebb_slab_heap_tls_v0` is an 8-byte, 8-aligned TLS variable (above);
+        // its GOT entry holds its offset from the thread pointer (`%fs` base), valid in
+        // every thread. The asm only reads it and the thread's own TLS word.
+        unsafe {
+            core::arch::asm!(
+                "mov {h}, qword ptr [rip + ebb_slab_heap_tls_v0@GOTTPOFF]",
+                "mov {h}, qword ptr fs:[{h}]",
+                h = out(reg) h,
+                options(nostack, readonly, preserves_flags, pure),
+            );
+        }
+        h
+    }
+
+    #[inline(always)]
+    pub(super) fn set(h: *mut Heap) {
+        // SAFETY: as in `get`; the asm writes only this thread's TLS word.
+        unsafe {
+            core::arch::asm!(
+                "mov {o}, qword ptr [rip + ebb_slab_heap_tls_v0@GOTTPOFF]",
+                "mov qword ptr fs:[{o}], {h}",
+                o = out(reg) _,
+                h = in(reg) h,
+                options(nostack, preserves_flags),
+            );
+        }
+    }
+}
+
+/// The thread's heap pointer through `thread_local!` where the initial-exec access above
+/// is not available. Its `const` initialiser and no destructor make it readable in every
+/// TLS destructor; `try_with` covers a platform where it is not.
+#[cfg(not(all(
+    target_arch = "x86_64",
+    target_os = "linux",
+    target_env = "gnu",
+    not(miri)
+)))]
+mod tls {
+    use core::ptr;
+
+    use super::{DONE, Heap};
+
+    thread_local! {
+        static TLS_HEAP: Cell<*mut Heap> = const { Cell::new(ptr::null_mut()) };
+    }
+
+    #[inline]
+    pub(super) fn get() -> *mut Heap {
+        TLS_HEAP.try_with(|c| c.get()).unwrap_or(DONE)
+    }
+
+    pub(super) fn set(h: *mut Heap) {
+        let _ = TLS_HEAP.try_with(|c| c.set(h));
+    }
+}
+
+#[inline(always)]
+fn tls_get() -> *mut Heap {
+    tls::get()
 }
 
 #[inline]
-fn tls_get() -> *mut Heap {
-    TLS_HEAP.try_with(|c| c.get()).unwrap_or(DONE)
-}
-
 fn tls_set(h: *mut Heap) {
-    let _ = TLS_HEAP.try_with(|c| c.set(h));
+    tls::set(h)
 }
 
 static FALLBACK_LOCK: SpinLock = SpinLock::new();
