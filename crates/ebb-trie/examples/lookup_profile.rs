@@ -57,6 +57,14 @@ fn keys(kind: &str, n: usize) -> Vec<Vec<u8>> {
     }
 }
 
+/// Resident set size in bytes (Linux), 0 elsewhere.
+fn rss() -> usize {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<usize>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let kind = args.get(1).map_or("urls", String::as_str);
@@ -66,10 +74,16 @@ fn main() {
         .unwrap_or(1_000_000);
     let passes: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(3);
     let mut ks = keys(kind, n);
+    let before = rss();
     let mut m = PathMap::new();
     for (i, k) in ks.iter().enumerate() {
         m.insert(k, i as u64);
     }
+    let grown = rss().saturating_sub(before);
+    println!(
+        "{kind} n={n}: RSS growth {:.1} B/key",
+        grown as f64 / n as f64
+    );
     let mut r = Rng(7);
     for i in (1..ks.len()).rev() {
         ks.swap(i, r.below(i + 1));

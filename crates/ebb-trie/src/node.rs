@@ -10,10 +10,10 @@
 //!
 //! * [`Leaf`]: a prefix and a value, no children (for `V = u64`: 24 bytes, a 40-byte `Arc`
 //!   allocation);
-//! * [`Small<V, 4>`] and [`Small<V, 16>`]: a prefix, an optional value, the sorted child
+//! * [`Small<V, 4>`] and [`Small<V, 15>`]: a prefix, an optional value, the sorted child
 //!   bytes and the child handles, all inline; the byte is found with a SWAR search over
 //!   eight key bytes at a time, so a level costs one allocation visited;
-//! * [`Dense`]: more than 16 children: a 256-bit bitmap (with per-word rank bases) and the
+//! * [`Dense`]: more than 15 children: a 256-bit bitmap (with per-word rank bases) and the
 //!   child handles in byte order in a `Vec`, found by one population count.
 //!
 //! Canonical form, kept by every mutation: a node other than the root of an empty map has
@@ -44,11 +44,16 @@ const DENSE: usize = 3;
 const EMPTY: usize = 4;
 const TAG_MASK: usize = 7;
 
-/// A [`Small<V, 16>`] table becomes [`Dense`] above this many children.
-const MID_MAX: usize = 16;
-/// A dense table shrinks back to a [`Small<V, 16>`] at this many children or fewer.
+/// A [`Small<V, MID_MAX>`] table becomes [`Dense`] above this many children. Fifteen, not
+/// sixteen: for `V = u64` that makes the node 168 bytes, a 192-byte malloc chunk, not 208.
+const MID_MAX: usize = 15;
+const _: () = assert!(
+    MID_MAX > 4,
+    "`Kind` tells the two small kinds apart by size"
+);
+/// A dense table shrinks back to a [`Small<V, MID_MAX>`] at this many children or fewer.
 const DENSE_MIN: usize = 12;
-/// A [`Small<V, 16>`] shrinks back to a [`Small<V, 4>`] at this many children or fewer.
+/// A [`Small<V, MID_MAX>`] shrinks back to a [`Small<V, 4>`] at this many children or fewer.
 const MID_MIN: usize = 3;
 
 // === impl Prefix ===
@@ -228,7 +233,8 @@ pub(crate) struct Dense<V> {
     prefix: Prefix,
     bits: Bitmap,
     value: Option<V>,
-    kids: Vec<Node<V>>,
+    /// Exactly sized (a `Box`, not a `Vec`: no spare capacity, 16 bytes, not 24).
+    kids: Box<[Node<V>]>,
 }
 
 /// A set of bytes as 256 bits, with the number of set bits below each 64-bit word kept
@@ -354,7 +360,7 @@ impl<V, const N: usize> Small<V, N> {
 impl<V> Dense<V> {
     fn drain(&mut self) -> Vec<(u8, Node<V>)> {
         let mut out = Vec::with_capacity(self.kids.len());
-        let mut kids = std::mem::take(&mut self.kids).into_iter();
+        let mut kids = std::mem::take(&mut self.kids).into_vec().into_iter();
         for (w, &word) in self.bits.words.iter().enumerate() {
             let mut word = word;
             while word != 0 {
@@ -370,6 +376,20 @@ impl<V> Dense<V> {
 
 // === impl Node ===
 
+/// The tag of each node kind, so that a handle's tag always matches the `Arc` made.
+trait Kind {
+    const TAG: usize;
+}
+impl<V> Kind for Leaf<V> {
+    const TAG: usize = LEAF;
+}
+impl<V, const N: usize> Kind for Small<V, N> {
+    const TAG: usize = if N == 4 { SMALL4 } else { SMALL16 };
+}
+impl<V> Kind for Dense<V> {
+    const TAG: usize = DENSE;
+}
+
 /// `a`'s payload pointer (it keeps `a`'s count) with `tag` in its low bits.
 fn tagged<T>(a: Arc<T>, tag: usize) -> NonNull<u8> {
     let raw = Arc::into_raw(a).cast_mut().cast::<u8>();
@@ -383,7 +403,7 @@ fn tagged<T>(a: Arc<T>, tag: usize) -> NonNull<u8> {
 pub(crate) struct Node<V> {
     /// Invariant: `addr & TAG_MASK` is one of the five tags; for every tag but `EMPTY`,
     /// `addr & !TAG_MASK` is a pointer obtained from `Arc::into_raw` of an `Arc` of that
-    /// kind (`Arc<Leaf<V>>`, `Arc<Small<V, 4>>`, `Arc<Small<V, 16>>`, `Arc<Dense<V>>`),
+    /// kind (`Arc<Leaf<V>>`, `Arc<Small<V, 4>>`, `Arc<Small<V, MID_MAX>>`, `Arc<Dense<V>>`),
     /// whose one strong count this handle owns.
     ptr: NonNull<u8>,
     _own: PhantomData<Arc<Leaf<V>>>,
@@ -400,7 +420,7 @@ unsafe impl<V: Send + Sync> Sync for Node<V> {}
 enum View<'a, V> {
     Leaf(&'a Leaf<V>),
     S4(&'a Small<V, 4>),
-    S16(&'a Small<V, 16>),
+    S16(&'a Small<V, MID_MAX>),
     Dense(&'a Dense<V>),
     Empty,
 }
@@ -409,7 +429,7 @@ enum View<'a, V> {
 enum Mut<'a, V> {
     Leaf(&'a mut Leaf<V>),
     S4(&'a mut Small<V, 4>),
-    S16(&'a mut Small<V, 16>),
+    S16(&'a mut Small<V, MID_MAX>),
     Dense(&'a mut Dense<V>),
     Empty,
 }
@@ -437,9 +457,9 @@ impl<V> Node<V> {
         }
     }
 
-    fn from_arc<T>(a: Arc<T>, tag: usize) -> Node<V> {
+    fn from_arc<T: Kind>(a: Arc<T>) -> Node<V> {
         Node {
-            ptr: tagged(a, tag),
+            ptr: tagged(a, T::TAG),
             _own: PhantomData,
         }
     }
@@ -470,7 +490,7 @@ impl<V> Node<V> {
             match self.tag() {
                 LEAF => View::Leaf(&*p.cast::<Leaf<V>>()),
                 SMALL4 => View::S4(&*p.cast::<Small<V, 4>>()),
-                SMALL16 => View::S16(&*p.cast::<Small<V, 16>>()),
+                SMALL16 => View::S16(&*p.cast::<Small<V, MID_MAX>>()),
                 DENSE => View::Dense(&*p.cast::<Dense<V>>()),
                 _ => View::Empty,
             }
@@ -482,15 +502,15 @@ impl<V> Node<V> {
     /// # Safety
     ///
     /// `T` must be the kind the tag names (`self` is not empty).
-    unsafe fn make_mut_as<T: Clone>(&mut self) -> &mut T {
-        let tag = self.tag();
+    unsafe fn make_mut_as<T: Kind + Clone>(&mut self) -> &mut T {
+        debug_assert_eq!(self.tag(), T::TAG);
         // SAFETY: by the caller's contract and the field invariant, `base` came from
         // `Arc::<T>::into_raw` and `self` owns one count, which the rebuilt `Arc` now
         // holds; it goes back into `self.ptr` below, so it is neither dropped nor leaked.
         let mut arc = unsafe { Arc::from_raw(self.base().cast::<T>().cast_const()) };
         let p: *mut T = Arc::make_mut(&mut arc);
         // Not `*self = ...`: that would drop the old handle, whose count `arc` took over.
-        self.ptr = tagged(arc, tag);
+        self.ptr = tagged(arc, T::TAG);
         // SAFETY: `make_mut` left the `Arc` unique (no other strong or weak count), so
         // nothing else can read or write `*p` while the returned borrow of `self` lives;
         // the allocation stays alive because `self` owns it.
@@ -660,7 +680,7 @@ impl<V> Node<V> {
         debug_assert!(kids.windows(2).all(|w| w[0].0 < w[1].0));
         match kids.len() {
             0 => match value {
-                Some(value) => Node::from_arc(Arc::new(Leaf { prefix, value }), LEAF),
+                Some(value) => Node::from_arc(Arc::new(Leaf { prefix, value })),
                 None => Node::empty(),
             },
             1..=4 => {
@@ -668,14 +688,14 @@ impl<V> Node<V> {
                 for (b, n) in kids {
                     s.insert(b, n);
                 }
-                Node::from_arc(Arc::new(s), SMALL4)
+                Node::from_arc(Arc::new(s))
             }
             5..=MID_MAX => {
-                let mut s = Small::<V, 16>::empty(prefix, value);
+                let mut s = Small::<V, MID_MAX>::empty(prefix, value);
                 for (b, n) in kids {
                     s.insert(b, n);
                 }
-                Node::from_arc(Arc::new(s), SMALL16)
+                Node::from_arc(Arc::new(s))
             }
             _ => {
                 let mut bits = Bitmap::default();
@@ -685,27 +705,21 @@ impl<V> Node<V> {
                     ptrs.push(n);
                 }
                 bits.reindex();
-                Node::from_arc(
-                    Arc::new(Dense {
-                        prefix,
-                        bits,
-                        value,
-                        kids: ptrs,
-                    }),
-                    DENSE,
-                )
+                Node::from_arc(Arc::new(Dense {
+                    prefix,
+                    bits,
+                    value,
+                    kids: ptrs.into_boxed_slice(),
+                }))
             }
         }
     }
 
     pub(crate) fn leaf(suffix: &[u8], value: V) -> Node<V> {
-        Node::from_arc(
-            Arc::new(Leaf {
-                prefix: Prefix::new(suffix),
-                value,
-            }),
-            LEAF,
-        )
+        Node::from_arc(Arc::new(Leaf {
+            prefix: Prefix::new(suffix),
+            value,
+        }))
     }
 }
 
@@ -716,7 +730,7 @@ impl<V: Clone> Node<V> {
             match self.tag() {
                 LEAF => Mut::Leaf(self.make_mut_as::<Leaf<V>>()),
                 SMALL4 => Mut::S4(self.make_mut_as::<Small<V, 4>>()),
-                SMALL16 => Mut::S16(self.make_mut_as::<Small<V, 16>>()),
+                SMALL16 => Mut::S16(self.make_mut_as::<Small<V, MID_MAX>>()),
                 DENSE => Mut::Dense(self.make_mut_as::<Dense<V>>()),
                 _ => Mut::Empty,
             }
@@ -754,7 +768,7 @@ impl<V: Clone> Node<V> {
                     }
                 }
                 SMALL16 => {
-                    let a = Arc::from_raw(base.cast::<Small<V, 16>>().cast_const());
+                    let a = Arc::from_raw(base.cast::<Small<V, MID_MAX>>().cast_const());
                     let mut s = Arc::unwrap_or_clone(a);
                     let kids = s.drain();
                     Parts {
@@ -850,8 +864,10 @@ impl<V: Clone> Node<V> {
             Mut::Dense(d) => {
                 let r = d.bits.rank_below(b);
                 d.bits.set(b);
-                d.kids.reserve_exact(1);
-                d.kids.insert(r, node);
+                let mut kids = std::mem::take(&mut d.kids).into_vec();
+                kids.reserve_exact(1);
+                kids.insert(r, node);
+                d.kids = kids.into_boxed_slice();
                 return;
             }
             _ => {}
@@ -878,7 +894,9 @@ impl<V: Clone> Node<V> {
             Mut::Dense(d) => {
                 let r = d.bits.rank(b)?;
                 d.bits.clear(b);
-                let out = d.kids.remove(r);
+                let mut kids = std::mem::take(&mut d.kids).into_vec();
+                let out = kids.remove(r);
+                d.kids = kids.into_boxed_slice();
                 if d.kids.len() > DENSE_MIN {
                     return Some(out);
                 }
@@ -1007,7 +1025,7 @@ impl<V> Clone for Node<V> {
             match self.tag() {
                 LEAF => Arc::increment_strong_count(p.cast::<Leaf<V>>().cast_const()),
                 SMALL4 => Arc::increment_strong_count(p.cast::<Small<V, 4>>().cast_const()),
-                SMALL16 => Arc::increment_strong_count(p.cast::<Small<V, 16>>().cast_const()),
+                SMALL16 => Arc::increment_strong_count(p.cast::<Small<V, MID_MAX>>().cast_const()),
                 DENSE => Arc::increment_strong_count(p.cast::<Dense<V>>().cast_const()),
                 _ => {}
             }
@@ -1028,7 +1046,7 @@ impl<V> Drop for Node<V> {
             match self.tag() {
                 LEAF => drop(Arc::from_raw(p.cast::<Leaf<V>>().cast_const())),
                 SMALL4 => drop(Arc::from_raw(p.cast::<Small<V, 4>>().cast_const())),
-                SMALL16 => drop(Arc::from_raw(p.cast::<Small<V, 16>>().cast_const())),
+                SMALL16 => drop(Arc::from_raw(p.cast::<Small<V, MID_MAX>>().cast_const())),
                 DENSE => drop(Arc::from_raw(p.cast::<Dense<V>>().cast_const())),
                 _ => {}
             }
@@ -1060,6 +1078,9 @@ mod tests {
         assert_eq!(std::mem::size_of::<Prefix>(), 16);
         assert_eq!(std::mem::size_of::<Node<u64>>(), 8);
         assert_eq!(std::mem::size_of::<Leaf<u64>>(), 24);
+        assert_eq!(std::mem::size_of::<Small<u64, 4>>(), 72);
+        assert_eq!(std::mem::size_of::<Small<u64, MID_MAX>>(), 168);
+        assert_eq!(std::mem::size_of::<Dense<u64>>(), 88);
         assert_eq!(std::mem::align_of::<Leaf<u8>>() % 8, 0);
     }
 
