@@ -15,9 +15,8 @@
 //! absorption for `()` and the integer lattices).
 
 use crate::map::{PathMap, prepend};
-use crate::node::{Kids, Node, Prefix, lcp};
+use crate::node::{Node, Prefix, lcp};
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 /// A value type with a join (least upper bound) and a meet (greatest lower bound).
 ///
@@ -91,60 +90,42 @@ impl<V: Lattice> Lattice for PathMap<V> {
 }
 
 /// Whether two nodes, possibly of different value types, are one allocation.
-fn same<V, W>(a: &Arc<Node<V>>, b: &Arc<Node<W>>) -> bool {
-    std::ptr::addr_eq(Arc::as_ptr(a), Arc::as_ptr(b))
+fn same<V, W>(a: &Node<V>, b: &Node<W>) -> bool {
+    a.addr() == b.addr()
 }
 
 /// A node with prefix `prefix`, no value and the two given children.
-fn fork<V>(prefix: &[u8], x: (u8, Arc<Node<V>>), y: (u8, Arc<Node<V>>)) -> Arc<Node<V>> {
+fn fork<V>(prefix: &[u8], x: (u8, Node<V>), y: (u8, Node<V>)) -> Node<V> {
     let kids = if x.0 < y.0 { vec![x, y] } else { vec![y, x] };
-    Arc::new(Node {
-        prefix: Prefix::new(prefix),
-        kids: Some(Box::new(Kids::from_sorted(kids))),
-        value: None,
-    })
+    Node::from_parts(Prefix::new(prefix), None, kids)
 }
 
 /// A node built from parts that may break canonical form (no value and fewer than two
 /// children): repaired, or `None` if empty.
-fn build<V: Clone>(
-    prefix: &[u8],
-    value: Option<V>,
-    kids: Vec<(u8, Arc<Node<V>>)>,
-) -> Option<Arc<Node<V>>> {
-    let mut n = Node {
-        prefix: Prefix::new(prefix),
-        kids: (!kids.is_empty()).then(|| Box::new(Kids::from_sorted(kids))),
-        value,
-    };
-    n.normalize().then(|| Arc::new(n))
+fn build<V: Clone>(prefix: &[u8], value: Option<V>, kids: Vec<(u8, Node<V>)>) -> Option<Node<V>> {
+    let mut n = Node::from_parts(Prefix::new(prefix), value, kids);
+    n.normalize().then_some(n)
 }
 
 /// `node`'s children with the one under `b` replaced by `child` (or removed).
-fn with_child<V: Clone>(
-    node: &Node<V>,
-    b: u8,
-    child: Option<Arc<Node<V>>>,
-) -> Vec<(u8, Arc<Node<V>>)> {
-    let mut out: Vec<(u8, Arc<Node<V>>)> = Vec::with_capacity(node.kid_count() + 1);
+fn with_child<V: Clone>(node: &Node<V>, b: u8, child: Option<Node<V>>) -> Vec<(u8, Node<V>)> {
+    let mut out: Vec<(u8, Node<V>)> = Vec::with_capacity(node.kid_count() + 1);
     let mut placed = false;
-    if let Some(k) = &node.kids {
-        for (kb, c) in k.iter() {
-            if kb == b {
-                placed = true;
-                if let Some(ch) = &child {
-                    out.push((b, Arc::clone(ch)));
-                }
-                continue;
+    for (kb, c) in node.kids() {
+        if kb == b {
+            placed = true;
+            if let Some(ch) = &child {
+                out.push((b, ch.clone()));
             }
-            if kb > b && !placed {
-                placed = true;
-                if let Some(ch) = &child {
-                    out.push((b, Arc::clone(ch)));
-                }
-            }
-            out.push((kb, Arc::clone(c)));
+            continue;
         }
+        if kb > b && !placed {
+            placed = true;
+            if let Some(ch) = &child {
+                out.push((b, ch.clone()));
+            }
+        }
+        out.push((kb, c.clone()));
     }
     if !placed && let Some(ch) = child {
         out.push((b, ch));
@@ -152,12 +133,12 @@ fn with_child<V: Clone>(
     out
 }
 
-fn join_pos<V: Lattice>(a: &Arc<Node<V>>, ao: usize, b: &Arc<Node<V>>, bo: usize) -> Arc<Node<V>> {
-    if ao == bo && Arc::ptr_eq(a, b) {
+fn join_pos<V: Lattice>(a: &Node<V>, ao: usize, b: &Node<V>, bo: usize) -> Node<V> {
+    if ao == bo && Node::ptr_eq(a, b) {
         return a.trimmed(ao);
     }
-    let pa = &a.prefix.as_slice()[ao..];
-    let pb = &b.prefix.as_slice()[bo..];
+    let pa = &a.prefix()[ao..];
+    let pb = &b.prefix()[bo..];
     let c = lcp(pa, pb);
     match (c < pa.len(), c < pb.len()) {
         (true, true) => fork(
@@ -166,15 +147,14 @@ fn join_pos<V: Lattice>(a: &Arc<Node<V>>, ao: usize, b: &Arc<Node<V>>, bo: usize
             (pb[c], b.trimmed(bo + c + 1)),
         ),
         (false, false) => {
-            let value = match (&a.value, &b.value) {
+            let value = match (a.value(), b.value()) {
                 (Some(x), Some(y)) => Some(x.join(y)),
                 (Some(x), None) | (None, Some(x)) => Some(x.clone()),
                 (None, None) => None,
             };
-            let mut kids: Vec<(u8, Arc<Node<V>>)> =
-                Vec::with_capacity(a.kid_count() + b.kid_count());
-            let mut ia = a.kids.as_ref().map(|k| k.iter().peekable());
-            let mut ib = b.kids.as_ref().map(|k| k.iter().peekable());
+            let mut kids: Vec<(u8, Node<V>)> = Vec::with_capacity(a.kid_count() + b.kid_count());
+            let mut ia = Some(a.kids().peekable());
+            let mut ib = Some(b.kids().peekable());
             loop {
                 let na = ia.as_mut().and_then(|i| i.peek().copied());
                 let nb = ib.as_mut().and_then(|i| i.peek().copied());
@@ -186,15 +166,15 @@ fn join_pos<V: Lattice>(a: &Arc<Node<V>>, ao: usize, b: &Arc<Node<V>>, bo: usize
                         ib.as_mut().map(|i| i.next());
                     }
                     (Some((x, ca)), Some((y, _))) if x < y => {
-                        kids.push((x, Arc::clone(ca)));
+                        kids.push((x, ca.clone()));
                         ia.as_mut().map(|i| i.next());
                     }
                     (Some((x, ca)), None) => {
-                        kids.push((x, Arc::clone(ca)));
+                        kids.push((x, ca.clone()));
                         ia.as_mut().map(|i| i.next());
                     }
                     (_, Some((y, cb))) => {
-                        kids.push((y, Arc::clone(cb)));
+                        kids.push((y, cb.clone()));
                         ib.as_mut().map(|i| i.next());
                     }
                 }
@@ -208,15 +188,11 @@ fn join_pos<V: Lattice>(a: &Arc<Node<V>>, ao: usize, b: &Arc<Node<V>>, bo: usize
                 Some(ca) => join_pos(ca, 0, b, bo + c + 1),
                 None => b.trimmed(bo + c + 1),
             };
-            Arc::new(Node {
-                prefix: Prefix::new(pa),
-                kids: Some(Box::new(Kids::from_sorted(with_child(
-                    a,
-                    byte,
-                    Some(child),
-                )))),
-                value: a.value.clone(),
-            })
+            Node::from_parts(
+                Prefix::new(pa),
+                a.value().cloned(),
+                with_child(a, byte, Some(child)),
+            )
         }
         (true, false) => {
             let byte = pa[c];
@@ -224,52 +200,41 @@ fn join_pos<V: Lattice>(a: &Arc<Node<V>>, ao: usize, b: &Arc<Node<V>>, bo: usize
                 Some(cb) => join_pos(a, ao + c + 1, cb, 0),
                 None => a.trimmed(ao + c + 1),
             };
-            Arc::new(Node {
-                prefix: Prefix::new(pb),
-                kids: Some(Box::new(Kids::from_sorted(with_child(
-                    b,
-                    byte,
-                    Some(child),
-                )))),
-                value: b.value.clone(),
-            })
+            Node::from_parts(
+                Prefix::new(pb),
+                b.value().cloned(),
+                with_child(b, byte, Some(child)),
+            )
         }
     }
 }
 
-fn meet_pos<V: Lattice>(
-    a: &Arc<Node<V>>,
-    ao: usize,
-    b: &Arc<Node<V>>,
-    bo: usize,
-) -> Option<Arc<Node<V>>> {
-    if ao == bo && Arc::ptr_eq(a, b) {
+fn meet_pos<V: Lattice>(a: &Node<V>, ao: usize, b: &Node<V>, bo: usize) -> Option<Node<V>> {
+    if ao == bo && Node::ptr_eq(a, b) {
         return Some(a.trimmed(ao));
     }
-    let pa = &a.prefix.as_slice()[ao..];
-    let pb = &b.prefix.as_slice()[bo..];
+    let pa = &a.prefix()[ao..];
+    let pb = &b.prefix()[bo..];
     let c = lcp(pa, pb);
     match (c < pa.len(), c < pb.len()) {
         (true, true) => None,
         (false, false) => {
-            let value = match (&a.value, &b.value) {
+            let value = match (a.value(), b.value()) {
                 (Some(x), Some(y)) => x.meet(y),
                 _ => None,
             };
             let mut kids = Vec::new();
-            if let (Some(ka), Some(kb)) = (&a.kids, &b.kids) {
-                // Walk the smaller table, probe the other.
-                if ka.len() <= kb.len() {
-                    for (x, ca) in ka.iter() {
-                        if let Some(r) = kb.get(x).and_then(|cb| meet_pos(ca, 0, cb, 0)) {
-                            kids.push((x, r));
-                        }
+            // Walk the smaller table, probe the other.
+            if a.kid_count() <= b.kid_count() {
+                for (x, ca) in a.kids() {
+                    if let Some(r) = b.child(x).and_then(|cb| meet_pos(ca, 0, cb, 0)) {
+                        kids.push((x, r));
                     }
-                } else {
-                    for (x, cb) in kb.iter() {
-                        if let Some(r) = ka.get(x).and_then(|ca| meet_pos(ca, 0, cb, 0)) {
-                            kids.push((x, r));
-                        }
+                }
+            } else {
+                for (x, cb) in b.kids() {
+                    if let Some(r) = a.child(x).and_then(|ca| meet_pos(ca, 0, cb, 0)) {
+                        kids.push((x, r));
                     }
                 }
             }
@@ -288,37 +253,30 @@ fn meet_pos<V: Lattice>(
     }
 }
 
-fn subtract_pos<V: Clone, W>(
-    a: &Arc<Node<V>>,
-    ao: usize,
-    b: &Arc<Node<W>>,
-    bo: usize,
-) -> Option<Arc<Node<V>>> {
+fn subtract_pos<V: Clone, W>(a: &Node<V>, ao: usize, b: &Node<W>, bo: usize) -> Option<Node<V>> {
     if ao == bo && same(a, b) {
         return None;
     }
-    let pa = &a.prefix.as_slice()[ao..];
-    let pb = &b.prefix.as_slice()[bo..];
+    let pa = &a.prefix()[ao..];
+    let pb = &b.prefix()[bo..];
     let c = lcp(pa, pb);
     match (c < pa.len(), c < pb.len()) {
         (true, true) => Some(a.trimmed(ao)),
         (false, false) => {
-            let value = if b.value.is_some() {
+            let value = if b.value().is_some() {
                 None
             } else {
-                a.value.clone()
+                a.value().cloned()
             };
             let mut kids = Vec::with_capacity(a.kid_count());
-            if let Some(ka) = &a.kids {
-                for (x, ca) in ka.iter() {
-                    match b.child(x) {
-                        Some(cb) => {
-                            if let Some(r) = subtract_pos(ca, 0, cb, 0) {
-                                kids.push((x, r));
-                            }
+            for (x, ca) in a.kids() {
+                match b.child(x) {
+                    Some(cb) => {
+                        if let Some(r) = subtract_pos(ca, 0, cb, 0) {
+                            kids.push((x, r));
                         }
-                        None => kids.push((x, Arc::clone(ca))),
                     }
+                    None => kids.push((x, ca.clone())),
                 }
             }
             build(pa, value, kids)
@@ -329,7 +287,7 @@ fn subtract_pos<V: Clone, W>(
                 return Some(a.trimmed(ao));
             };
             let r = subtract_pos(ca, 0, b, bo + c + 1);
-            build(pa, a.value.clone(), with_child(a, byte, r))
+            build(pa, a.value().cloned(), with_child(a, byte, r))
         }
         (true, false) => {
             let byte = pa[c];
@@ -342,34 +300,27 @@ fn subtract_pos<V: Clone, W>(
     }
 }
 
-fn restrict_pos<V: Clone, W>(
-    a: &Arc<Node<V>>,
-    ao: usize,
-    b: &Arc<Node<W>>,
-    bo: usize,
-) -> Option<Arc<Node<V>>> {
+fn restrict_pos<V: Clone, W>(a: &Node<V>, ao: usize, b: &Node<W>, bo: usize) -> Option<Node<V>> {
     if ao == bo && same(a, b) {
         return Some(a.trimmed(ao));
     }
-    let pa = &a.prefix.as_slice()[ao..];
-    let pb = &b.prefix.as_slice()[bo..];
+    let pa = &a.prefix()[ao..];
+    let pb = &b.prefix()[bo..];
     let c = lcp(pa, pb);
     if c < pa.len() && c < pb.len() {
         return None;
     }
     if c == pb.len() {
         // `b` is at a node boundary.
-        if b.value.is_some() {
+        if b.value().is_some() {
             // Every key of `a` from here on has this prefix in `b`.
             return Some(a.trimmed(ao));
         }
         if c == pa.len() {
             let mut kids = Vec::new();
-            if let (Some(ka), Some(_)) = (&a.kids, &b.kids) {
-                for (x, ca) in ka.iter() {
-                    if let Some(r) = b.child(x).and_then(|cb| restrict_pos(ca, 0, cb, 0)) {
-                        kids.push((x, r));
-                    }
+            for (x, ca) in a.kids() {
+                if let Some(r) = b.child(x).and_then(|cb| restrict_pos(ca, 0, cb, 0)) {
+                    kids.push((x, r));
                 }
             }
             return build(pa, None, kids);
@@ -435,36 +386,26 @@ impl<V: Clone> PathMap<V> {
     /// measurements; O(size of all the maps).
     #[doc(hidden)]
     pub fn shared_nodes_with(&self, others: &[&PathMap<V>]) -> (usize, usize) {
-        fn collect<V>(n: &Arc<Node<V>>, set: &mut std::collections::HashSet<*const Node<V>>) {
-            if set.insert(Arc::as_ptr(n))
-                && let Some(k) = &n.kids
-            {
-                for (_, c) in k.iter() {
+        fn collect<V>(n: &Node<V>, set: &mut std::collections::HashSet<usize>) {
+            if set.insert(n.addr()) {
+                for (_, c) in n.kids() {
                     collect(c, set);
                 }
             }
         }
         fn nodes<V>(n: &Node<V>) -> usize {
-            1 + n
-                .kids
-                .as_ref()
-                .map_or(0, |k| k.iter().map(|(_, c)| nodes(c)).sum())
+            1 + n.kids().map(|(_, c)| nodes(c)).sum::<usize>()
         }
-        fn walk<V>(
-            n: &Arc<Node<V>>,
-            set: &std::collections::HashSet<*const Node<V>>,
-        ) -> (usize, usize) {
-            if set.contains(&Arc::as_ptr(n)) {
+        fn walk<V>(n: &Node<V>, set: &std::collections::HashSet<usize>) -> (usize, usize) {
+            if set.contains(&n.addr()) {
                 let all = nodes(n);
                 return (all, all);
             }
             let mut out = (0, 1);
-            if let Some(k) = &n.kids {
-                for (_, c) in k.iter() {
-                    let (s, t) = walk(c, set);
-                    out.0 += s;
-                    out.1 += t;
-                }
+            for (_, c) in n.kids() {
+                let (s, t) = walk(c, set);
+                out.0 += s;
+                out.1 += t;
             }
             out
         }

@@ -173,10 +173,8 @@ fn put_varint(out: &mut Vec<u8>, mut x: u32) {
 
 fn encode_node<V: FileValue>(n: &Node<V>, body: &mut Vec<u8>) -> Result<u32, FileError> {
     let mut kids: Vec<(u8, u32)> = Vec::with_capacity(n.kid_count());
-    if let Some(k) = &n.kids {
-        for (b, c) in k.iter() {
-            kids.push((b, encode_node(c, body)?));
-        }
+    for (b, c) in n.kids() {
+        kids.push((b, encode_node(c, body)?));
     }
     let at = u32::try_from(body.len()).map_err(|_| FileError::TooLarge)?;
     let kind: u8 = match kids.len() {
@@ -184,14 +182,14 @@ fn encode_node<V: FileValue>(n: &Node<V>, body: &mut Vec<u8>) -> Result<u32, Fil
         1..=24 => 1,
         _ => 2,
     };
-    body.push(u8::from(n.value.is_some()) | (kind << 1));
-    let p = n.prefix.as_slice();
+    body.push(u8::from(n.value().is_some()) | (kind << 1));
+    let p = n.prefix();
     put_varint(
         body,
         u32::try_from(p.len()).map_err(|_| FileError::TooLarge)?,
     );
     body.extend_from_slice(p);
-    if let Some(v) = &n.value {
+    if let Some(v) = n.value() {
         let mut enc = Vec::new();
         v.encode(&mut enc);
         put_varint(

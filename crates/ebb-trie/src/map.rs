@@ -3,7 +3,6 @@
 use crate::node::{Node, Prefix, lcp};
 use std::fmt;
 use std::ops::{Bound, RangeBounds};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// `PathMap::len_cache` when the length is not known.
@@ -35,7 +34,7 @@ const UNKNOWN: usize = usize::MAX;
 /// ```
 pub struct PathMap<V> {
     /// `None` for the empty map; otherwise a canonical node (see `node`).
-    pub(crate) root: Option<Arc<Node<V>>>,
+    pub(crate) root: Option<Node<V>>,
     /// The number of values, or `UNKNOWN`. A cache of a function of `root`, which `&self`
     /// cannot change, so `Relaxed` suffices: any value a thread reads is correct or
     /// `UNKNOWN`.
@@ -67,7 +66,7 @@ impl<V> PathMap<V> {
         }
     }
 
-    pub(crate) fn from_root(root: Option<Arc<Node<V>>>) -> PathMap<V> {
+    pub(crate) fn from_root(root: Option<Node<V>>) -> PathMap<V> {
         let len = if root.is_none() { 0 } else { UNKNOWN };
         PathMap {
             root,
@@ -75,7 +74,7 @@ impl<V> PathMap<V> {
         }
     }
 
-    pub(crate) fn set_root(&mut self, root: Option<Arc<Node<V>>>) {
+    pub(crate) fn set_root(&mut self, root: Option<Node<V>>) {
         self.len_cache = AtomicUsize::new(if root.is_none() { 0 } else { UNKNOWN });
         self.root = root;
     }
@@ -139,7 +138,7 @@ impl<V> PathMap<V> {
     /// All values in key order, without building the keys.
     pub fn values(&self) -> Values<'_, V> {
         Values {
-            stack: self.root.as_deref().into_iter().collect(),
+            stack: self.root.as_ref().into_iter().collect(),
             kids: Vec::new(),
         }
     }
@@ -149,16 +148,14 @@ impl<V> PathMap<V> {
     pub fn for_each(&self, mut f: impl FnMut(&[u8], &V)) {
         fn walk<V>(n: &Node<V>, path: &mut Vec<u8>, f: &mut impl FnMut(&[u8], &V)) {
             let base = path.len();
-            path.extend_from_slice(n.prefix.as_slice());
-            if let Some(v) = &n.value {
+            path.extend_from_slice(n.prefix());
+            if let Some(v) = n.value() {
                 f(path, v);
             }
-            if let Some(k) = &n.kids {
-                for (b, c) in k.iter() {
-                    path.push(b);
-                    walk(c, path, f);
-                    path.pop();
-                }
+            for (b, c) in n.kids() {
+                path.push(b);
+                walk(c, path, f);
+                path.pop();
             }
             path.truncate(base);
         }
@@ -200,19 +197,17 @@ impl<V> PathMap<V> {
         fn walk<V>(n: &Node<V>) -> usize {
             let kids = n.kid_count();
             assert!(
-                n.value.is_some() || kids >= 2,
+                n.value().is_some() || kids >= 2,
                 "a node without a value has {kids} children"
             );
-            assert!(n.kids.is_none() || kids > 0, "an empty child table is kept");
-            let mut count = usize::from(n.value.is_some());
-            if let Some(k) = &n.kids {
-                for (_, c) in k.iter() {
-                    count += walk(c);
-                }
+            assert!(!n.is_empty(), "an empty node is kept");
+            let mut count = usize::from(n.value().is_some());
+            for (_, c) in n.kids() {
+                count += walk(c);
             }
             count
         }
-        let n = self.root.as_deref().map_or(0, walk);
+        let n = self.root.as_ref().map_or(0, walk);
         let cached = self.len_cache.load(Ordering::Relaxed);
         assert!(
             cached == UNKNOWN || cached == n,
@@ -236,7 +231,7 @@ impl<V: Clone> PathMap<V> {
         let key = key.as_ref();
         let old = match &mut self.root {
             None => {
-                self.root = Some(Arc::new(Node::leaf(key, value)));
+                self.root = Some(Node::leaf(key, value));
                 None
             }
             Some(r) => r.insert(key, value),
@@ -314,22 +309,21 @@ impl<V: Clone> PathMap<V> {
 }
 
 /// `bytes ++ n`, as a node: `n` itself when `bytes` is empty.
-pub(crate) fn prepend<V: Clone>(bytes: &[u8], mut n: Arc<Node<V>>) -> Arc<Node<V>> {
+pub(crate) fn prepend<V: Clone>(bytes: &[u8], mut n: Node<V>) -> Node<V> {
     if !bytes.is_empty() {
-        let m = Arc::make_mut(&mut n);
         let mut p = bytes.to_vec();
-        p.extend_from_slice(m.prefix.as_slice());
-        m.prefix = Prefix::new(&p);
+        p.extend_from_slice(n.prefix());
+        n.set_prefix(Prefix::new(&p));
     }
     n
 }
 
 /// `n` with the first `skip` bytes of its prefix removed, reusing `n`'s allocation when
 /// it is not shared.
-pub(crate) fn trim_owned<V: Clone>(mut n: Arc<Node<V>>, skip: usize) -> Arc<Node<V>> {
+pub(crate) fn trim_owned<V: Clone>(mut n: Node<V>, skip: usize) -> Node<V> {
     if skip > 0 {
-        let m = Arc::make_mut(&mut n);
-        m.prefix = Prefix::new(&m.prefix.as_slice()[skip..]);
+        let p = Prefix::new(&n.prefix()[skip..]);
+        n.set_prefix(p);
     }
     n
 }
@@ -337,40 +331,28 @@ pub(crate) fn trim_owned<V: Clone>(mut n: Arc<Node<V>>, skip: usize) -> Arc<Node
 /// Replaces the subtrie under `key` in `slot` by `new` (relative to `key`); returns the
 /// old subtrie (relative to `key`). Keeps canonical form.
 pub(crate) fn replace_at<V: Clone>(
-    slot: &mut Option<Arc<Node<V>>>,
+    slot: &mut Option<Node<V>>,
     key: &[u8],
-    new: Option<Arc<Node<V>>>,
-) -> Option<Arc<Node<V>>> {
+    new: Option<Node<V>>,
+) -> Option<Node<V>> {
     let Some(node) = slot else {
         *slot = new.map(|n| prepend(key, n));
         return None;
     };
-    let p = node.prefix.as_slice();
+    let p = node.prefix();
     let c = lcp(p, key);
+    let plen = p.len();
     if c == key.len() {
         // Everything in this node lies under `key`.
         let old = slot.take().map(|n| trim_owned(n, c));
         *slot = new.map(|n| prepend(key, n));
         return old;
     }
-    if c < p.len() {
+    if c < plen {
         // `key` leaves this node's prefix: nothing lies under it.
         if let Some(new) = new {
-            let m = Arc::make_mut(node);
-            let p = m.prefix.as_slice().to_vec();
-            let lower = Node {
-                prefix: Prefix::new(&p[c + 1..]),
-                kids: m.kids.take(),
-                value: m.value.take(),
-            };
-            let here = prepend(&key[c + 1..], new);
-            let kids = crate::node::Kids::from_sorted(if p[c] < key[c] {
-                vec![(p[c], Arc::new(lower)), (key[c], here)]
-            } else {
-                vec![(key[c], here), (p[c], Arc::new(lower))]
-            });
-            m.prefix = Prefix::new(&p[..c]);
-            m.kids = Some(Box::new(kids));
+            node.split(c);
+            node.add_child(key[c], prepend(&key[c + 1..], new));
         }
         return None;
     }
@@ -379,16 +361,12 @@ pub(crate) fn replace_at<V: Clone>(
     if new.is_none() && node.child(b).is_none() {
         return None;
     }
-    let m = Arc::make_mut(node);
-    let kids = m
-        .kids
-        .get_or_insert_with(|| Box::new(crate::node::Kids::empty_small()));
-    let mut child = kids.remove(b);
+    let mut child = node.remove_child(b);
     let old = replace_at(&mut child, &key[c + 1..], new);
     if let Some(child) = child {
-        kids.insert(b, child);
+        node.add_child(b, child);
     }
-    if !m.normalize() {
+    if !node.normalize() {
         *slot = None;
     }
     old
@@ -414,7 +392,7 @@ impl<V: PartialEq> PartialEq for PathMap<V> {
     /// Equal when both hold the same keys with equal values.
     fn eq(&self, other: &Self) -> bool {
         match (&self.root, &other.root) {
-            (Some(a), Some(b)) if Arc::ptr_eq(a, b) => true,
+            (Some(a), Some(b)) if Node::ptr_eq(a, b) => true,
             _ => self.iter().eq(other.iter()),
         }
     }
@@ -460,7 +438,7 @@ impl<'a, V> Iter<'a, V> {
 
     /// Starts at `node`, whose prefix from byte `skip` on follows the current path.
     pub(crate) fn push_whole(&mut self, node: &'a Node<V>, skip: usize) {
-        self.path.extend_from_slice(&node.prefix.as_slice()[skip..]);
+        self.path.extend_from_slice(&node.prefix()[skip..]);
         self.stack.push(Frame {
             node,
             next: 0,
@@ -481,7 +459,7 @@ impl<'a, V> Iter<'a, V> {
     /// Positions the iterator at the first key `>= start` (`> start` unless `inclusive`).
     fn seek(&mut self, mut node: &'a Node<V>, mut key: &[u8], inclusive: bool) {
         loop {
-            let p = node.prefix.as_slice();
+            let p = node.prefix();
             let c = lcp(p, key);
             if c == key.len() {
                 // Every key here extends `start`; only an exact match may be excluded.
@@ -542,7 +520,7 @@ impl<'a, V> Iter<'a, V> {
             let top = self.stack.last_mut()?;
             if top.value_pending {
                 top.value_pending = false;
-                if let Some(v) = &top.node.value {
+                if let Some(v) = top.node.value() {
                     self.path.truncate(top.path_end);
                     if self.past_end() {
                         self.stack.clear();
@@ -591,11 +569,9 @@ impl<'a, V> Iterator for Values<'a, V> {
     fn next(&mut self) -> Option<&'a V> {
         loop {
             let n = self.stack.pop()?;
-            if let Some(k) = &n.kids {
-                self.kids.extend(k.iter().map(|(_, c)| &**c));
-                self.stack.extend(self.kids.drain(..).rev());
-            }
-            if let Some(v) = &n.value {
+            self.kids.extend(n.kids().map(|(_, c)| c));
+            self.stack.extend(self.kids.drain(..).rev());
+            if let Some(v) = n.value() {
                 return Some(v);
             }
         }
@@ -607,7 +583,7 @@ impl<'a, V> Iterator for Values<'a, V> {
 /// The part of a [`PathMap`] whose keys start with a prefix; see [`PathMap::prefix`].
 pub struct PrefixView<'a, V> {
     /// The node the prefix ends in and how many of its prefix bytes the prefix consumed.
-    at: Option<(&'a Arc<Node<V>>, usize)>,
+    at: Option<(&'a Node<V>, usize)>,
     prefix: Vec<u8>,
 }
 
@@ -621,10 +597,10 @@ impl<'a, V> PrefixView<'a, V> {
     pub fn get(&self, suffix: impl AsRef<[u8]>) -> Option<&'a V> {
         let (n, off) = self.at?;
         let suffix = suffix.as_ref();
-        let rest = &n.prefix.as_slice()[off..];
+        let rest = &n.prefix()[off..];
         let tail = suffix.strip_prefix(rest)?;
         match tail.split_first() {
-            None => n.value.as_ref(),
+            None => n.value(),
             Some((&b, t)) => n.child(b)?.get(t),
         }
     }
@@ -682,7 +658,7 @@ mod tests {
         assert_eq!(m.remove(b"romulus"), Some(3));
         // One key left: the root is a single leaf again.
         let r = m.root.as_ref().unwrap();
-        assert_eq!(r.prefix.as_slice(), b"romane");
+        assert_eq!(r.prefix(), b"romane");
         assert_eq!(r.kid_count(), 0);
         assert_eq!(m.remove(b"romane"), Some(6));
         assert!(m.is_empty());

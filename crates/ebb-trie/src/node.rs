@@ -1,42 +1,86 @@
-//! Trie nodes: a compressed path, an optional value and a child table of one of two kinds.
+//! Trie nodes: one reference-counted allocation per node, of one of four kinds, behind an
+//! eight-byte tagged handle ([`Node`]).
 //!
 //! A node stands for the path that leads to it *plus* its own `prefix`: the bytes every key
 //! below it shares. The node's value, if any, belongs to the path that ends exactly after
 //! the prefix; each child hangs under one more byte, its key in the child table, followed
 //! by the child's own prefix.
 //!
+//! Kinds (the tag in the handle's low three bits says which `Arc` it holds):
+//!
+//! * [`Leaf`]: a prefix and a value, no children (for `V = u64`: 24 bytes, a 40-byte `Arc`
+//!   allocation);
+//! * [`Small<V, 4>`] and [`Small<V, 15>`]: a prefix, an optional value, the sorted child
+//!   bytes and the child handles, all inline; the byte is found with a SWAR search over
+//!   eight key bytes at a time, so a level costs one allocation visited;
+//! * [`Dense`]: more than 15 children: a 256-bit bitmap (with per-word rank bases) and the
+//!   child handles in byte order in a `Vec`, found by one population count.
+//!
 //! Canonical form, kept by every mutation: a node other than the root of an empty map has
 //! a value or at least two children; a node without a value never has exactly one child
 //! (it is merged with that child, concatenating the prefixes). The shape of a trie is
-//! therefore a function of its key set, except for the child-table kind, which has
-//! hysteresis between [`Kids::Small`] and [`Kids::Dense`].
+//! therefore a function of its key set, except for the table kind, which has hysteresis.
 //!
-//! Nodes are shared through [`Arc`]; a mutation goes through [`Arc::make_mut`], which
-//! copies a shared node shallowly (its children's `Arc`s are cloned, not the children)
-//! before changing it. A node reachable from two maps is therefore never written.
+//! Nodes are shared: a mutation goes through [`Arc::make_mut`] on the node's own kind,
+//! which copies a shared node shallowly (its children's handles are cloned, not the
+//! children) before changing it. A node reachable from two maps is therefore never written.
+//!
+//! A fifth tag, *empty*, holds no allocation: a node without value or children. It exists
+//! only transiently inside a mutation (as a placeholder while parts move between kinds)
+//! and reads as a node with nothing in it.
 
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
+use std::ptr::NonNull;
 use std::sync::Arc;
 
-/// The number of children a [`Kids::Small`] table holds before it becomes dense.
-pub(crate) const SMALL_MAX: usize = 4;
-/// A dense table shrinks back to a small one when it has this many children or fewer.
-pub(crate) const DENSE_MIN: usize = 3;
 /// Prefixes up to this length are stored inside the node.
 pub(crate) const INLINE_PREFIX: usize = 14;
 
+const LEAF: usize = 0;
+const SMALL4: usize = 1;
+const SMALL16: usize = 2;
+const DENSE: usize = 3;
+const EMPTY: usize = 4;
+const TAG_MASK: usize = 7;
+
+/// A [`Small<V, MID_MAX>`] table becomes [`Dense`] above this many children. Fifteen, not
+/// sixteen: for `V = u64` that makes the node 168 bytes, a 192-byte malloc chunk, not 208.
+const MID_MAX: usize = 15;
+const _: () = assert!(
+    MID_MAX > 4,
+    "`Kind` tells the two small kinds apart by size"
+);
+/// A dense table shrinks back to a [`Small<V, MID_MAX>`] at this many children or fewer.
+const DENSE_MIN: usize = 12;
+/// A [`Small<V, MID_MAX>`] shrinks back to a [`Small<V, 4>`] at this many children or fewer.
+const MID_MIN: usize = 3;
+
 // === impl Prefix ===
 
-/// A node's compressed path: inline up to [`INLINE_PREFIX`] bytes, else behind one thin
-/// pointer, so that the whole field is 16 bytes.
-#[derive(Clone)]
+/// A node's compressed path: inline up to [`INLINE_PREFIX`] bytes, else one heap block
+/// behind a thin pointer (so the whole field is 16 bytes and a long prefix is one
+/// dependent load away, not two).
 pub(crate) enum Prefix {
     /// `bytes[..len]` is the prefix; `len <= INLINE_PREFIX`.
     Inline { len: u8, bytes: [u8; INLINE_PREFIX] },
-    /// A prefix longer than [`INLINE_PREFIX`].
-    Heap(Box<Box<[u8]>>),
+    /// A prefix longer than [`INLINE_PREFIX`]: `ptr` is the start of a `Box<[u8]>` of
+    /// `len` bytes that this value owns (made by `Box::into_raw`).
+    Heap { len: u32, ptr: NonNull<u8> },
 }
 
+// SAFETY: a `Prefix` owns its bytes exclusively (the heap block is freed by its `Drop` and
+// copied by its `Clone`), like a `Box<[u8]>`, which is `Send` and `Sync`.
+unsafe impl Send for Prefix {}
+// SAFETY: as above; `&Prefix` only reads the bytes.
+unsafe impl Sync for Prefix {}
+
 impl Prefix {
+    pub(crate) const EMPTY: Prefix = Prefix::Inline {
+        len: 0,
+        bytes: [0; INLINE_PREFIX],
+    };
+
     pub(crate) fn new(s: &[u8]) -> Prefix {
         if s.len() <= INLINE_PREFIX {
             let mut bytes = [0; INLINE_PREFIX];
@@ -46,7 +90,10 @@ impl Prefix {
                 bytes,
             }
         } else {
-            Prefix::Heap(Box::new(s.into()))
+            let len = u32::try_from(s.len()).expect("a key longer than 4 GiB");
+            let b: Box<[u8]> = s.into();
+            let ptr = NonNull::new(Box::into_raw(b).cast::<u8>()).expect("Box is non-null");
+            Prefix::Heap { len, ptr }
         }
     }
 
@@ -63,7 +110,34 @@ impl Prefix {
     pub(crate) fn as_slice(&self) -> &[u8] {
         match self {
             Prefix::Inline { len, bytes } => &bytes[..*len as usize],
-            Prefix::Heap(b) => b,
+            // SAFETY: `ptr` is the start of the owned `Box<[u8]>` of `len` bytes (the
+            // variant's invariant), alive as long as `self`.
+            Prefix::Heap { len, ptr } => unsafe {
+                std::slice::from_raw_parts(ptr.as_ptr(), *len as usize)
+            },
+        }
+    }
+}
+
+impl Clone for Prefix {
+    fn clone(&self) -> Prefix {
+        match self {
+            Prefix::Inline { len, bytes } => Prefix::Inline {
+                len: *len,
+                bytes: *bytes,
+            },
+            Prefix::Heap { .. } => Prefix::new(self.as_slice()),
+        }
+    }
+}
+
+impl Drop for Prefix {
+    fn drop(&mut self) {
+        if let Prefix::Heap { len, ptr } = *self {
+            let raw = std::ptr::slice_from_raw_parts_mut(ptr.as_ptr(), len as usize);
+            // SAFETY: `raw` is the `Box<[u8]>` this value owns (made by `Box::into_raw`
+            // with this length), freed exactly once, here.
+            drop(unsafe { Box::from_raw(raw) });
         }
     }
 }
@@ -88,25 +162,79 @@ pub(crate) fn lcp(a: &[u8], b: &[u8]) -> usize {
     i
 }
 
-// === impl Kids ===
+/// `key` with `p` cut off its front, if it starts with `p`.
+#[inline]
+fn strip<'k>(p: &[u8], key: &'k [u8]) -> Option<&'k [u8]> {
+    // `lcp` compares eight bytes at a time inline, where `==` would call memcmp.
+    if key.len() < p.len() || lcp(p, key) < p.len() {
+        return None;
+    }
+    Some(&key[p.len()..])
+}
 
-/// A node's child table.
+/// The index of `b` in `keys[..len]` (distinct bytes), by SWAR: eight bytes at a time,
+/// the lowest zero byte of `chunk ^ splat(b)` (exact for the lowest; the bytes above a true
+/// zero may be flagged falsely, and the keys are distinct, so only the lowest counts).
+#[inline]
+fn find_byte(keys: &[u8], len: usize, b: u8) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let splat = LO.wrapping_mul(u64::from(b));
+    let mut i = 0;
+    while i < len {
+        let chunk = if i + 8 <= keys.len() {
+            u64::from_le_bytes(keys[i..i + 8].try_into().unwrap())
+        } else {
+            let mut w = [0u8; 8];
+            let n = keys.len() - i;
+            w[..n].copy_from_slice(&keys[i..]);
+            // Padding that cannot match: the complement of `b`.
+            for x in &mut w[n..] {
+                *x = !b;
+            }
+            u64::from_le_bytes(w)
+        };
+        let x = chunk ^ splat;
+        let z = x.wrapping_sub(LO) & !x & HI;
+        if z != 0 {
+            let at = i + (z.trailing_zeros() / 8) as usize;
+            return (at < len).then_some(at);
+        }
+        i += 8;
+    }
+    None
+}
+
+// === the node kinds ===
+
+/// A node without children.
 #[derive(Clone)]
-pub(crate) enum Kids<V> {
-    /// Up to [`SMALL_MAX`] children; `keys[..len]` sorted ascending, `ptrs[i]` is `Some`
-    /// exactly for `i < len`.
-    Small {
-        len: u8,
-        keys: [u8; SMALL_MAX],
-        ptrs: [Option<Arc<Node<V>>>; SMALL_MAX],
-    },
-    /// Any number of children: bit `b` of `bits` is set iff byte `b` has a child, and
-    /// `ptrs` holds the children in ascending byte order, so the child of `b` is at the
-    /// rank of `b` (the set bits below it).
-    Dense {
-        bits: Bitmap,
-        ptrs: Vec<Arc<Node<V>>>,
-    },
+pub(crate) struct Leaf<V> {
+    prefix: Prefix,
+    value: V,
+}
+
+/// A node with up to `N` children, all inline: `keys[..len]` ascending, `kids[i]` the
+/// child under `keys[i]` for `i < len`, empty handles above.
+#[derive(Clone)]
+pub(crate) struct Small<V, const N: usize> {
+    prefix: Prefix,
+    len: u8,
+    keys: [u8; N],
+    value: Option<V>,
+    kids: [Node<V>; N],
+}
+
+/// A node with many children: bit `b` of `bits` is set iff byte `b` has a child, and
+/// `kids` holds the children in ascending byte order, so the child of `b` is at the rank
+/// of `b` (the set bits below it).
+#[derive(Clone)]
+pub(crate) struct Dense<V> {
+    prefix: Prefix,
+    bits: Bitmap,
+    value: Option<V>,
+    /// Exactly sized (a `Box`, not a `Vec`: no spare capacity, 16 bytes, not 24).
+    kids: Box<[Node<V>]>,
 }
 
 /// A set of bytes as 256 bits, with the number of set bits below each 64-bit word kept
@@ -128,19 +256,19 @@ impl Bitmap {
         }
     }
 
-    pub(crate) fn set(&mut self, b: u8) {
+    fn set(&mut self, b: u8) {
         self.words[(b >> 6) as usize] |= 1 << (b & 63);
         self.reindex();
     }
 
-    pub(crate) fn clear(&mut self, b: u8) {
+    fn clear(&mut self, b: u8) {
         self.words[(b >> 6) as usize] &= !(1 << (b & 63));
         self.reindex();
     }
 
     /// The number of set bits below `b`, if `b` is set.
     #[inline]
-    pub(crate) fn rank(&self, b: u8) -> Option<usize> {
+    fn rank(&self, b: u8) -> Option<usize> {
         let w = (b >> 6) as usize;
         let bit = 1u64 << (b & 63);
         let word = self.words[w];
@@ -149,263 +277,343 @@ impl Bitmap {
         }
         Some(self.base[w] as usize + (word & (bit - 1)).count_ones() as usize)
     }
+
+    /// The number of set bits below `b`, set or not.
+    fn rank_below(&self, b: u8) -> usize {
+        let w = (b >> 6) as usize;
+        let bit = 1u64 << (b & 63);
+        self.base[w] as usize + (self.words[w] & (bit - 1)).count_ones() as usize
+    }
+
+    /// The first set bit `>= from` (`from <= 255`).
+    fn next_from(&self, from: u16) -> Option<u8> {
+        let mut w = (from >> 6) as usize;
+        let mut word = self.words[w] & (!0u64 << (from & 63));
+        loop {
+            if word != 0 {
+                return Some((w * 64) as u8 + word.trailing_zeros() as u8);
+            }
+            w += 1;
+            if w == 4 {
+                return None;
+            }
+            word = self.words[w];
+        }
+    }
 }
 
-impl<V> Kids<V> {
-    pub(crate) fn empty_small() -> Kids<V> {
-        Kids::Small {
+impl<V, const N: usize> Small<V, N> {
+    fn empty(prefix: Prefix, value: Option<V>) -> Self {
+        Small {
+            prefix,
             len: 0,
-            keys: [0; SMALL_MAX],
-            ptrs: [const { None }; SMALL_MAX],
-        }
-    }
-
-    /// A table of children given in ascending byte order.
-    pub(crate) fn from_sorted(kids: Vec<(u8, Arc<Node<V>>)>) -> Kids<V> {
-        debug_assert!(kids.windows(2).all(|w| w[0].0 < w[1].0));
-        if kids.len() <= SMALL_MAX {
-            let mut t = Kids::empty_small();
-            if let Kids::Small { len, keys, ptrs } = &mut t {
-                for (i, (b, n)) in kids.into_iter().enumerate() {
-                    keys[i] = b;
-                    ptrs[i] = Some(n);
-                    *len += 1;
-                }
-            }
-            t
-        } else {
-            let mut bits = Bitmap::default();
-            let mut ptrs = Vec::with_capacity(kids.len());
-            for (b, n) in kids {
-                bits.words[(b >> 6) as usize] |= 1 << (b & 63);
-                ptrs.push(n);
-            }
-            bits.reindex();
-            Kids::Dense { bits, ptrs }
+            keys: [0; N],
+            value,
+            kids: std::array::from_fn(|_| Node::empty()),
         }
     }
 
     #[inline]
-    pub(crate) fn len(&self) -> usize {
-        match self {
-            Kids::Small { len, .. } => *len as usize,
-            Kids::Dense { ptrs, .. } => ptrs.len(),
+    fn find(&self, b: u8) -> Option<usize> {
+        find_byte(&self.keys, self.len as usize, b)
+    }
+
+    fn next_from(&self, from: u16) -> Option<(u8, &Node<V>)> {
+        let n = self.len as usize;
+        let i = self.keys[..n].iter().position(|&k| u16::from(k) >= from)?;
+        Some((self.keys[i], &self.kids[i]))
+    }
+
+    /// Adds a child under a byte that has none; there must be room.
+    fn insert(&mut self, b: u8, node: Node<V>) {
+        let n = self.len as usize;
+        debug_assert!(n < N && self.find(b).is_none());
+        let i = self.keys[..n].iter().position(|&k| k > b).unwrap_or(n);
+        self.keys.copy_within(i..n, i + 1);
+        self.kids[i..=n].rotate_right(1);
+        self.keys[i] = b;
+        self.kids[i] = node;
+        self.len += 1;
+    }
+
+    fn remove(&mut self, b: u8) -> Option<Node<V>> {
+        let n = self.len as usize;
+        let i = self.find(b)?;
+        let out = std::mem::take(&mut self.kids[i]);
+        self.keys.copy_within(i + 1..n, i);
+        self.kids[i..n].rotate_left(1);
+        self.len -= 1;
+        Some(out)
+    }
+
+    fn drain(&mut self) -> Vec<(u8, Node<V>)> {
+        let n = self.len as usize;
+        self.len = 0;
+        self.keys[..n]
+            .iter()
+            .zip(self.kids.iter_mut())
+            .map(|(&k, c)| (k, std::mem::take(c)))
+            .collect()
+    }
+}
+
+impl<V> Dense<V> {
+    fn drain(&mut self) -> Vec<(u8, Node<V>)> {
+        let mut out = Vec::with_capacity(self.kids.len());
+        let mut kids = std::mem::take(&mut self.kids).into_vec().into_iter();
+        for (w, &word) in self.bits.words.iter().enumerate() {
+            let mut word = word;
+            while word != 0 {
+                let b = (w * 64) as u8 + word.trailing_zeros() as u8;
+                out.push((b, kids.next().expect("one child per set bit")));
+                word &= word - 1;
+            }
+        }
+        self.bits = Bitmap::default();
+        out
+    }
+}
+
+// === impl Node ===
+
+/// The tag of each node kind, so that a handle's tag always matches the `Arc` made.
+trait Kind {
+    const TAG: usize;
+}
+impl<V> Kind for Leaf<V> {
+    const TAG: usize = LEAF;
+}
+impl<V, const N: usize> Kind for Small<V, N> {
+    const TAG: usize = if N == 4 { SMALL4 } else { SMALL16 };
+}
+impl<V> Kind for Dense<V> {
+    const TAG: usize = DENSE;
+}
+
+/// `a`'s payload pointer (it keeps `a`'s count) with `tag` in its low bits.
+fn tagged<T>(a: Arc<T>, tag: usize) -> NonNull<u8> {
+    let raw = Arc::into_raw(a).cast_mut().cast::<u8>();
+    debug_assert_eq!(raw.addr() & TAG_MASK, 0);
+    NonNull::new(raw.map_addr(|a| a | tag)).expect("Arc is non-null")
+}
+
+/// A handle to one trie node: an `Arc` of one of the kinds, its kind in the low three bits
+/// of the pointer (the `Arc` payloads are 8-aligned), or the empty node. Cloning clones the
+/// `Arc`; it is eight bytes, so that a child slot costs no more than a plain pointer.
+pub(crate) struct Node<V> {
+    /// Invariant: `addr & TAG_MASK` is one of the five tags; for every tag but `EMPTY`,
+    /// `addr & !TAG_MASK` is a pointer obtained from `Arc::into_raw` of an `Arc` of that
+    /// kind (`Arc<Leaf<V>>`, `Arc<Small<V, 4>>`, `Arc<Small<V, MID_MAX>>`, `Arc<Dense<V>>`),
+    /// whose one strong count this handle owns.
+    ptr: NonNull<u8>,
+    _own: PhantomData<Arc<Leaf<V>>>,
+}
+
+// SAFETY: a `Node` is an `Arc` of one of its kinds, each of which holds `V`s, `Prefix`es
+// and `Node`s: it is `Send` and `Sync` exactly when those `Arc`s are, i.e. when `V` is
+// `Send + Sync`.
+unsafe impl<V: Send + Sync> Send for Node<V> {}
+// SAFETY: as above.
+unsafe impl<V: Send + Sync> Sync for Node<V> {}
+
+/// A borrowed node, by kind.
+enum View<'a, V> {
+    Leaf(&'a Leaf<V>),
+    S4(&'a Small<V, 4>),
+    S16(&'a Small<V, MID_MAX>),
+    Dense(&'a Dense<V>),
+    Empty,
+}
+
+/// A node borrowed for writing, by kind (unshared: `Arc::make_mut` has run).
+enum Mut<'a, V> {
+    Leaf(&'a mut Leaf<V>),
+    S4(&'a mut Small<V, 4>),
+    S16(&'a mut Small<V, MID_MAX>),
+    Dense(&'a mut Dense<V>),
+    Empty,
+}
+
+/// A node's parts, moved out of it.
+pub(crate) struct Parts<V> {
+    pub(crate) prefix: Prefix,
+    pub(crate) value: Option<V>,
+    /// Ascending by byte.
+    pub(crate) kids: Vec<(u8, Node<V>)>,
+}
+
+impl<V> Default for Node<V> {
+    fn default() -> Self {
+        Node::empty()
+    }
+}
+
+impl<V> Node<V> {
+    /// The empty node (no allocation).
+    pub(crate) fn empty() -> Node<V> {
+        Node {
+            ptr: NonNull::new(std::ptr::without_provenance_mut(EMPTY)).expect("non-zero"),
+            _own: PhantomData,
+        }
+    }
+
+    fn from_arc<T: Kind>(a: Arc<T>) -> Node<V> {
+        Node {
+            ptr: tagged(a, T::TAG),
+            _own: PhantomData,
         }
     }
 
     #[inline]
-    pub(crate) fn get(&self, b: u8) -> Option<&Arc<Node<V>>> {
-        match self {
-            Kids::Small { len, keys, ptrs } => {
-                let n = *len as usize;
-                for i in 0..n {
-                    if keys[i] == b {
-                        return ptrs[i].as_ref();
-                    }
-                }
-                None
+    fn tag(&self) -> usize {
+        self.ptr.as_ptr().addr() & TAG_MASK
+    }
+
+    #[inline]
+    fn base(&self) -> *mut u8 {
+        self.ptr.as_ptr().map_addr(|a| a & !TAG_MASK)
+    }
+
+    /// Whether this is the empty node.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.tag() == EMPTY
+    }
+
+    #[inline]
+    fn view(&self) -> View<'_, V> {
+        let p = self.base();
+        // SAFETY: by the field's invariant `p` is the payload of a live `Arc` of the kind
+        // the tag names, kept alive by the count `self` owns; it is only written through
+        // `make_mut` (below), which needs `&mut self`, so shared borrows tied to `&self`
+        // never overlap a write.
+        unsafe {
+            match self.tag() {
+                LEAF => View::Leaf(&*p.cast::<Leaf<V>>()),
+                SMALL4 => View::S4(&*p.cast::<Small<V, 4>>()),
+                SMALL16 => View::S16(&*p.cast::<Small<V, MID_MAX>>()),
+                DENSE => View::Dense(&*p.cast::<Dense<V>>()),
+                _ => View::Empty,
             }
-            Kids::Dense { bits, ptrs } => bits.rank(b).map(|r| &ptrs[r]),
         }
     }
 
-    pub(crate) fn get_mut(&mut self, b: u8) -> Option<&mut Arc<Node<V>>> {
-        match self {
-            Kids::Small { len, keys, ptrs } => {
-                let n = *len as usize;
-                let i = keys[..n].iter().position(|&k| k == b)?;
-                ptrs[i].as_mut()
-            }
-            Kids::Dense { bits, ptrs } => bits.rank(b).map(move |r| &mut ptrs[r]),
+    /// The node of kind `T` (the tag's kind), unshared first.
+    ///
+    /// # Safety
+    ///
+    /// `T` must be the kind the tag names (`self` is not empty).
+    unsafe fn make_mut_as<T: Kind + Clone>(&mut self) -> &mut T {
+        debug_assert_eq!(self.tag(), T::TAG);
+        // SAFETY: by the caller's contract and the field invariant, `base` came from
+        // `Arc::<T>::into_raw` and `self` owns one count, which the rebuilt `Arc` now
+        // holds; it goes back into `self.ptr` below, so it is neither dropped nor leaked.
+        let mut arc = unsafe { Arc::from_raw(self.base().cast::<T>().cast_const()) };
+        let p: *mut T = Arc::make_mut(&mut arc);
+        // Not `*self = ...`: that would drop the old handle, whose count `arc` took over.
+        self.ptr = tagged(arc, T::TAG);
+        // SAFETY: `make_mut` left the `Arc` unique (no other strong or weak count), so
+        // nothing else can read or write `*p` while the returned borrow of `self` lives;
+        // the allocation stays alive because `self` owns it.
+        unsafe { &mut *p }
+    }
+
+    /// The value at the end of this node's prefix.
+    #[inline]
+    pub(crate) fn value(&self) -> Option<&V> {
+        match self.view() {
+            View::Leaf(l) => Some(&l.value),
+            View::S4(s) => s.value.as_ref(),
+            View::S16(s) => s.value.as_ref(),
+            View::Dense(d) => d.value.as_ref(),
+            View::Empty => None,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn prefix(&self) -> &[u8] {
+        match self.view() {
+            View::Leaf(l) => l.prefix.as_slice(),
+            View::S4(s) => s.prefix.as_slice(),
+            View::S16(s) => s.prefix.as_slice(),
+            View::Dense(d) => d.prefix.as_slice(),
+            View::Empty => &[],
+        }
+    }
+
+    #[inline]
+    pub(crate) fn child(&self, b: u8) -> Option<&Node<V>> {
+        match self.view() {
+            View::S4(s) => s.find(b).map(|i| &s.kids[i]),
+            View::S16(s) => s.find(b).map(|i| &s.kids[i]),
+            View::Dense(d) => d.bits.rank(b).map(|r| &d.kids[r]),
+            View::Leaf(_) | View::Empty => None,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn kid_count(&self) -> usize {
+        match self.view() {
+            View::S4(s) => s.len as usize,
+            View::S16(s) => s.len as usize,
+            View::Dense(d) => d.kids.len(),
+            View::Leaf(_) | View::Empty => 0,
         }
     }
 
     /// The first child whose byte is `>= from` (`from` may be 256: none).
-    pub(crate) fn next_from(&self, from: u16) -> Option<(u8, &Arc<Node<V>>)> {
+    pub(crate) fn next_kid(&self, from: u16) -> Option<(u8, &Node<V>)> {
         if from > 255 {
             return None;
         }
-        match self {
-            Kids::Small { len, keys, ptrs } => {
-                let n = *len as usize;
-                let i = keys[..n].iter().position(|&k| u16::from(k) >= from)?;
-                Some((keys[i], ptrs[i].as_ref()?))
+        match self.view() {
+            View::S4(s) => s.next_from(from),
+            View::S16(s) => s.next_from(from),
+            View::Dense(d) => {
+                let b = d.bits.next_from(from)?;
+                Some((b, &d.kids[d.bits.rank(b)?]))
             }
-            Kids::Dense { bits, ptrs } => {
-                let mut w = (from >> 6) as usize;
-                let mut word = bits.words[w] & (!0u64 << (from & 63));
-                loop {
-                    if word != 0 {
-                        let b = (w * 64) as u8 + word.trailing_zeros() as u8;
-                        let r = bits.rank(b)?;
-                        return Some((b, &ptrs[r]));
-                    }
-                    w += 1;
-                    if w == 4 {
-                        return None;
-                    }
-                    word = bits.words[w];
-                }
-            }
+            View::Leaf(_) | View::Empty => None,
         }
     }
 
     /// The children in ascending byte order.
-    pub(crate) fn iter(&self) -> KidsIter<'_, V> {
+    pub(crate) fn kids(&self) -> KidsIter<'_, V> {
         KidsIter {
-            kids: self,
+            node: self,
             next: 0,
         }
     }
 
     /// The set of child bytes as a 256-bit mask.
     pub(crate) fn mask(&self) -> [u64; 4] {
-        match self {
-            Kids::Small { len, keys, .. } => {
+        match self.view() {
+            View::Dense(d) => d.bits.words,
+            _ => {
                 let mut m = [0u64; 4];
-                for &b in &keys[..*len as usize] {
+                for (b, _) in self.kids() {
                     m[(b >> 6) as usize] |= 1 << (b & 63);
                 }
                 m
             }
-            Kids::Dense { bits, .. } => bits.words,
         }
     }
 
-    /// Adds a child under a byte that has none.
-    pub(crate) fn insert(&mut self, b: u8, node: Arc<Node<V>>) {
-        match self {
-            Kids::Small { len, keys, ptrs } => {
-                let n = *len as usize;
-                debug_assert!(!keys[..n].contains(&b));
-                if n < SMALL_MAX {
-                    let i = keys[..n].iter().position(|&k| k > b).unwrap_or(n);
-                    keys.copy_within(i..n, i + 1);
-                    ptrs[i..=n].rotate_right(1);
-                    keys[i] = b;
-                    ptrs[i] = Some(node);
-                    *len += 1;
-                } else {
-                    let mut all: Vec<(u8, Arc<Node<V>>)> = keys[..n]
-                        .iter()
-                        .zip(ptrs.iter_mut())
-                        .filter_map(|(&k, p)| p.take().map(|p| (k, p)))
-                        .collect();
-                    let i = all.iter().position(|(k, _)| *k > b).unwrap_or(n);
-                    all.insert(i, (b, node));
-                    *self = Kids::from_sorted(all);
-                }
-            }
-            Kids::Dense { bits, ptrs } => {
-                debug_assert!(bits.rank(b).is_none());
-                bits.set(b);
-                let r = bits.rank(b).expect("bit just set");
-                ptrs.insert(r, node);
-            }
-        }
+    /// Whether two handles are one allocation (or both empty).
+    pub(crate) fn ptr_eq(a: &Node<V>, b: &Node<V>) -> bool {
+        a.ptr == b.ptr
     }
 
-    /// Removes and returns the child under `b`.
-    pub(crate) fn remove(&mut self, b: u8) -> Option<Arc<Node<V>>> {
-        match self {
-            Kids::Small { len, keys, ptrs } => {
-                let n = *len as usize;
-                let i = keys[..n].iter().position(|&k| k == b)?;
-                let out = ptrs[i].take();
-                keys.copy_within(i + 1..n, i);
-                ptrs[i..n].rotate_left(1);
-                *len -= 1;
-                out
-            }
-            Kids::Dense { bits, ptrs } => {
-                let r = bits.rank(b)?;
-                bits.clear(b);
-                let out = ptrs.remove(r);
-                if ptrs.len() <= DENSE_MIN {
-                    let rest: Vec<(u8, Arc<Node<V>>)> = {
-                        let mut bytes = Vec::with_capacity(ptrs.len());
-                        for (w, &word) in bits.words.iter().enumerate() {
-                            let mut word = word;
-                            while word != 0 {
-                                bytes.push((w * 64) as u8 + word.trailing_zeros() as u8);
-                                word &= word - 1;
-                            }
-                        }
-                        bytes.into_iter().zip(std::mem::take(ptrs)).collect()
-                    };
-                    *self = Kids::from_sorted(rest);
-                }
-                Some(out)
-            }
-        }
-    }
-
-    /// Takes the only child out of a table of one.
-    pub(crate) fn take_only(&mut self) -> (u8, Arc<Node<V>>) {
-        debug_assert_eq!(self.len(), 1);
-        let (b, _) = self.next_from(0).expect("one child");
-        let n = self.remove(b).expect("one child");
-        (b, n)
-    }
-}
-
-/// The children of a table in ascending byte order.
-pub(crate) struct KidsIter<'a, V> {
-    kids: &'a Kids<V>,
-    next: u16,
-}
-
-impl<'a, V> Iterator for KidsIter<'a, V> {
-    type Item = (u8, &'a Arc<Node<V>>);
-    fn next(&mut self) -> Option<Self::Item> {
-        let (b, n) = self.kids.next_from(self.next)?;
-        self.next = u16::from(b) + 1;
-        Some((b, n))
-    }
-}
-
-// === impl Node ===
-
-/// One trie node; see the module documentation for its meaning and canonical form.
-#[derive(Clone)]
-pub(crate) struct Node<V> {
-    pub(crate) prefix: Prefix,
-    pub(crate) kids: Option<Box<Kids<V>>>,
-    pub(crate) value: Option<V>,
-}
-
-impl<V> Node<V> {
-    pub(crate) fn leaf(suffix: &[u8], value: V) -> Node<V> {
-        Node {
-            prefix: Prefix::new(suffix),
-            kids: None,
-            value: Some(value),
-        }
-    }
-
-    #[inline]
-    pub(crate) fn child(&self, b: u8) -> Option<&Arc<Node<V>>> {
-        self.kids.as_ref()?.get(b)
-    }
-
-    #[inline]
-    pub(crate) fn kid_count(&self) -> usize {
-        self.kids.as_ref().map_or(0, |k| k.len())
-    }
-
-    pub(crate) fn next_kid(&self, from: u16) -> Option<(u8, &Arc<Node<V>>)> {
-        self.kids.as_ref()?.next_from(from)
+    /// The allocation's address with its tag, for identity across value types.
+    pub(crate) fn addr(&self) -> usize {
+        self.ptr.as_ptr().addr()
     }
 
     /// Finds the node whose path (from this node's start) ends exactly at `key` or passes
     /// through it: returns the node and how many bytes of its prefix `key` consumed.
-    pub(crate) fn descend<'a>(
-        self: &'a Arc<Self>,
-        mut key: &[u8],
-    ) -> Option<(&'a Arc<Self>, usize)> {
+    pub(crate) fn descend<'a>(&'a self, mut key: &[u8]) -> Option<(&'a Node<V>, usize)> {
         let mut node = self;
         loop {
-            let p = node.prefix.as_slice();
+            let p = node.prefix();
             if key.len() <= p.len() {
                 return (p[..key.len()] == *key).then_some((node, key.len()));
             }
@@ -420,154 +628,444 @@ impl<V> Node<V> {
 
     /// The value stored at `key`, relative to this node's start.
     #[inline]
-    pub(crate) fn get<'a>(self: &'a Arc<Self>, mut key: &[u8]) -> Option<&'a V> {
+    pub(crate) fn get<'a>(&'a self, mut key: &[u8]) -> Option<&'a V> {
         let mut node: &'a Node<V> = self;
         loop {
-            let p = node.prefix.as_slice();
-            if !p.is_empty() {
-                // `lcp` compares eight bytes at a time inline, where `==` would call memcmp.
-                if key.len() < p.len() || lcp(p, key) < p.len() {
-                    return None;
+            key = match node.view() {
+                View::Leaf(l) => {
+                    let p = l.prefix.as_slice();
+                    return (p.len() == key.len() && lcp(p, key) == p.len()).then_some(&l.value);
                 }
-                key = &key[p.len()..];
-            }
-            match key.split_first() {
-                None => return node.value.as_ref(),
-                Some((&b, rest)) => {
-                    node = node.child(b)?;
-                    key = rest;
+                View::S4(s) => {
+                    key = strip(s.prefix.as_slice(), key)?;
+                    let Some((&b, rest)) = key.split_first() else {
+                        return s.value.as_ref();
+                    };
+                    node = &s.kids[s.find(b)?];
+                    rest
                 }
-            }
+                View::S16(s) => {
+                    key = strip(s.prefix.as_slice(), key)?;
+                    let Some((&b, rest)) = key.split_first() else {
+                        return s.value.as_ref();
+                    };
+                    node = &s.kids[s.find(b)?];
+                    rest
+                }
+                View::Dense(d) => {
+                    key = strip(d.prefix.as_slice(), key)?;
+                    let Some((&b, rest)) = key.split_first() else {
+                        return d.value.as_ref();
+                    };
+                    node = &d.kids[d.bits.rank(b)?];
+                    rest
+                }
+                View::Empty => return None,
+            };
         }
     }
 
     /// The number of values in this subtrie.
     pub(crate) fn count(&self) -> usize {
-        let mut n = usize::from(self.value.is_some());
-        if let Some(k) = &self.kids {
-            for (_, c) in k.iter() {
-                n += c.count();
-            }
+        let mut n = usize::from(self.value().is_some());
+        for (_, c) in self.kids() {
+            n += c.count();
         }
         n
     }
 
-    /// This node with the first `skip` bytes of its prefix cut off, as an `Arc`: the same
-    /// `Arc` when `skip == 0`, else a shallow copy.
-    pub(crate) fn trimmed(self: &Arc<Self>, skip: usize) -> Arc<Self>
-    where
-        V: Clone,
-    {
-        if skip == 0 {
-            return Arc::clone(self);
+    /// A node from parts, of the kind the number of children calls for (the empty node if
+    /// there is neither value nor child). Canonical form is the caller's business.
+    pub(crate) fn from_parts(prefix: Prefix, value: Option<V>, kids: Vec<(u8, Node<V>)>) -> Self {
+        debug_assert!(kids.windows(2).all(|w| w[0].0 < w[1].0));
+        match kids.len() {
+            0 => match value {
+                Some(value) => Node::from_arc(Arc::new(Leaf { prefix, value })),
+                None => Node::empty(),
+            },
+            1..=4 => {
+                let mut s = Small::<V, 4>::empty(prefix, value);
+                for (b, n) in kids {
+                    s.insert(b, n);
+                }
+                Node::from_arc(Arc::new(s))
+            }
+            5..=MID_MAX => {
+                let mut s = Small::<V, MID_MAX>::empty(prefix, value);
+                for (b, n) in kids {
+                    s.insert(b, n);
+                }
+                Node::from_arc(Arc::new(s))
+            }
+            _ => {
+                let mut bits = Bitmap::default();
+                let mut ptrs = Vec::with_capacity(kids.len());
+                for (b, n) in kids {
+                    bits.words[(b >> 6) as usize] |= 1 << (b & 63);
+                    ptrs.push(n);
+                }
+                bits.reindex();
+                Node::from_arc(Arc::new(Dense {
+                    prefix,
+                    bits,
+                    value,
+                    kids: ptrs.into_boxed_slice(),
+                }))
+            }
         }
-        Arc::new(Node {
-            prefix: Prefix::new(&self.prefix.as_slice()[skip..]),
-            kids: self.kids.clone(),
-            value: self.value.clone(),
-        })
+    }
+
+    pub(crate) fn leaf(suffix: &[u8], value: V) -> Node<V> {
+        Node::from_arc(Arc::new(Leaf {
+            prefix: Prefix::new(suffix),
+            value,
+        }))
     }
 }
 
 impl<V: Clone> Node<V> {
+    fn get_mut(&mut self) -> Mut<'_, V> {
+        // SAFETY: each call names the kind its tag stands for.
+        unsafe {
+            match self.tag() {
+                LEAF => Mut::Leaf(self.make_mut_as::<Leaf<V>>()),
+                SMALL4 => Mut::S4(self.make_mut_as::<Small<V, 4>>()),
+                SMALL16 => Mut::S16(self.make_mut_as::<Small<V, MID_MAX>>()),
+                DENSE => Mut::Dense(self.make_mut_as::<Dense<V>>()),
+                _ => Mut::Empty,
+            }
+        }
+    }
+
+    /// Moves the node's parts out (copying them if the node is shared), leaving `self`
+    /// empty.
+    pub(crate) fn take_parts(&mut self) -> Parts<V> {
+        let this = std::mem::take(self);
+        let tag = this.tag();
+        let this = ManuallyDrop::new(this);
+        let base = this.base();
+        // SAFETY: (every arm) `base` came from `Arc::into_raw` of the tag's kind and
+        // `this` owned one count, now moved into the rebuilt `Arc` (`this` is not dropped).
+        unsafe {
+            match tag {
+                LEAF => {
+                    let a = Arc::from_raw(base.cast::<Leaf<V>>().cast_const());
+                    let l = Arc::unwrap_or_clone(a);
+                    Parts {
+                        prefix: l.prefix,
+                        value: Some(l.value),
+                        kids: Vec::new(),
+                    }
+                }
+                SMALL4 => {
+                    let a = Arc::from_raw(base.cast::<Small<V, 4>>().cast_const());
+                    let mut s = Arc::unwrap_or_clone(a);
+                    let kids = s.drain();
+                    Parts {
+                        prefix: std::mem::replace(&mut s.prefix, Prefix::EMPTY),
+                        value: s.value.take(),
+                        kids,
+                    }
+                }
+                SMALL16 => {
+                    let a = Arc::from_raw(base.cast::<Small<V, MID_MAX>>().cast_const());
+                    let mut s = Arc::unwrap_or_clone(a);
+                    let kids = s.drain();
+                    Parts {
+                        prefix: std::mem::replace(&mut s.prefix, Prefix::EMPTY),
+                        value: s.value.take(),
+                        kids,
+                    }
+                }
+                DENSE => {
+                    let a = Arc::from_raw(base.cast::<Dense<V>>().cast_const());
+                    let mut d = Arc::unwrap_or_clone(a);
+                    let kids = d.drain();
+                    Parts {
+                        prefix: std::mem::replace(&mut d.prefix, Prefix::EMPTY),
+                        value: d.value.take(),
+                        kids,
+                    }
+                }
+                _ => Parts {
+                    prefix: Prefix::EMPTY,
+                    value: None,
+                    kids: Vec::new(),
+                },
+            }
+        }
+    }
+
+    /// Replaces the node's prefix.
+    pub(crate) fn set_prefix(&mut self, p: Prefix) {
+        match self.get_mut() {
+            Mut::Leaf(l) => l.prefix = p,
+            Mut::S4(s) => s.prefix = p,
+            Mut::S16(s) => s.prefix = p,
+            Mut::Dense(d) => d.prefix = p,
+            Mut::Empty => {}
+        }
+    }
+
+    /// The value, mutably.
+    pub(crate) fn value_mut(&mut self) -> Option<&mut V> {
+        match self.get_mut() {
+            Mut::Leaf(l) => Some(&mut l.value),
+            Mut::S4(s) => s.value.as_mut(),
+            Mut::S16(s) => s.value.as_mut(),
+            Mut::Dense(d) => d.value.as_mut(),
+            Mut::Empty => None,
+        }
+    }
+
+    /// Sets the value, returning the old one.
+    pub(crate) fn set_value(&mut self, v: V) -> Option<V> {
+        match self.get_mut() {
+            Mut::Leaf(l) => Some(std::mem::replace(&mut l.value, v)),
+            Mut::S4(s) => s.value.replace(v),
+            Mut::S16(s) => s.value.replace(v),
+            Mut::Dense(d) => d.value.replace(v),
+            Mut::Empty => {
+                *self = Node::leaf(b"", v);
+                None
+            }
+        }
+    }
+
+    /// Takes the value out. A leaf becomes the empty node (not canonical: the caller
+    /// normalizes).
+    pub(crate) fn take_value(&mut self) -> Option<V> {
+        match self.get_mut() {
+            Mut::Leaf(_) => self.take_parts().value,
+            Mut::S4(s) => s.value.take(),
+            Mut::S16(s) => s.value.take(),
+            Mut::Dense(d) => d.value.take(),
+            Mut::Empty => None,
+        }
+    }
+
+    /// The child under `b`, mutably (this node unshared first).
+    pub(crate) fn child_mut(&mut self, b: u8) -> Option<&mut Node<V>> {
+        self.child(b)?;
+        match self.get_mut() {
+            Mut::S4(s) => s.find(b).map(|i| &mut s.kids[i]),
+            Mut::S16(s) => s.find(b).map(|i| &mut s.kids[i]),
+            Mut::Dense(d) => d.bits.rank(b).map(|r| &mut d.kids[r]),
+            Mut::Leaf(_) | Mut::Empty => None,
+        }
+    }
+
+    /// Adds a child under a byte that has none, growing the table's kind if it is full.
+    pub(crate) fn add_child(&mut self, b: u8, node: Node<V>) {
+        debug_assert!(self.child(b).is_none());
+        match self.get_mut() {
+            Mut::S4(s) if (s.len as usize) < 4 => return s.insert(b, node),
+            Mut::S16(s) if (s.len as usize) < MID_MAX => return s.insert(b, node),
+            Mut::Dense(d) => {
+                let r = d.bits.rank_below(b);
+                d.bits.set(b);
+                let mut kids = std::mem::take(&mut d.kids).into_vec();
+                kids.reserve_exact(1);
+                kids.insert(r, node);
+                d.kids = kids.into_boxed_slice();
+                return;
+            }
+            _ => {}
+        }
+        let mut parts = self.take_parts();
+        let i = parts.kids.partition_point(|(k, _)| *k < b);
+        parts.kids.insert(i, (b, node));
+        *self = Node::from_parts(parts.prefix, parts.value, parts.kids);
+    }
+
+    /// Removes and returns the child under `b`, shrinking the table's kind when it has few
+    /// children left (a node left with none and no value is the empty node).
+    pub(crate) fn remove_child(&mut self, b: u8) -> Option<Node<V>> {
+        self.child(b)?;
+        let (out, left) = match self.get_mut() {
+            Mut::S4(s) => (s.remove(b), s.len as usize),
+            Mut::S16(s) => {
+                let out = s.remove(b);
+                if s.len as usize > MID_MIN {
+                    return out;
+                }
+                (out, s.len as usize)
+            }
+            Mut::Dense(d) => {
+                let r = d.bits.rank(b)?;
+                d.bits.clear(b);
+                let mut kids = std::mem::take(&mut d.kids).into_vec();
+                let out = kids.remove(r);
+                d.kids = kids.into_boxed_slice();
+                if d.kids.len() > DENSE_MIN {
+                    return Some(out);
+                }
+                (Some(out), d.kids.len())
+            }
+            Mut::Leaf(_) | Mut::Empty => return None,
+        };
+        let rebuild = self.tag() != SMALL4 || (left == 0 && self.value().is_some());
+        if rebuild {
+            let parts = self.take_parts();
+            *self = Node::from_parts(parts.prefix, parts.value, parts.kids);
+        }
+        out
+    }
+
+    /// This node with the first `skip` bytes of its prefix cut off: a clone of the handle
+    /// when `skip == 0`, else a shallow copy.
+    pub(crate) fn trimmed(&self, skip: usize) -> Node<V> {
+        let mut n = self.clone();
+        if skip > 0 {
+            let p = Prefix::new(&self.prefix()[skip..]);
+            n.set_prefix(p);
+        }
+        n
+    }
+
+    /// Splits the prefix at `c < prefix.len()`: this node keeps `prefix[..c]`, no value,
+    /// and one child under `prefix[c]` holding the rest (not canonical: the caller adds a
+    /// value or a child).
+    pub(crate) fn split(&mut self, c: usize) {
+        let mut parts = self.take_parts();
+        let p = parts.prefix.as_slice();
+        debug_assert!(c < p.len());
+        let byte = p[c];
+        let upper = Prefix::new(&p[..c]);
+        parts.prefix = Prefix::new(&p[c + 1..]);
+        let lower = Node::from_parts(parts.prefix, parts.value, parts.kids);
+        *self = Node::from_parts(upper, None, vec![(byte, lower)]);
+    }
+
     /// Restores canonical form at a node whose value or children just shrank. Returns
     /// `false` if the node is now empty and must be removed by its parent.
     pub(crate) fn normalize(&mut self) -> bool {
         let kids = self.kid_count();
-        if self.value.is_none() {
+        if self.value().is_none() {
             if kids == 0 {
+                *self = Node::empty();
                 return false;
             }
             if kids == 1 {
-                let (b, child) = self.kids.as_mut().expect("one child").take_only();
-                let child = Arc::try_unwrap(child).unwrap_or_else(|a| (*a).clone());
-                self.prefix = Prefix::join3(self.prefix.as_slice(), b, child.prefix.as_slice());
-                self.value = child.value;
-                self.kids = child.kids;
+                let mut parts = self.take_parts();
+                let (b, mut child) = parts.kids.pop().expect("one child");
+                let p = Prefix::join3(parts.prefix.as_slice(), b, child.prefix());
+                child.set_prefix(p);
+                *self = child;
                 return true;
             }
-        }
-        if kids == 0 {
-            self.kids = None;
+        } else if kids == 0 && self.tag() != LEAF {
+            let parts = self.take_parts();
+            *self = Node::from_parts(parts.prefix, parts.value, parts.kids);
         }
         true
     }
 
     /// Puts `value` at `key` (relative to this node's start), returning the old value.
-    pub(crate) fn insert(self: &mut Arc<Self>, key: &[u8], value: V) -> Option<V> {
-        let n = Arc::make_mut(self);
-        let p = n.prefix.as_slice();
-        let c = lcp(p, key);
-        if c < p.len() {
-            // Split: this node keeps `p[..c]`; its old contents move one level down.
-            let lower = Node {
-                prefix: Prefix::new(&p[c + 1..]),
-                kids: n.kids.take(),
-                value: n.value.take(),
-            };
-            let byte = p[c];
-            n.prefix = Prefix::new(&p[..c]);
-            let mut kids = Kids::empty_small();
-            kids.insert(byte, Arc::new(lower));
-            n.kids = Some(Box::new(kids));
-        }
-        let rest = &key[c..];
-        match rest.split_first() {
-            None => n.value.replace(value),
-            Some((&b, tail)) => {
-                let kids = n.kids.get_or_insert_with(|| Box::new(Kids::empty_small()));
-                match kids.get_mut(b) {
-                    Some(child) => child.insert(tail, value),
-                    None => {
-                        kids.insert(b, Arc::new(Node::leaf(tail, value)));
-                        None
-                    }
-                }
+    pub(crate) fn insert(&mut self, key: &[u8], value: V) -> Option<V> {
+        let mut node = self;
+        let mut key = key;
+        loop {
+            let p = node.prefix();
+            let c = lcp(p, key);
+            let plen = p.len();
+            if c < plen {
+                node.split(c);
             }
+            let rest = &key[c..];
+            let Some((&b, tail)) = rest.split_first() else {
+                return node.set_value(value);
+            };
+            if node.child(b).is_none() {
+                node.add_child(b, Node::leaf(tail, value));
+                return None;
+            }
+            node = node.child_mut(b).expect("child just found");
+            key = tail;
         }
     }
 
     /// Removes the value at `key`, which must be present (so that no shared node on a
     /// path without it is copied). Returns the value and whether this node survives.
-    pub(crate) fn remove_present(self: &mut Arc<Self>, key: &[u8]) -> (Option<V>, bool) {
-        let n = Arc::make_mut(self);
-        let p = n.prefix.len_hint();
+    pub(crate) fn remove_present(&mut self, key: &[u8]) -> (Option<V>, bool) {
+        let p = self.prefix().len();
         let rest = &key[p..];
         let out = match rest.split_first() {
-            None => n.value.take(),
+            None => self.take_value(),
             Some((&b, tail)) => {
-                let kids = n.kids.as_mut().expect("key is present");
-                let child = kids.get_mut(b).expect("key is present");
+                let child = self.child_mut(b).expect("key is present");
                 let (v, alive) = child.remove_present(tail);
                 if !alive {
-                    kids.remove(b);
+                    self.remove_child(b);
                 }
                 v
             }
         };
-        let alive = n.normalize();
+        let alive = self.normalize();
         (out, alive)
     }
 
     /// The value at `key`, mutably, copying shared nodes on the way only when it exists.
-    pub(crate) fn get_mut_present(self: &mut Arc<Self>, key: &[u8]) -> Option<&mut V> {
-        let n = Arc::make_mut(self);
-        let p = n.prefix.len_hint();
+    pub(crate) fn get_mut_present(&mut self, key: &[u8]) -> Option<&mut V> {
+        let p = self.prefix().len();
         let rest = &key[p..];
         match rest.split_first() {
-            None => n.value.as_mut(),
-            Some((&b, tail)) => n.kids.as_mut()?.get_mut(b)?.get_mut_present(tail),
+            None => self.value_mut(),
+            Some((&b, tail)) => self.child_mut(b)?.get_mut_present(tail),
         }
     }
 }
 
-impl Prefix {
-    #[inline]
-    pub(crate) fn len_hint(&self) -> usize {
-        match self {
-            Prefix::Inline { len, .. } => *len as usize,
-            Prefix::Heap(b) => b.len(),
+impl<V> Clone for Node<V> {
+    fn clone(&self) -> Self {
+        let p = self.base();
+        // SAFETY: by the field invariant `p` came from `Arc::into_raw` of the tag's kind
+        // and is alive (we own a count); the new handle owns the count added here.
+        unsafe {
+            match self.tag() {
+                LEAF => Arc::increment_strong_count(p.cast::<Leaf<V>>().cast_const()),
+                SMALL4 => Arc::increment_strong_count(p.cast::<Small<V, 4>>().cast_const()),
+                SMALL16 => Arc::increment_strong_count(p.cast::<Small<V, MID_MAX>>().cast_const()),
+                DENSE => Arc::increment_strong_count(p.cast::<Dense<V>>().cast_const()),
+                _ => {}
+            }
         }
+        Node {
+            ptr: self.ptr,
+            _own: PhantomData,
+        }
+    }
+}
+
+impl<V> Drop for Node<V> {
+    fn drop(&mut self) {
+        let p = self.base();
+        // SAFETY: by the field invariant `p` came from `Arc::into_raw` of the tag's kind
+        // and `self` owns one count, given up here exactly once.
+        unsafe {
+            match self.tag() {
+                LEAF => drop(Arc::from_raw(p.cast::<Leaf<V>>().cast_const())),
+                SMALL4 => drop(Arc::from_raw(p.cast::<Small<V, 4>>().cast_const())),
+                SMALL16 => drop(Arc::from_raw(p.cast::<Small<V, MID_MAX>>().cast_const())),
+                DENSE => drop(Arc::from_raw(p.cast::<Dense<V>>().cast_const())),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The children of a node in ascending byte order.
+pub(crate) struct KidsIter<'a, V> {
+    node: &'a Node<V>,
+    next: u16,
+}
+
+impl<'a, V> Iterator for KidsIter<'a, V> {
+    type Item = (u8, &'a Node<V>);
+    fn next(&mut self) -> Option<Self::Item> {
+        let (b, n) = self.node.next_kid(self.next)?;
+        self.next = u16::from(b) + 1;
+        Some((b, n))
     }
 }
 
@@ -578,7 +1076,12 @@ mod tests {
     #[test]
     fn layout_is_compact() {
         assert_eq!(std::mem::size_of::<Prefix>(), 16);
-        assert_eq!(std::mem::size_of::<Node<u64>>(), 40);
+        assert_eq!(std::mem::size_of::<Node<u64>>(), 8);
+        assert_eq!(std::mem::size_of::<Leaf<u64>>(), 24);
+        assert_eq!(std::mem::size_of::<Small<u64, 4>>(), 72);
+        assert_eq!(std::mem::size_of::<Small<u64, MID_MAX>>(), 168);
+        assert_eq!(std::mem::size_of::<Dense<u64>>(), 88);
+        assert_eq!(std::mem::align_of::<Leaf<u8>>() % 8, 0);
     }
 
     #[test]
@@ -591,34 +1094,58 @@ mod tests {
     }
 
     #[test]
-    fn kids_grow_to_dense_and_shrink_back() {
-        let mut k: Kids<u32> = Kids::empty_small();
-        for b in [200u8, 3, 77, 9, 150, 0, 255] {
-            k.insert(b, Arc::new(Node::leaf(b"", u32::from(b))));
+    fn find_byte_checks_only_the_live_keys() {
+        let keys = [1u8, 5, 9, 200, 7, 7, 7, 7, 3, 4, 0, 0, 0, 0, 0, 0];
+        assert_eq!(find_byte(&keys, 4, 200), Some(3));
+        assert_eq!(find_byte(&keys, 4, 7), None);
+        assert_eq!(find_byte(&keys, 10, 4), Some(9));
+        assert_eq!(find_byte(&keys, 10, 0), None);
+        assert_eq!(find_byte(&keys[..4], 4, 1), Some(0));
+        assert_eq!(find_byte(&keys[..4], 3, 200), None);
+        for b in 0..=255u8 {
+            let want = keys[..10].iter().position(|&k| k == b);
+            assert_eq!(find_byte(&keys, 10, b), want, "{b}");
         }
-        assert!(matches!(k, Kids::Dense { .. }));
-        let order: Vec<u8> = k.iter().map(|(b, _)| b).collect();
-        assert_eq!(order, vec![0, 3, 9, 77, 150, 200, 255]);
-        for b in [0u8, 3, 9, 77, 150, 200, 255] {
-            assert_eq!(k.get(b).unwrap().value, Some(u32::from(b)));
+    }
+
+    #[test]
+    fn kids_grow_through_every_kind_and_shrink_back() {
+        let mut n: Node<u32> = Node::leaf(b"ab", 1);
+        let bytes: Vec<u8> = (0..40u8).map(|i| i.wrapping_mul(97)).collect();
+        for &b in &bytes {
+            n.add_child(b, Node::leaf(b"", u32::from(b)));
+            let shared = n.clone();
+            assert_eq!(shared.child(b).and_then(|c| c.value()), Some(&u32::from(b)));
         }
-        assert!(k.get(4).is_none());
-        for b in [3u8, 255, 0, 150] {
-            assert!(k.remove(b).is_some());
+        assert_eq!(n.tag(), DENSE);
+        let mut sorted = bytes.clone();
+        sorted.sort_unstable();
+        let order: Vec<u8> = n.kids().map(|(b, _)| b).collect();
+        assert_eq!(order, sorted);
+        assert!(n.child(1).is_none());
+        for (i, &b) in bytes.iter().enumerate() {
+            let snapshot = n.clone();
+            assert!(n.remove_child(b).is_some());
+            assert_eq!(snapshot.kid_count(), bytes.len() - i);
+            assert_eq!(n.kid_count(), bytes.len() - i - 1);
+            for &c in &bytes[i + 1..] {
+                assert_eq!(n.child(c).and_then(|c| c.value()), Some(&u32::from(c)));
+            }
         }
-        assert!(matches!(k, Kids::Small { .. }));
-        let order: Vec<u8> = k.iter().map(|(b, _)| b).collect();
-        assert_eq!(order, vec![9, 77, 200]);
-        assert_eq!(k.next_from(78).map(|(b, _)| b), Some(200));
-        assert!(k.next_from(201).is_none());
-        assert!(k.remove(1).is_none());
+        // A node with a value and no child left is a leaf again.
+        assert_eq!(n.tag(), LEAF);
+        assert!(n.normalize());
+        assert_eq!(n.prefix(), b"ab");
+        assert_eq!(n.take_value(), Some(1));
+        assert!(!n.normalize());
+        assert!(n.is_empty());
     }
 
     #[test]
     fn long_prefixes_go_to_the_heap() {
         let p = Prefix::new(b"a prefix longer than fourteen bytes");
-        assert!(matches!(p, Prefix::Heap(_)));
-        assert_eq!(p.as_slice(), b"a prefix longer than fourteen bytes");
+        assert!(matches!(p, Prefix::Heap { .. }));
+        assert_eq!(p.clone().as_slice(), b"a prefix longer than fourteen bytes");
         assert_eq!(Prefix::join3(b"ab", b'c', b"de").as_slice(), b"abcde");
     }
 }

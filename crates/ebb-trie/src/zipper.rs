@@ -21,12 +21,12 @@ use crate::Lattice;
 use crate::map::{Iter, PathMap};
 use crate::node::Node;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 // === impl ReadZipper ===
 
 struct RFrame<'a, V> {
-    node: &'a Arc<Node<V>>,
+    node: &'a Node<V>,
     /// Bytes of the node's prefix that lie above the zipper's origin (non-zero only for
     /// the first frame).
     skip: usize,
@@ -60,7 +60,7 @@ pub struct ReadZipper<'a, V> {
 }
 
 impl<'a, V> ReadZipper<'a, V> {
-    pub(crate) fn new(at: Option<(&'a Arc<Node<V>>, usize)>) -> ReadZipper<'a, V> {
+    pub(crate) fn new(at: Option<(&'a Node<V>, usize)>) -> ReadZipper<'a, V> {
         ReadZipper {
             stack: at
                 .map(|(node, skip)| RFrame {
@@ -89,11 +89,7 @@ impl<'a, V> ReadZipper<'a, V> {
     fn top(&self) -> Option<(&'a Node<V>, &'a [u8], usize)> {
         let f = self.stack.last()?;
         let node: &'a Node<V> = f.node;
-        Some((
-            node,
-            &node.prefix.as_slice()[f.skip..],
-            self.matched - f.start,
-        ))
+        Some((node, &node.prefix()[f.skip..], self.matched - f.start))
     }
 
     /// Extends `matched` along `path` as far as the trie goes.
@@ -170,7 +166,7 @@ impl<'a, V> ReadZipper<'a, V> {
         }
         let (node, rem, used) = self.top()?;
         if used == rem.len() {
-            node.value.as_ref()
+            node.value()
         } else {
             None
         }
@@ -186,7 +182,7 @@ impl<'a, V> ReadZipper<'a, V> {
     pub fn witness(&self) -> Option<Witness<V>> {
         self.val()?;
         Some(Witness {
-            node: Arc::clone(self.stack.last()?.node),
+            node: self.stack.last()?.node.clone(),
         })
     }
 
@@ -205,7 +201,7 @@ impl<'a, V> ReadZipper<'a, V> {
             m[(b >> 6) as usize] |= 1 << (b & 63);
             m
         } else {
-            node.kids.as_ref().map_or(m, |k| k.mask())
+            node.mask()
         }
     }
 
@@ -258,15 +254,14 @@ impl<'a, V> ReadZipper<'a, V> {
 /// Keeps one value of a trie alive through the `Arc` of its node; see
 /// [`ReadZipper::witness`].
 pub struct Witness<V> {
-    node: Arc<Node<V>>,
+    node: Node<V>,
 }
 
 impl<V> Witness<V> {
     /// The value this witness keeps.
     pub fn value(&self) -> &V {
         self.node
-            .value
-            .as_ref()
+            .value()
             .expect("a witness is only made for a node with a value")
     }
 }
