@@ -821,6 +821,28 @@ impl Region {
             .push_member(MemberKind::Spliced { id, blocks, pool });
     }
 
+    /// Takes an ordinary block from the pool into the chain without allocating from it,
+    /// and returns its base: transmigration fills it at the offsets its objects had in a
+    /// source block of the same size (see `crate::transmigrate`). The bump cursor is left
+    /// in its own block.
+    pub(crate) fn push_block(&self) -> NonNull<u8> {
+        let rcb = self.rcb();
+        // SAFETY: only the owner touches the chain; no borrow of it is held elsewhere.
+        let chain = unsafe { &mut *rcb.chain.get() };
+        let blk = rcb.pool.get();
+        blk.set_header(rcb.id, chain.blocks.len());
+        let base = blk.base;
+        chain.blocks.push(blk);
+        base
+    }
+
+    /// Counts `bytes` more allocated to objects (written into a block from
+    /// [`push_block`](Self::push_block)).
+    #[inline]
+    pub(crate) fn add_used(&self, bytes: usize) {
+        self.used.set(self.used.get() + bytes);
+    }
+
     /// Takes the chain out of a uniquely owned region (for splicing); the region is left
     /// empty and its allocation cursor reset.
     pub(crate) fn take_blocks(&self) -> Vec<Block> {
