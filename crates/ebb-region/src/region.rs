@@ -247,13 +247,28 @@ impl RegionCounter {
     }
 }
 
+/// The reference word of a control block, aligned (and so padded) to two cache lines,
+/// the unit the adjacent-line prefetcher pulls in.
+#[repr(align(128))]
+pub(crate) struct RefWord(AtomicU64);
+
+impl std::ops::Deref for RefWord {
+    type Target = AtomicU64;
+    #[inline]
+    fn deref(&self) -> &AtomicU64 {
+        &self.0
+    }
+}
+
 /// The region control block.
 pub(crate) struct Rcb {
     pub(crate) id: u64,
     pub(crate) block_size: usize,
     /// Low 32 bits: handles (the owner counts as one); high 32 bits: atomic tethers. The
-    /// region is released when the word reaches zero.
-    pub(crate) refs: AtomicU64,
+    /// region is released when the word reaches zero. On a cache line of its own: atomic
+    /// tethers on other cores write it, and the read-mostly fields beside it (the id that
+    /// every read checks) would otherwise miss on each of those writes.
+    pub(crate) refs: RefWord,
     pub(crate) pool: Arc<BlockPool>,
     pub(crate) chain: UnsafeCell<Chain>,
     /// Head of the list of absorbed regions; pushed by the owner (Release), read by any
@@ -558,7 +573,7 @@ impl Region {
         let rcb = Box::into_raw(Box::new(Rcb {
             id: next_id(),
             block_size: pool.block_size(),
-            refs: AtomicU64::new(HANDLE),
+            refs: RefWord(AtomicU64::new(HANDLE)),
             pool,
             chain: UnsafeCell::new(Chain { blocks: Vec::new() }),
             members: AtomicPtr::new(ptr::null_mut()),

@@ -149,7 +149,7 @@ fn no_region_is_freed_while_tethered() {
     drop(t);
     assert_eq!(c.live(), 0);
 
-    // Local tether: freed at the thread's next quiescent point after the last untether.
+    // Local tether: freed at the thread's second quiescent point after the last untether.
     let r = Region::with_config(RegionConfig::new().counter(c.clone()));
     let p = r.alloc(10u8);
     let h = r.handle();
@@ -163,6 +163,12 @@ fn no_region_is_freed_while_tethered() {
     drop(t1);
     drop(t2);
     assert_eq!(c.live(), 1, "the cache still holds it");
+    assert_eq!(
+        quiescent(),
+        0,
+        "tethered since the last quiescent point: kept"
+    );
+    assert_eq!(c.live(), 1, "second chance");
     assert_eq!(quiescent(), 1);
     assert_eq!(c.live(), 0);
 }
