@@ -6,7 +6,8 @@
 //!   keeps its chunk; typed-arena: a new `Arena` each round; box: `Box::new` kept in a
 //!   `Vec` that is freed outside the timed span).
 //! * `tether` (`ns_per_op`, every thread count): each thread takes and drops a tether on
-//!   one shared region in a loop. `ebb-atomic`: one atomic add/sub pair on the region's
+//!   one shared region in a loop, sized per impl so that a repeat lasts about 120 ms
+//!   (`harness::sized_ops`). `ebb-atomic`: one atomic add/sub pair on the region's
 //!   word; `ebb-local`: the thread-local cache (a quiescent point every 1000 pairs, inside
 //!   the loop); `ebb-hp`: pin + protect + unpin of a hazard pointer; `ebb-epoch`: pin/unpin.
 //! * `transmigrate_{list,tree,dag,cyclic,scattered}` (`ns_per_object`, `gb_per_s`): 1M
@@ -25,7 +26,7 @@
 //! * `lisp_eval` (`ms_per_run`): `ebb::lisp::DEMO` with `fib 18`, on regions (a region per
 //!   call) and on `Rc` values.
 
-use crate::harness::{Config, Sink, Stat, repeat, run_parallel};
+use crate::harness::{Config, Sink, Stat, repeat, run_parallel, sized_ops};
 use ebb::lisp::{Interp, RcHeap, RegionHeap};
 use ebb_region::{
     BlockPool, RPtr, Region, RegionConfig, RegionCounter, Trace, adopt, splice, transmigrate,
@@ -129,68 +130,67 @@ fn bump_alloc(cfg: &Config, sink: &mut Sink) {
 // === tether ===
 
 fn tether(cfg: &Config, sink: &mut Sink) {
-    let n = cfg.scale(2_000_000, 200_000);
     let threads = cfg.threads;
     let w = "tether";
     let hp = ebb_smr::hp::Domain::new();
     let ebr = ebb_smr::ebr::Domain::new();
-    let per = |d: std::time::Duration| d.as_nanos() as f64 / n as f64;
+    // Each impl's loop is sized so that one repeat lasts about `target` seconds (at least
+    // 100 ms in a full run): a fixed count would time the cheapest tethers over a few
+    // milliseconds, where one preemption of one thread doubles the figure.
+    let target = if cfg.quick { 0.01 } else { 0.12 };
+    let measure = |sink: &mut Sink, name: &str, body: &(dyn Fn(u64) + Sync)| {
+        let n = sized_ops(target, 100_000, |ops| {
+            run_parallel(threads, |_| body(ops)).as_secs_f64()
+        });
+        let s = repeat(cfg.repeats, || {
+            run_parallel(threads, |_| body(n)).as_nanos() as f64 / n as f64
+        });
+        sink.push(w, name, "ns_per_op", "ns", s);
+    };
 
     let r = Region::new();
     let p = r.alloc(1u64);
     let h = r.into_handle();
-    let s = repeat(cfg.repeats, || {
-        per(run_parallel(threads, |_| {
-            for _ in 0..n {
-                let t = h.tether();
-                black_box(t.get(p).is_ok());
-            }
-        }))
+    measure(sink, "ebb-atomic", &|n| {
+        for _ in 0..n {
+            let t = h.tether();
+            black_box(t.get(p).is_ok());
+        }
     });
-    sink.push(w, "ebb-atomic", "ns_per_op", "ns", s);
-
-    let s = repeat(cfg.repeats, || {
-        per(run_parallel(threads, |_| {
-            for i in 0..n {
-                let t = h.tether_local();
-                black_box(t.get(p).is_ok());
-                drop(t);
-                if i % 1000 == 999 {
-                    ebb_region::quiescent();
-                }
+    measure(sink, "ebb-local", &|n| {
+        for i in 0..n {
+            let t = h.tether_local();
+            black_box(t.get(p).is_ok());
+            drop(t);
+            if i % 1000 == 999 {
+                ebb_region::quiescent();
             }
-            ebb_region::quiescent();
-        }))
+        }
+        ebb_region::quiescent();
+        ebb_region::quiescent();
     });
-    sink.push(w, "ebb-local", "ns_per_op", "ns", s);
 
     let r = Region::with_config(RegionConfig::new().hazard_pointers(&hp));
     let p = r.alloc(1u64);
     let hh = r.into_handle();
-    let s = repeat(cfg.repeats, || {
-        per(run_parallel(threads, |_| {
-            let me = hp.register();
-            for _ in 0..n {
-                let t = hh.tether_hp(&me).expect("hp region");
-                black_box(t.get(p).is_ok());
-            }
-        }))
+    measure(sink, "ebb-hp", &|n| {
+        let me = hp.register();
+        for _ in 0..n {
+            let t = hh.tether_hp(&me).expect("hp region");
+            black_box(t.get(p).is_ok());
+        }
     });
-    sink.push(w, "ebb-hp", "ns_per_op", "ns", s);
 
     let r = Region::with_config(RegionConfig::new().epochs(&ebr));
     let p = r.alloc(1u64);
     let he = r.into_handle();
-    let s = repeat(cfg.repeats, || {
-        per(run_parallel(threads, |_| {
-            let me = ebr.register();
-            for _ in 0..n {
-                let t = he.tether_epoch(&me).expect("epoch region");
-                black_box(t.get(p).is_ok());
-            }
-        }))
+    measure(sink, "ebb-epoch", &|n| {
+        let me = ebr.register();
+        for _ in 0..n {
+            let t = he.tether_epoch(&me).expect("epoch region");
+            black_box(t.get(p).is_ok());
+        }
     });
-    sink.push(w, "ebb-epoch", "ns_per_op", "ns", s);
 }
 
 // === transmigrate ===

@@ -52,7 +52,7 @@ fn loom_release_tether_and_handle() {
 }
 
 /// A thread's tether cache: its local tethers take one atomic tether, released at the
-/// quiescent point, while the owner drops the region concurrently.
+/// second quiescent point, while the owner drops the region concurrently.
 #[test]
 fn loom_local_cache_flush() {
     loom::model(|| {
@@ -69,6 +69,7 @@ fn loom_local_cache_flush() {
             assert_eq!(*h_read(&cache, p), 3);
             cache.untether(e1);
             cache.untether(e2);
+            assert_eq!(cache.flush(), 0, "used since the last quiescent point");
             assert_eq!(cache.flush(), 1);
         });
         drop(r);

@@ -247,13 +247,28 @@ impl RegionCounter {
     }
 }
 
+/// The reference word of a control block, aligned (and so padded) to two cache lines,
+/// the unit the adjacent-line prefetcher pulls in.
+#[repr(align(128))]
+pub(crate) struct RefWord(AtomicU64);
+
+impl std::ops::Deref for RefWord {
+    type Target = AtomicU64;
+    #[inline]
+    fn deref(&self) -> &AtomicU64 {
+        &self.0
+    }
+}
+
 /// The region control block.
 pub(crate) struct Rcb {
     pub(crate) id: u64,
     pub(crate) block_size: usize,
     /// Low 32 bits: handles (the owner counts as one); high 32 bits: atomic tethers. The
-    /// region is released when the word reaches zero.
-    pub(crate) refs: AtomicU64,
+    /// region is released when the word reaches zero. On a cache line of its own: atomic
+    /// tethers on other cores write it, and the read-mostly fields beside it (the id that
+    /// every read checks) would otherwise miss on each of those writes.
+    pub(crate) refs: RefWord,
     pub(crate) pool: Arc<BlockPool>,
     pub(crate) chain: UnsafeCell<Chain>,
     /// Head of the list of absorbed regions; pushed by the owner (Release), read by any
@@ -558,7 +573,7 @@ impl Region {
         let rcb = Box::into_raw(Box::new(Rcb {
             id: next_id(),
             block_size: pool.block_size(),
-            refs: AtomicU64::new(HANDLE),
+            refs: RefWord(AtomicU64::new(HANDLE)),
             pool,
             chain: UnsafeCell::new(Chain { blocks: Vec::new() }),
             members: AtomicPtr::new(ptr::null_mut()),
@@ -819,6 +834,28 @@ impl Region {
         blocks.sort_by_key(|b| b.base.as_ptr().addr());
         self.rcb()
             .push_member(MemberKind::Spliced { id, blocks, pool });
+    }
+
+    /// Takes an ordinary block from the pool into the chain without allocating from it,
+    /// and returns its base: transmigration fills it at the offsets its objects had in a
+    /// source block of the same size (see `crate::transmigrate`). The bump cursor is left
+    /// in its own block.
+    pub(crate) fn push_block(&self) -> NonNull<u8> {
+        let rcb = self.rcb();
+        // SAFETY: only the owner touches the chain; no borrow of it is held elsewhere.
+        let chain = unsafe { &mut *rcb.chain.get() };
+        let blk = rcb.pool.get();
+        blk.set_header(rcb.id, chain.blocks.len());
+        let base = blk.base;
+        chain.blocks.push(blk);
+        base
+    }
+
+    /// Counts `bytes` more allocated to objects (written into a block from
+    /// [`push_block`](Self::push_block)).
+    #[inline]
+    pub(crate) fn add_used(&self, bytes: usize) {
+        self.used.set(self.used.get() + bytes);
     }
 
     /// Takes the chain out of a uniquely owned region (for splicing); the region is left

@@ -149,7 +149,7 @@ fn no_region_is_freed_while_tethered() {
     drop(t);
     assert_eq!(c.live(), 0);
 
-    // Local tether: freed at the thread's next quiescent point after the last untether.
+    // Local tether: freed at the thread's second quiescent point after the last untether.
     let r = Region::with_config(RegionConfig::new().counter(c.clone()));
     let p = r.alloc(10u8);
     let h = r.handle();
@@ -163,6 +163,12 @@ fn no_region_is_freed_while_tethered() {
     drop(t1);
     drop(t2);
     assert_eq!(c.live(), 1, "the cache still holds it");
+    assert_eq!(
+        quiescent(),
+        0,
+        "tethered since the last quiescent point: kept"
+    );
+    assert_eq!(c.live(), 1, "second chance");
     assert_eq!(quiescent(), 1);
     assert_eq!(c.live(), 0);
 }
@@ -543,4 +549,71 @@ fn large_objects_transmigrate() {
     assert_eq!(cb.items.region_id(), dst.id());
     let xs = dst.slice(ca.items).unwrap();
     assert_eq!(dst.get(xs[199]).unwrap().car, 199);
+}
+
+#[test]
+fn large_sources_are_mirrored_block_for_block() {
+    // A dense list over many 1 KiB blocks: its blocks are mirrored, so every copy sits at
+    // its original offset in its block (a compacting copy of the list, made head first,
+    // would reverse the order and shift every offset).
+    let src = Region::with_config(small());
+    let len = n(4000, 2000);
+    let l = list(&src, len);
+    let dst = Region::with_config(small());
+    let (c, (objects, bytes)) = transmigrate_counted(&src, l, &dst).unwrap();
+    assert_eq!((objects, bytes), (len, len * size_of::<Cons>()));
+    assert_eq!(dst.used_bytes(), bytes);
+    let (mut a, mut b) = (Some(l), Some(c));
+    while let (Some(x), Some(y)) = (a, b) {
+        assert_eq!(x.addr() % 1024, y.addr() % 1024);
+        assert_eq!(src.get(x).unwrap().car, dst.get(y).unwrap().car);
+        a = src.get(x).unwrap().cdr;
+        b = dst.get(y).unwrap().cdr;
+    }
+    assert!(a.is_none() && b.is_none());
+    drop(src);
+    assert_eq!(sum_list(&dst, Some(c)), (len, (len * (len - 1) / 2) as i64));
+
+    // Sharing and a cycle across mirrored and compact blocks, with garbage between the
+    // reachable objects (every third node is unreachable).
+    let src = Region::with_config(small());
+    let k = n(3000, 1500);
+    let nodes: Vec<RPtr<Cyc>> = (0..k)
+        .map(|i| {
+            src.alloc(Cyc {
+                id: i as u32,
+                next: Cell::new(None),
+            })
+        })
+        .collect();
+    let live: Vec<usize> = (0..k).filter(|i| i % 3 != 1).collect();
+    for w in live.windows(2) {
+        src.get(nodes[w[0]]).unwrap().next.set(Some(nodes[w[1]]));
+    }
+    let last = *live.last().unwrap();
+    src.get(nodes[last]).unwrap().next.set(Some(nodes[0]));
+    let dst = Region::with_config(small());
+    let (c, (objects, _)) = transmigrate_counted(&src, nodes[0], &dst).unwrap();
+    assert_eq!(objects, live.len());
+    let mut p = c;
+    for &i in &live {
+        let cell = dst.get(p).unwrap();
+        assert_eq!(cell.id as usize, i);
+        p = cell.next.get().unwrap();
+    }
+    assert_eq!(p, c, "the cycle closes on the root's copy");
+
+    // The incremental evacuation mirrors too, and its proxy reads mirrored copies.
+    let l2 = list(&src, len);
+    let mut ev = Evacuation::start(src, l2).unwrap();
+    ev.step(len / 2).unwrap();
+    let mut p = Some(ev.root());
+    let mut seen = 0;
+    while let Some(x) = p {
+        p = ev.get(x).unwrap().cdr;
+        seen += 1;
+    }
+    assert_eq!(seen, len);
+    let r = ev.finish(&dst).unwrap();
+    assert_eq!(sum_list(&dst, Some(r)).0, len);
 }

@@ -9,9 +9,12 @@
 //!   first tether of a region by a thread takes one atomic tether for the cache entry;
 //!   later tethers and untethers of that region by that thread only bump a thread-local
 //!   count. The cache drops its atomic tethers at *quiescent points* ([`quiescent`]),
-//!   when the thread holds no local tether on them: the QSBR idea applied to tethers. A
-//!   region tethered by a thread's cache outlives its last local tether until that thread's
-//!   next quiescent point (or exit).
+//!   when the thread holds no local tether on them and has taken none since the previous
+//!   quiescent point: the QSBR idea applied to tethers, with a second chance for regions
+//!   in use, so that a region a thread tethers all the time keeps its entry instead of
+//!   dropping and retaking its atomic tether (two writes of the shared reference word) at
+//!   every quiescent point. A region tethered by a thread's cache outlives its last local
+//!   tether until that thread's second quiescent point after it (or exit).
 //!
 //! Hazard-pointer and epoch tethers are in [`crate::smr`].
 
@@ -119,6 +122,8 @@ pub(crate) const CACHE_ENTRIES: usize = 8;
 pub(crate) struct TetherCache {
     regions: [Cell<Option<NonNull<Rcb>>>; CACHE_ENTRIES],
     counts: [Cell<u32>; CACHE_ENTRIES],
+    /// Tethered since the last quiescent point (the entry's second chance).
+    used: [Cell<bool>; CACHE_ENTRIES],
 }
 
 impl TetherCache {
@@ -126,6 +131,7 @@ impl TetherCache {
         TetherCache {
             regions: [const { Cell::new(None) }; CACHE_ENTRIES],
             counts: [const { Cell::new(0) }; CACHE_ENTRIES],
+            used: [const { Cell::new(false) }; CACHE_ENTRIES],
         }
     }
 
@@ -138,6 +144,7 @@ impl TetherCache {
             match self.regions[i].get() {
                 Some(r) if r == rcb => {
                     self.counts[i].set(self.counts[i].get() + 1);
+                    self.used[i].set(true);
                     return Some(i);
                 }
                 None if free.is_none() => free = Some(i),
@@ -151,6 +158,7 @@ impl TetherCache {
         add_tether(rcb);
         self.regions[i].set(Some(rcb));
         self.counts[i].set(1);
+        self.used[i].set(true);
         Some(i)
     }
 
@@ -185,11 +193,21 @@ impl TetherCache {
     }
 
     /// A quiescent point: drops the atomic tether of every entry with no live local
-    /// tether. Returns how many regions it let go.
+    /// tether and no tether taken since the previous quiescent point (and clears the
+    /// others' mark). Returns how many regions it let go.
     pub(crate) fn flush(&self) -> usize {
+        self.release(false)
+    }
+
+    /// Drops the entries with no live local tether: all of them if `all`, else those
+    /// not used since the last quiescent point.
+    fn release(&self, all: bool) -> usize {
         let mut n = 0;
         for i in 0..CACHE_ENTRIES {
             if self.counts[i].get() == 0 && self.regions[i].get().is_some() {
+                if self.used[i].replace(false) && !all {
+                    continue;
+                }
                 self.drop_entry(i);
                 n += 1;
             }
@@ -202,7 +220,7 @@ impl Drop for TetherCache {
     fn drop(&mut self) {
         // Entries with live local tethers (possible only if a `LocalTether` was leaked or
         // outlives the cache in thread-local teardown) keep their tether: leaked, not freed.
-        self.flush();
+        self.release(true);
     }
 }
 

@@ -38,9 +38,10 @@
 //! `HashMap` of visited objects. It overflows the stack on deep graphs; it is kept for the
 //! benchmark.
 
-use crate::block::{Block, header_of};
+use crate::block::{Block, HEADER, header_of};
 use crate::region::{RPtr, RSlice, Region, RegionError};
 use crate::trace::{Trace, Tracer};
+use std::any::TypeId;
 use std::collections::HashMap;
 use std::mem::MaybeUninit;
 use std::ptr::{self, NonNull};
@@ -66,6 +67,11 @@ std::thread_local! {
 /// Forwarding storage kept for reuse: at most 8M entries (64 MiB).
 const SCRATCH_KEEP: usize = 8 << 20;
 
+/// Mirroring is considered only for sources of at least this many blocks.
+const MIRROR_MIN_BLOCKS: usize = 32;
+/// Mirrored destination blocks allowed beyond twice the bytes copied into them.
+const MIRROR_SLACK_BLOCKS: usize = 16;
+
 fn take_scratch() -> Vec<*mut u8> {
     #[cfg(not(ebb_loom))]
     {
@@ -82,6 +88,17 @@ fn give_scratch(v: Vec<*mut u8>) {
     }
 }
 
+/// How the copies of one source block's objects are placed.
+#[derive(Clone, Copy)]
+struct Slot {
+    /// A destination block of the same size whose object at offset `o` is the copy of
+    /// the source object at offset `o` (forwarding by arithmetic); null when the block's
+    /// objects are copied compactly and forwarded through `fwd`.
+    mirror: *mut u8,
+    /// Start of this slot's entries in `fwd` (compact slots only).
+    fwd: usize,
+}
+
 /// The copier's state: the bitmap, forwarding tables and worklist.
 pub(crate) struct Tables {
     src_id: u64,
@@ -89,19 +106,33 @@ pub(crate) struct Tables {
     block_size: usize,
     /// Words per source block (`block_size / 8`).
     wpb: usize,
-    /// Source block index -> slot in `bits`/`fwd`, or `NO_SLOT` until first touched.
+    /// Source block index -> slot in `slot`/`bits`, or `NO_SLOT` until first touched.
     slots: Vec<u32>,
+    slot: Vec<Slot>,
+    /// The base address of the source block looked up last, and its slot.
+    last_base: usize,
+    last_slot: usize,
     /// `wpb / 64` words per slot.
     bits: Vec<u64>,
-    /// `wpb` entries per slot: the copy of the object starting at that word.
+    /// `wpb` entries per compact slot: the copy of the object starting at that word.
     fwd: Vec<*mut u8>,
     /// Used length of `fwd` (its `len` may be larger: reused scratch).
     fwd_used: usize,
+    /// Whether source blocks may be mirrored (same block sizes, a large source).
+    mirror_ok: bool,
+    /// Mirrored blocks, and bytes copied into them.
+    mirrored: usize,
+    mirror_bytes: usize,
     /// Copies of objects outside the source's own blocks, by source address.
     outside: HashMap<usize, *mut u8>,
     work: Vec<Item>,
-    /// The child copied last while scanning the current object (the tail loop's next).
-    next: Option<Item>,
+    /// The child copied last while scanning the current object (the tail loop's next),
+    /// and its type.
+    /// Kept as separate words rather than an `Option<Item>`: the tail loop reads them
+    /// right after `forward` writes them, and word-sized stores forward to word-sized
+    /// loads. `next.obj` is null when there is none.
+    next: Item,
+    next_ty: TypeId,
     error: Option<RegionError>,
     /// Objects copied.
     pub(crate) objects: usize,
@@ -114,53 +145,117 @@ impl Tables {
         let bs = src.block_size();
         let mut fwd = take_scratch();
         fwd.clear();
+        let blocks = src.block_count();
         Tables {
             src_id: src.id(),
             dst_id: dst.id(),
             block_size: bs,
             wpb: bs / 8,
-            slots: vec![NO_SLOT; src.block_count()],
+            slots: vec![NO_SLOT; blocks],
+            slot: Vec::new(),
+            last_base: 0,
+            last_slot: 0,
             bits: Vec::new(),
             fwd,
             fwd_used: 0,
+            mirror_ok: dst.block_size() == bs && blocks >= MIRROR_MIN_BLOCKS,
+            mirrored: 0,
+            mirror_bytes: 0,
             outside: HashMap::new(),
             work: Vec::new(),
-            next: None,
+            next: Item {
+                obj: ptr::null_mut(),
+                len: 0,
+                scan: scan_none,
+            },
+            next_ty: TypeId::of::<()>(),
             error: None,
             objects: 0,
             bytes: 0,
         }
     }
 
-    /// The bitmap/forwarding index of the source object at `addr`.
+    /// The slot of the source object at `addr` and the object's word in the slot.
     ///
     /// # Safety
     ///
     /// * `addr` is the start of an object in one of the source's own blocks, and the
     ///   source is alive.
     #[inline(always)]
-    unsafe fn index(&mut self, addr: *const u8) -> usize {
+    unsafe fn index(&mut self, addr: *const u8, dst: &Region) -> (usize, usize) {
+        let off = addr.addr() & (self.block_size - 1);
+        let base = addr.addr() - off;
+        if base == self.last_base {
+            return (self.last_slot, off >> 3);
+        }
+        // SAFETY: the caller's obligation.
+        let s = unsafe { self.index_slow(addr, dst) };
+        self.last_base = base;
+        self.last_slot = s;
+        (s, off >> 3)
+    }
+
+    /// # Safety
+    ///
+    /// * As for [`index`](Self::index).
+    #[inline(never)]
+    unsafe fn index_slow(&mut self, addr: *const u8, dst: &Region) -> usize {
         let h = header_of(addr, self.block_size);
         // SAFETY: the caller says `addr` is in a live source block; objects start in the
         // first `block_size` bytes of their block, so `h` is its header.
-        let bi = unsafe { (*h).index };
-        let slot = match self.slots.get(bi) {
+        let (bi, bytes) = unsafe { ((*h).index, (*h).bytes) };
+        match self.slots.get(bi) {
             Some(&s) if s != NO_SLOT => s as usize,
-            _ => self.new_slot(bi),
-        };
-        slot * self.wpb + ((addr.addr() & (self.block_size - 1)) >> 3)
+            // SAFETY: `h` is the header of a live source block of `bytes` bytes.
+            _ => unsafe { self.new_slot(h.cast(), bi, bytes, dst) },
+        }
     }
 
+    /// # Safety
+    ///
+    /// * `block` is the base of the live source block `bi` of `bytes` bytes.
     #[cold]
-    fn new_slot(&mut self, bi: usize) -> usize {
+    unsafe fn new_slot(
+        &mut self,
+        block: *const u8,
+        bi: usize,
+        bytes: usize,
+        dst: &Region,
+    ) -> usize {
         if bi >= self.slots.len() {
             // A block allocated after the copy began (by an incremental evacuation's
             // owner): grow the map.
             self.slots.resize(bi + 1, NO_SLOT);
         }
-        let slot = self.bits.len() / (self.wpb / 64);
+        let slot = self.slot.len();
         self.slots[bi] = u32::try_from(slot).expect("fewer than 4G source blocks");
         self.bits.resize(self.bits.len() + self.wpb / 64, 0);
+        // Mirror an ordinary block while the mirrored blocks stay at most twice what was
+        // copied into them, plus a slack: the waste is bounded, and a dense graph (the
+        // common case for a large result) is copied without forwarding-table traffic.
+        let bs = self.block_size;
+        if self.mirror_ok
+            && bytes == bs
+            && (self.mirrored + 1) * bs <= 2 * self.mirror_bytes + MIRROR_SLACK_BLOCKS * bs
+        {
+            self.mirrored += 1;
+            let mirror = dst.push_block().as_ptr();
+            // The whole block is copied now, in one streaming copy: the objects the graph
+            // reaches in it are then scanned in place, and the rest (unreachable, or the
+            // block's unused tail) is dead data in the destination, within the bound.
+            // SAFETY: `block` is a live source block of `bs` bytes (caller) and `mirror`
+            // a fresh destination block of `bs` bytes; the bytes after the headers are
+            // copied as they are (possibly uninitialised, which an untyped copy keeps).
+            // Nothing writes the source while the copy runs: the owner is copying, and
+            // other threads only read (`Trace` types have no shared interior mutability).
+            unsafe { ptr::copy_nonoverlapping(block.add(HEADER), mirror.add(HEADER), bs - HEADER) };
+            self.slot.push(Slot { mirror, fwd: 0 });
+            return slot;
+        }
+        self.slot.push(Slot {
+            mirror: ptr::null_mut(),
+            fwd: self.fwd_used,
+        });
         self.fwd_used += self.wpb;
         if self.fwd.len() < self.fwd_used {
             self.fwd.resize(self.fwd_used, ptr::null_mut());
@@ -169,14 +264,26 @@ impl Tables {
     }
 
     #[inline(always)]
-    fn test(&self, w: usize) -> bool {
+    fn test(&self, s: usize, w: usize) -> bool {
+        let w = s * self.wpb + w;
         self.bits[w >> 6] & (1 << (w & 63)) != 0
     }
 
     #[inline(always)]
-    fn set(&mut self, w: usize, copy: *mut u8) {
+    fn set(&mut self, s: usize, w: usize) {
+        let w = s * self.wpb + w;
         self.bits[w >> 6] |= 1 << (w & 63);
-        self.fwd[w] = copy;
+    }
+
+    /// The copy of word `w`'s object of slot `s` (whose bit is set).
+    #[inline(always)]
+    fn copy_of(&self, s: usize, w: usize) -> *mut u8 {
+        let slot = self.slot[s];
+        if slot.mirror.is_null() {
+            self.fwd[slot.fwd + w]
+        } else {
+            slot.mirror.wrapping_add(w << 3)
+        }
     }
 
     /// The copy of the source object at `addr`, if it has been made (for any accepted
@@ -185,11 +292,15 @@ impl Tables {
     /// # Safety
     ///
     /// * If `id` is the source's, `addr` is an object start in a live source block.
-    unsafe fn forwarded(&mut self, id: u64, addr: *const u8) -> Option<*mut u8> {
+    unsafe fn forwarded(&self, id: u64, addr: *const u8) -> Option<*mut u8> {
         if id == self.src_id {
-            // SAFETY: the caller's obligation.
-            let w = unsafe { self.index(addr) };
-            self.test(w).then(|| self.fwd[w])
+            let h = header_of(addr, self.block_size);
+            // SAFETY: the caller's obligation: `h` is the header of a live source block.
+            let bi = unsafe { (*h).index };
+            // A block the copy has not reached has no slot (and nothing copied).
+            let s = *self.slots.get(bi).filter(|&&s| s != NO_SLOT)? as usize;
+            let w = (addr.addr() & (self.block_size - 1)) >> 3;
+            self.test(s, w).then(|| self.copy_of(s, w))
         } else {
             self.outside.get(&addr.addr()).copied()
         }
@@ -197,7 +308,7 @@ impl Tables {
 
     /// Every object reachable so far has been copied and scanned.
     pub(crate) fn done(&self) -> bool {
-        self.work.is_empty() && self.next.is_none()
+        self.work.is_empty() && self.next.obj.is_null()
     }
 }
 
@@ -214,6 +325,8 @@ struct Copier<'a> {
     dst: &'a Region,
     /// Regions whose pointers are left as they are (see [`transmigrate_keeping`]).
     keep: Option<&'a dyn Fn(u64) -> bool>,
+    /// Objects that may still be scanned in this run.
+    budget: usize,
 }
 
 impl Copier<'_> {
@@ -252,8 +365,13 @@ impl Copier<'_> {
     /// # Safety
     ///
     /// * `addr`, if accepted by the source, is the start of a live object of `bytes`
-    ///   bytes of the type `scan` expects (with `len` elements for slices).
+    ///   bytes of the type `scan` expects (with `len` elements for slices), whose type
+    ///   is `ty`.
     #[inline(always)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one call site per pointer kind, inlined"
+    )]
     unsafe fn forward(
         &mut self,
         id: u64,
@@ -262,17 +380,35 @@ impl Copier<'_> {
         align: usize,
         len: usize,
         scan: Option<unsafe fn(&mut Copier<'_>, *mut u8, usize)>,
+        ty: TypeId,
     ) -> Option<*mut u8> {
         let copy = if id == self.t.src_id {
             // SAFETY: the pointer carries the source's id, so it was made by allocation in
             // one of the source's own blocks (splicing consumes its source), which are alive.
-            let w = unsafe { self.t.index(addr) };
-            if self.t.test(w) {
-                return Some(self.t.fwd[w]);
+            let (s, w) = unsafe { self.t.index(addr, self.dst) };
+            if self.t.test(s, w) {
+                return Some(self.t.copy_of(s, w));
             }
-            // SAFETY: the caller's obligation.
-            let c = unsafe { self.copy_bytes(addr, bytes, align) }?;
-            self.t.set(w, c);
+            let mirror = self.t.slot[s].mirror;
+            let c = if mirror.is_null() {
+                // SAFETY: the caller's obligation.
+                let c = unsafe { self.copy_bytes(addr, bytes, align) }?;
+                let f = self.t.slot[s].fwd + w;
+                self.t.fwd[f] = c;
+                c
+            } else {
+                // The mirrored block is as large and as aligned as the source block and
+                // holds a copy of all of it (made when the slot was created), so the copy
+                // of the object is at its own offset, aligned as it was; its bit was clear,
+                // so it has not been scanned yet.
+                let c = mirror.wrapping_add(w << 3);
+                self.t.objects += 1;
+                self.t.bytes += bytes;
+                self.t.mirror_bytes += bytes;
+                self.dst.add_used(bytes);
+                c
+            };
+            self.t.set(s, w);
             c
         } else if id == self.t.dst_id || self.keep.is_some_and(|k| k(id)) {
             return None;
@@ -297,41 +433,73 @@ impl Copier<'_> {
                 len,
                 scan,
             };
-            if let Some(prev) = self.t.next.replace(item) {
+            let prev = std::mem::replace(&mut self.t.next, item);
+            if !prev.obj.is_null() {
                 self.t.work.push(prev);
             }
+            self.t.next_ty = ty;
         }
         Some(copy)
     }
 
     /// Scans until the worklist is empty, or `budget` objects have been scanned.
-    fn run(&mut self, mut budget: usize) {
-        while budget > 0 && self.t.error.is_none() {
-            let item = match self.t.next.take() {
-                Some(i) => i,
-                None => match self.t.work.pop() {
+    fn run(&mut self, budget: usize) {
+        self.budget = budget;
+        while self.budget > 0 && self.t.error.is_none() {
+            let item = if self.t.next.obj.is_null() {
+                match self.t.work.pop() {
                     Some(i) => i,
                     None => return,
-                },
+                }
+            } else {
+                let i = self.t.next;
+                self.t.next.obj = ptr::null_mut();
+                i
             };
             // SAFETY: items are pushed by `forward` with the scan function of the type
             // (and length) it copied into `obj`, a destination object owned by this copy.
             unsafe { (item.scan)(self, item.obj, item.len) };
-            budget -= 1;
+            self.budget -= 1;
         }
     }
 }
 
-/// Scans one copied `T`.
+/// Scans one copied `T`, then, while the child copied last is another `T` (a list's
+/// tail), that child: the tail loop runs here with the type known, without returning to
+/// [`Copier::run`]'s indirect call.
 ///
 /// # Safety
 ///
 /// * `obj` is a destination copy of a `T` that nothing else references yet mutably.
 unsafe fn scan_one<T: Trace>(c: &mut Copier<'_>, obj: *mut u8, _len: usize) {
-    // SAFETY: the caller's obligation: a valid `T`, exclusively ours while scanning.
-    let v = unsafe { &mut *obj.cast::<T>() };
-    v.trace(c);
+    let mut obj = obj;
+    loop {
+        // SAFETY: the caller's obligation (for the first object), and `forward`'s for
+        // the next: a valid `T` copy, exclusively ours while scanning.
+        let v = unsafe { &mut *obj.cast::<T>() };
+        v.trace(c);
+        // `next_ty` is the type of `next`'s object: another `T`. One object of the
+        // budget is kept for the scan that `run` counts on return.
+        let next = c.t.next.obj;
+        if next.is_null()
+            || c.t.next_ty != TypeId::of::<T>()
+            || c.budget <= 1
+            || c.t.error.is_some()
+        {
+            return;
+        }
+        c.t.next.obj = ptr::null_mut();
+        c.budget -= 1;
+        obj = next;
+    }
 }
+
+/// The scan function of an empty [`Tables::next`] (never called).
+///
+/// # Safety
+///
+/// * None: it does nothing.
+unsafe fn scan_none(_: &mut Copier<'_>, _: *mut u8, _: usize) {}
 
 /// Scans a copied slice of `len` `T`s.
 ///
@@ -363,6 +531,7 @@ impl Tracer for Copier<'_> {
                 align_of::<T>(),
                 1,
                 scan,
+                TypeId::of::<T>(),
             )
         };
         if let Some(c) = f {
@@ -392,6 +561,8 @@ impl Tracer for Copier<'_> {
                 align_of::<T>(),
                 s.len,
                 scan,
+                // A slice is never scanned by `scan_one`: its type is not any `T`'s.
+                TypeId::of::<[T]>(),
             )
         };
         if let Some(c) = f {
@@ -433,6 +604,7 @@ pub fn transmigrate_counted<T: Trace>(
         src,
         dst,
         keep: None,
+        budget: 0,
     };
     c.edge(&mut root);
     c.run(usize::MAX);
@@ -468,6 +640,7 @@ pub fn transmigrate_keeping<T: Trace>(
         src,
         dst,
         keep: Some(keep),
+        budget: 0,
     };
     c.edge(&mut root);
     c.run(usize::MAX);
@@ -807,6 +980,7 @@ impl<T: Trace> Evacuation<T> {
             src: &src,
             dst: &staging,
             keep: None,
+            budget: 0,
         };
         c.edge(&mut root);
         if let Some(e) = tables.error {
@@ -828,6 +1002,7 @@ impl<T: Trace> Evacuation<T> {
             src: &self.src,
             dst: &self.staging,
             keep: None,
+            budget: 0,
         };
         c.run(budget);
         if let Some(e) = self.tables.error {

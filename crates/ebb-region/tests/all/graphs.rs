@@ -115,6 +115,42 @@ fn check_all(edges: &[Vec<usize>]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Graphs of hundreds to a couple of thousand nodes, spread over more 1 KiB blocks than
+/// the copier's mirroring threshold: copies mix mirrored and compact blocks.
+fn big_cyclic() -> impl Strategy<Value = Vec<Vec<usize>>> {
+    (300usize..2000).prop_flat_map(|n| {
+        proptest::collection::vec(
+            prop_oneof![
+                // Mostly the next node or two (dense, chain-like runs), some long jumps.
+                3 => (0..3usize).prop_map(move |k| (1..=k).map(|d| d % n).collect()),
+                1 => proptest::collection::vec(0..n, 0..4),
+            ],
+            n,
+        )
+        .prop_map(|mut es: Vec<Vec<usize>>| {
+            // Offsets above were relative for the dense kind: make them absolute.
+            let n = es.len();
+            for (i, e) in es.iter_mut().enumerate() {
+                if e.iter().all(|&d| d <= 2) {
+                    for d in e.iter_mut() {
+                        *d = (i + *d) % n;
+                    }
+                }
+            }
+            es
+        })
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    #[test]
+    fn large_graphs_copy_isomorphically(edges in big_cyclic()) {
+        check_all(&edges)?;
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
