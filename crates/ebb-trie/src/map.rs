@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 const UNKNOWN: usize = usize::MAX;
 
 /// A map from byte strings to `V`, stored as a path-compressed trie whose nodes are shared
-/// through [`Arc`].
+/// through [`Arc`](std::sync::Arc).
 ///
 /// * `clone` is O(1): it clones one `Arc`. The two maps then share every node; a write to
-///   either copies only the nodes on the written path ([`Arc::make_mut`]), so a clone is a
+///   either copies only the nodes on the written path ([`Arc::make_mut`](std::sync::Arc::make_mut)), so a clone is a
 ///   snapshot.
 /// * Keys are ordered bytewise (as `[u8]`'s `Ord`); iteration, [`range`](Self::range) and
 ///   [`prefix`](Self::prefix) follow that order.
