@@ -274,7 +274,10 @@ impl Executor {
             return f();
         }
         let job = StackJob::new(f);
-        let latch = Latch::default();
+        // Shared with the worker that runs the job: the worker sets the latch through its
+        // own `Arc`, so this frame may end (and free `job`) as soon as the latch is set,
+        // while the worker's `set` is still returning.
+        let latch = Arc::new(Latch::default());
         let job = LatchedJob {
             job: &job,
             latch: &latch,
@@ -372,17 +375,28 @@ impl<F: FnOnce() -> R, R> StackJob<F, R> {
         }
     }
 
+    /// Runs the job and marks it done.
+    ///
+    /// Takes a raw pointer, not `&self`: once `done` is stored the owner may return and
+    /// free the job, and a reference argument would still be live (and, covering the
+    /// struct's padding, protected) until this function returned.
+    ///
     /// # Safety
     ///
-    /// Called once, while the job is alive.
-    unsafe fn run_inline(&self) {
-        // SAFETY: the one run of the job has exclusive use of its cells until `done`.
+    /// `this` points to a live job; called once.
+    unsafe fn run_inline(this: *const Self) {
+        // SAFETY: the job is live (caller), and the one run of the job has exclusive use
+        // of its cells until `done`.
         unsafe {
-            let f = (*self.f.get()).take().expect("a job runs once");
-            *self.result.get() = Some(panic::catch_unwind(AssertUnwindSafe(f)));
+            let f = (*(*this).f.get()).take().expect("a job runs once");
+            *(*this).result.get() = Some(panic::catch_unwind(AssertUnwindSafe(f)));
         }
+        // SAFETY: still live: nobody frees the job before `done` is set. The reference is
+        // to the atomic alone, all of it inside its `UnsafeCell`, so the owner may free the
+        // job the moment the store lands.
+        let done = unsafe { &(*this).done };
         // Release: the result is visible to whoever sees `done`.
-        self.done.store(true, Ordering::Release);
+        done.store(true, Ordering::Release);
     }
 
     fn is_done(&self) -> bool {
@@ -391,7 +405,7 @@ impl<F: FnOnce() -> R, R> StackJob<F, R> {
 
     unsafe fn execute(data: *const ()) {
         // SAFETY: `data` is a live `StackJob<F, R>` (see `as_job_ref`), run once.
-        unsafe { (*data.cast::<Self>()).run_inline() }
+        unsafe { Self::run_inline(data.cast::<Self>()) }
     }
 
     /// # Safety
@@ -439,7 +453,7 @@ impl Latch {
 
 struct LatchedJob<'a, F, R> {
     job: &'a StackJob<F, R>,
-    latch: &'a Latch,
+    latch: &'a Arc<Latch>,
 }
 
 impl<F: FnOnce() -> R, R> LatchedJob<'_, F, R> {
@@ -448,8 +462,10 @@ impl<F: FnOnce() -> R, R> LatchedJob<'_, F, R> {
         // latch is set the waiter may free both, so nothing is touched afterwards.
         unsafe {
             let this = &*data.cast::<Self>();
-            let latch = this.latch;
-            this.job.run_inline();
+            // Our own count on the latch: the waiter frees its stack frame (and `this`)
+            // once the latch is set, possibly before `set` has returned.
+            let latch = Arc::clone(this.latch);
+            StackJob::run_inline(this.job);
             latch.set();
         }
     }
@@ -488,7 +504,7 @@ where
         match ctx.deque.pop() {
             Some(j) if core::ptr::eq(j.data, (&jb as *const StackJob<B, RB>).cast()) => {
                 // SAFETY: popped back before any thief took it: we run it, once.
-                unsafe { jb.run_inline() };
+                unsafe { StackJob::run_inline(&jb) };
             }
             // SAFETY: another job (pushed by `a` and left behind): run it, once.
             Some(j) => unsafe { j.execute() },
