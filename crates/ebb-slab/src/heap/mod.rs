@@ -28,6 +28,7 @@
 //! ```
 
 mod class;
+mod numa;
 mod os;
 mod segment;
 mod thread;
@@ -37,6 +38,9 @@ use core::ptr;
 use core::sync::atomic::Ordering;
 
 pub use class::{MAX_CLASS_SIZE, NUM_CLASSES};
+pub use numa::{
+    MAX_CPUS, MAX_NODES, NumaError, NumaPolicy, NumaSource, NumaState, NumaStats, SysFile,
+};
 
 use segment::{LARGE_MAGIC, SEG_MASK, SEG_SIZE, SMALL_MAGIC};
 
@@ -85,13 +89,33 @@ pub(crate) fn fatal(msg: &[u8], addr: usize) -> ! {
 /// sets itself up on first use, before `main` if need be.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct EbbAlloc {
-    _private: (),
+    /// The NUMA policy asked for, encoded (0 for none).
+    numa: u32,
 }
 
 impl EbbAlloc {
-    /// The allocator (a handle to the process's page heap).
+    /// The allocator (a handle to the process's page heap). Its NUMA placement comes from
+    /// `EBB_NUMA` when set (see [`NumaPolicy::parse`]).
     pub const fn new() -> Self {
-        EbbAlloc { _private: () }
+        EbbAlloc { numa: 0 }
+    }
+
+    /// The allocator, asking for NUMA placement `policy`. The process's policy is fixed
+    /// when the heap maps its first memory: the policy of the first `EbbAlloc` to allocate
+    /// wins over `EBB_NUMA`; one given later changes nothing. [`HeapStats::numa`] says
+    /// what was applied.
+    ///
+    /// ```
+    /// use ebb_slab::{EbbAlloc, heap::NumaPolicy};
+    /// #[global_allocator]
+    /// static GLOBAL: EbbAlloc = EbbAlloc::with_numa(NumaPolicy::Local);
+    /// # fn main() { let v = vec![1u8; 100]; assert_eq!(v.len(), 100);
+    /// # assert_eq!(EbbAlloc::stats().numa.policy, Some(NumaPolicy::Local)); }
+    /// ```
+    pub const fn with_numa(policy: NumaPolicy) -> Self {
+        EbbAlloc {
+            numa: numa::encode(Some(policy)),
+        }
     }
 
     /// Returns to the OS, now, every page of the calling thread's heap and of the shared
@@ -144,8 +168,8 @@ pub struct HeapStats {
     pub segments: usize,
     /// Thread heaps in use.
     pub heaps: usize,
-    /// NUMA placement: this heap places no memory by node (see `docs/global.md`).
-    pub numa: &'static str,
+    /// NUMA placement: the policy, the nodes, and whether it is applied or a no-op and why.
+    pub numa: NumaStats,
 }
 
 fn stats() -> HeapStats {
@@ -180,7 +204,7 @@ fn stats() -> HeapStats {
         large_bytes: segment::LARGE_BYTES.load(Ordering::Relaxed),
         segments: segment::SEGMENTS.load(Ordering::Relaxed),
         heaps: thread::HEAPS_LIVE.load(Ordering::Relaxed),
-        numa: "not placed: NUMA policies are not implemented",
+        numa: numa::stats(),
     }
 }
 
@@ -191,19 +215,25 @@ fn stats() -> HeapStats {
 /// exhausted or the request cannot be represented. `size` 0 is served as 1.
 #[inline]
 pub fn alloc(size: usize, align: usize) -> *mut u8 {
-    debug_assert!(align.is_power_of_two());
-    match class::class_for(size, align) {
-        Some(c) => thread::alloc_class(c, false),
-        None => segment::large_alloc(size.max(1), align),
-    }
+    alloc_in(size, align, false, 0)
 }
 
 /// As [`alloc`], with the bytes zeroed (fresh pages from the OS are not written again).
 #[inline]
 pub fn alloc_zeroed(size: usize, align: usize) -> *mut u8 {
+    alloc_in(size, align, true, 0)
+}
+
+/// Allocation with `numa`, an encoded policy request its cold paths pass on.
+#[inline]
+fn alloc_in(size: usize, align: usize, zero: bool, numa: u32) -> *mut u8 {
+    debug_assert!(align.is_power_of_two());
     match class::class_for(size, align) {
-        Some(c) => thread::alloc_class(c, true),
-        None => segment::large_alloc(size.max(1), align),
+        Some(c) => thread::alloc_class(c, zero, numa),
+        None => {
+            numa::request(numa);
+            segment::large_alloc(size.max(1), align)
+        }
     }
 }
 
@@ -395,7 +425,7 @@ unsafe fn realloc_at(p: *mut u8, base: usize, align: usize, new_size: usize) -> 
             }
             segment::large_usable(base)
         };
-        let q = alloc(new_size, align);
+        let q = alloc_in(new_size, align, false, 0);
         if q.is_null() {
             return q;
         }
@@ -412,12 +442,12 @@ unsafe fn realloc_at(p: *mut u8, base: usize, align: usize, new_size: usize) -> 
 unsafe impl GlobalAlloc for EbbAlloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        alloc(layout.size(), layout.align())
+        alloc_in(layout.size(), layout.align(), false, self.numa)
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        alloc_zeroed(layout.size(), layout.align())
+        alloc_in(layout.size(), layout.align(), true, self.numa)
     }
 
     #[inline]

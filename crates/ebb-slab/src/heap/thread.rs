@@ -470,6 +470,7 @@ extern "C" fn fork_child() {
     segment::map_lock().reset();
     POOL_LOCK.reset();
     FALLBACK_LOCK.reset();
+    super::numa::fork_child();
 }
 
 /// Sets up the calling thread's heap; null (and the thread uses the fallback heap) when
@@ -598,18 +599,21 @@ fn fallback_heap() -> *mut Heap {
 
 /// Allocates a block of class `c`; null when memory is exhausted.
 #[inline]
-pub(crate) fn alloc_class(c: usize, zero: bool) -> *mut u8 {
+pub(crate) fn alloc_class(c: usize, zero: bool, numa: u32) -> *mut u8 {
     let h = tls_get();
     if is_real(h) {
         // SAFETY: `h` is this thread's heap.
         unsafe { heap_alloc(h, c, zero) }
     } else {
-        alloc_cold(c, zero)
+        alloc_cold(c, zero, numa)
     }
 }
 
+/// The first allocation of a thread (which also passes on an `EbbAlloc`'s NUMA request,
+/// before the thread can map anything), or one without a heap of its own.
 #[cold]
-fn alloc_cold(c: usize, zero: bool) -> *mut u8 {
+fn alloc_cold(c: usize, zero: bool, numa: u32) -> *mut u8 {
+    super::numa::request(numa);
     let mut h = tls_get();
     if h.is_null() {
         h = init_thread_heap();
@@ -740,9 +744,10 @@ unsafe fn alloc_slow(h: *mut Heap, c: usize) -> bool {
         if adopt(h, c) {
             return true;
         }
-        // A fresh span.
+        // A fresh span, from a segment of this thread's node under a per-node policy.
+        let node = super::numa::want_node();
         POOL_LOCK.lock();
-        let p = segment::take_span(POOL.get(), want as usize);
+        let p = segment::take_span(POOL.get(), want as usize, node);
         POOL_LOCK.unlock();
         if p.is_null() {
             return false;
