@@ -126,6 +126,49 @@ impl EbbAlloc {
         thread::collect_now();
     }
 
+    /// Runs `f` in a *phase*: the calling thread's allocations during `f` come from a
+    /// heap of the phase's own, and when `f` returns (or unwinds) the pages of that heap
+    /// holding no live object go back to the OS at once. Objects that outlive the phase
+    /// stay where they are and stay valid; they are freed as usual, from any thread, and
+    /// each of their pages is returned (or reused by a thread needing a page of its size
+    /// class) once its last object is freed.
+    ///
+    /// A phase covers the calling thread only: other threads, including threads spawned
+    /// in `f`, allocate from their own heaps, and phases on several threads at once are
+    /// independent. Phases nest: an inner phase's heap is given up when the inner phase
+    /// ends, and the outer phase's heap is the thread's again. Objects allocated before
+    /// the phase may be freed in it. A thread without a heap of its own (in a
+    /// thread-local destructor after its heap has been given up) runs `f` without a
+    /// phase.
+    ///
+    /// ```
+    /// use ebb_slab::EbbAlloc;
+    /// #[global_allocator]
+    /// static GLOBAL: EbbAlloc = EbbAlloc::new();
+    /// # fn main() {
+    /// let kept = EbbAlloc::phase(|| {
+    ///     let scratch: Vec<Vec<u8>> = (0..10_000).map(|i| vec![i as u8; 200]).collect();
+    ///     scratch[7].clone() // survives the phase
+    /// });
+    /// assert_eq!(kept, vec![7u8; 200]);
+    /// # }
+    /// ```
+    pub fn phase<R>(f: impl FnOnce() -> R) -> R {
+        struct End(Option<(*mut thread::Heap, *mut thread::Heap)>);
+        impl Drop for End {
+            fn drop(&mut self) {
+                if let Some((outer, inner)) = self.0 {
+                    // SAFETY: the pair came from `phase_begin` on this thread (the guard
+                    // is not `Send`), phases nest with the call stack, and `drop` runs
+                    // once.
+                    unsafe { thread::phase_end(outer, inner) };
+                }
+            }
+        }
+        let _end = End(thread::phase_begin());
+        f()
+    }
+
     /// A snapshot of the heap's counters. Counters are updated without synchronisation
     /// between threads, so a snapshot taken while other threads allocate is approximate.
     pub fn stats() -> HeapStats {
@@ -166,8 +209,10 @@ pub struct HeapStats {
     pub large_bytes: usize,
     /// Segments mapped.
     pub segments: usize,
-    /// Thread heaps in use.
+    /// Thread heaps in use (a thread in a phase has two).
     pub heaps: usize,
+    /// Phases running now ([`EbbAlloc::phase`]), on every thread.
+    pub phases: usize,
     /// NUMA placement: the policy, the nodes, and whether it is applied or a no-op and why.
     pub numa: NumaStats,
 }
@@ -204,6 +249,7 @@ fn stats() -> HeapStats {
         large_bytes: segment::LARGE_BYTES.load(Ordering::Relaxed),
         segments: segment::SEGMENTS.load(Ordering::Relaxed),
         heaps: thread::HEAPS_LIVE.load(Ordering::Relaxed),
+        phases: thread::PHASES_LIVE.load(Ordering::Relaxed),
         numa: numa::stats(),
     }
 }

@@ -595,6 +595,48 @@ fn fallback_heap() -> *mut Heap {
 }
 
 // ---------------------------------------------------------------------------------------
+// Phases.
+
+/// The calling thread's heap while a phase runs: the heap the thread had before it, to be
+/// put back when the phase ends. `None` when the phase could not start (the thread has no
+/// heap of its own, or memory is exhausted): the work then runs on the thread's heap.
+pub(crate) fn phase_begin() -> Option<(*mut Heap, *mut Heap)> {
+    let mut outer = tls_get();
+    if outer.is_null() {
+        outer = init_thread_heap();
+    }
+    if !is_real(outer) {
+        return None;
+    }
+    let inner = new_heap();
+    if inner.is_null() {
+        return None;
+    }
+    PHASES_LIVE.fetch_add(1, Ordering::Relaxed);
+    tls_set(inner);
+    Some((outer, inner))
+}
+
+/// Ends the phase `phase_begin` returned: the thread's heap is `outer` again, and the phase
+/// heap is given up as at thread exit: its empty pages go back to the OS now, its pages
+/// with live blocks are abandoned (freed later from any thread, adopted or returned once
+/// empty).
+///
+/// # Safety
+/// `(outer, inner)` came from `phase_begin` on this thread, every phase begun after it on
+/// this thread has ended, and it is ended once.
+pub(crate) unsafe fn phase_end(outer: *mut Heap, inner: *mut Heap) {
+    debug_assert_eq!(tls_get(), inner);
+    tls_set(outer);
+    // SAFETY: `inner` was this thread's heap for the phase and is no one's now.
+    unsafe { abandon(inner) };
+    PHASES_LIVE.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Phases running now, on every thread.
+pub(crate) static PHASES_LIVE: AtomicUsize = AtomicUsize::new(0);
+
+// ---------------------------------------------------------------------------------------
 // Allocation.
 
 /// Allocates a block of class `c`; null when memory is exhausted.
