@@ -31,6 +31,7 @@ mod class;
 mod numa;
 mod os;
 mod segment;
+pub(crate) mod tfree;
 mod thread;
 
 use core::alloc::{GlobalAlloc, Layout};

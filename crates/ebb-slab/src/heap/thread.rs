@@ -31,6 +31,7 @@ use super::os;
 use super::segment::{
     self, ABANDONED, POOL, POOL_LOCK, Page, Q_AVAIL, Q_EMPTY, Q_FULL, Q_NONE, SpinLock,
 };
+use super::tfree;
 
 /// Blocks chained privately before a cross-thread free pushes them in one CAS.
 pub(crate) const BATCH: u32 = 32;
@@ -368,7 +369,7 @@ unsafe fn collect_page(h: *mut Heap, page: *mut Page) -> u32 {
         if (*page).thread_free.load(Ordering::Relaxed).is_null() {
             return 0;
         }
-        let mut b = (*page).thread_free.swap(ptr::null_mut(), Ordering::Acquire);
+        let mut b = tfree::Head::take(&(*page).thread_free);
         let mut n = 0u32;
         while !b.is_null() {
             let next = ptr::read(b.cast::<*mut u8>());
@@ -993,15 +994,11 @@ unsafe fn push_thread_free(page: *mut Page, head: *mut u8, tail: *mut u8) {
     unsafe {
         let owner = (*page).heap.load(Ordering::Relaxed);
         let c = class::class_for_size((*page).stride.load(Ordering::Relaxed) as usize);
-        let tf = &(*page).thread_free;
-        let mut old = tf.load(Ordering::Relaxed);
-        loop {
-            ptr::write(tail.cast::<*mut u8>(), old);
-            match tf.compare_exchange_weak(old, head, Ordering::Release, Ordering::Relaxed) {
-                Ok(_) => break,
-                Err(x) => old = x,
-            }
-        }
+        // SAFETY: the chain is ours until the push lands; each block's first word is its
+        // link.
+        tfree::push(&(*page).thread_free, head, tail, |b, next| {
+            ptr::write(b.cast::<*mut u8>(), next)
+        });
         if is_real(owner) && owner != ABANDONED {
             // Heap descriptors are never unmapped, so a stale owner only gets a spurious
             // hint.
