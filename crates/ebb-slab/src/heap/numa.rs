@@ -596,6 +596,8 @@ fn resolve() {
     // SAFETY: STATE moved 0 -> 1 here, so this thread alone writes RESOLVED until it
     // publishes 2.
     let r = unsafe { &mut *RESOLVED.0.get() };
+    // A resolution a fork interrupted may have left fields behind.
+    r.policy = None;
     let (policy, source) = match NumaPolicy::decode(REQUESTED.load(Ordering::Relaxed)) {
         Some(p) => (Ok(Some(p)), NumaSource::Const),
         None => {
