@@ -778,5 +778,5 @@ pub(crate) fn stats() -> NumaStats {
     }
 }
 
-#[cfg(all(test, not(miri)))]
+#[cfg(test)]
 mod tests;

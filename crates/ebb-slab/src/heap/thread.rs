@@ -179,6 +179,7 @@ mod tls {
     not(miri)
 )))]
 mod tls {
+    use core::cell::Cell;
     use core::ptr;
 
     use super::{DONE, Heap};

@@ -1,5 +1,5 @@
 //! NUMA policy parsing, topology parsing against simulated `/sys` trees, the node each
-//! policy chooses, and `mbind` on a real mapping.
+//! policy chooses, and `mbind` on a real mapping. The parsers' tests also run under Miri.
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -151,6 +151,7 @@ fn bound_to(n: u16) -> Result<Placement, NumaError> {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "files and system calls")]
 fn two_node_topology_and_choices() {
     let s = two_nodes("two");
     let (t, r) = s.read();
@@ -190,6 +191,7 @@ fn two_node_topology_and_choices() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "files and system calls")]
 fn memoryless_node_goes_to_the_nearest() {
     let s = four_nodes("four");
     let (t, r) = s.read();
@@ -227,6 +229,7 @@ fn memoryless_node_goes_to_the_nearest() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "files and system calls")]
 fn single_node_is_a_no_op() {
     let s = FakeSys::new("one");
     s.file("online", "0\n").node(0, "0-1\n", "10\n");
@@ -250,6 +253,7 @@ fn single_node_is_a_no_op() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "files and system calls")]
 fn malformed_topologies_give_typed_errors() {
     let s = FakeSys::new("missing-online");
     assert_eq!(s.read().1, Err(NumaError::Unreadable(SysFile::Online)));
@@ -311,6 +315,7 @@ fn malformed_topologies_give_typed_errors() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "files and system calls")]
 fn a_path_too_long_is_unreadable() {
     let long = "x".repeat(300);
     let mut t = Box::new(Topology::EMPTY);
@@ -321,6 +326,7 @@ fn a_path_too_long_is_unreadable() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "files and system calls")]
 fn this_machine_topology_reads() {
     let root = Path::new("/sys/devices/system/node");
     if !root.join("online").exists() {
@@ -336,6 +342,7 @@ fn this_machine_topology_reads() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "files and system calls")]
 fn mbind_on_a_fresh_mapping_binds_or_reports_errno() {
     let len = 1 << 20;
     let p = crate::heap::os::map(len, false).unwrap();
@@ -364,6 +371,7 @@ fn mbind_on_a_fresh_mapping_binds_or_reports_errno() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "files and system calls")]
 fn stats_say_why_placement_is_a_no_op() {
     let p = crate::heap::alloc(64, 8);
     assert!(!p.is_null());
