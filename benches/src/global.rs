@@ -13,6 +13,13 @@
 //!   check and free them, so every free is a cross-thread free.
 //! * `rayon_mix`: a rayon pool of `threads` threads maps a range to small vectors of
 //!   formatted strings, sums them, and sorts a vector of strings in parallel.
+//! * `phase`: a request loop per thread. Each request builds about 256 KiB of
+//!   temporaries (strings of 16..=512 bytes and a `BTreeMap` indexing them), keeps one
+//!   string in a 64-entry cache that outlives the request (the oldest entry is freed),
+//!   and drops the rest. Every runner runs it plainly; the `ebb` runner also runs it with
+//!   each request inside `EbbAlloc::phase` (impl `ebb_phase`). Besides wall time and peak
+//!   RSS it reports `end_rss_mb`, the RSS after the last request while the threads are
+//!   still alive (what the process holds between bursts of requests).
 //!
 //! C workloads run only in the `system` runner: each is a C program in `benches/c/`,
 //! compiled here with `cc -O2`, and run once per allocator as a child process under
@@ -68,6 +75,29 @@ pub fn run(cfg: &Config, sink: &mut Sink) -> Result<(), String> {
             Box::new(move || rayon_mix(t, n))
         }),
     ];
+    if cfg.wants("phase") {
+        let n = cfg.scale(3000, 600) as usize;
+        let mut variants = vec![(cfg.allocator, false)];
+        if cfg.allocator == "ebb" {
+            variants.push(("ebb_phase", true));
+        }
+        for (imp, scoped) in variants {
+            if !cfg.runs(imp) {
+                continue;
+            }
+            let (mut wall, mut peak, mut end) = (Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..repeats {
+                harness::reset_peak_rss();
+                let (w, e) = phase_requests(t, n, scoped);
+                wall.push(w);
+                peak.push(harness::mb(harness::peak_rss_bytes()));
+                end.push(harness::mb(e));
+            }
+            sink.push("phase", imp, "wall_s", "s", Stat::of(&wall));
+            sink.push("phase", imp, "peak_rss_mb", "MB", Stat::of(&peak));
+            sink.push("phase", imp, "end_rss_mb", "MB", Stat::of(&end));
+        }
+    }
     for (name, work) in rust {
         if !cfg.wants(name) {
             continue;
@@ -86,6 +116,61 @@ pub fn run(cfg: &Config, sink: &mut Sink) -> Result<(), String> {
         c_workloads(cfg, repeats, sink)?;
     }
     Ok(())
+}
+
+/// One request: about 256 KiB of strings and a map over them; returns the survivor.
+fn request(rng: &mut Rng, id: usize) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut index = BTreeMap::new();
+    let mut bytes = 0;
+    while bytes < 256 * 1024 {
+        let len = 16 + (rng.next() % 497) as usize;
+        let mut s = String::with_capacity(len);
+        s.extend(std::iter::repeat_n(
+            char::from(b'a' + (parts.len() % 26) as u8),
+            len,
+        ));
+        index.insert(rng.next(), parts.len());
+        parts.push(s);
+        bytes += len;
+    }
+    let pick = *index.values().next().expect("non-empty request");
+    let mut kept = std::mem::take(&mut parts[pick]);
+    kept.push_str(&id.to_string());
+    drop(black_box((parts, index)));
+    kept
+}
+
+/// `requests` requests per thread, each in an `EbbAlloc::phase` when `scoped`; (wall
+/// seconds, RSS after the last request with every thread still alive).
+fn phase_requests(threads: usize, requests: usize, scoped: bool) -> (f64, u64) {
+    let done = std::sync::Barrier::new(threads);
+    let end_rss = std::sync::atomic::AtomicU64::new(0);
+    let wall = harness::run_parallel(threads, |t| {
+        let mut rng = Rng(0x9e37 + t as u64);
+        let mut cache: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+        for i in 0..requests {
+            let kept = if scoped {
+                ebb_slab::EbbAlloc::phase(|| request(&mut rng, i))
+            } else {
+                request(&mut rng, i)
+            };
+            if cache.len() == 64 {
+                cache.pop_front();
+            }
+            cache.push_back(kept);
+        }
+        assert!(cache.iter().all(|s| s.len() >= 16));
+        done.wait();
+        if t == 0 {
+            end_rss.store(harness::rss_bytes(), std::sync::atomic::Ordering::Relaxed);
+        }
+        done.wait();
+    });
+    (
+        wall.as_secs_f64(),
+        end_rss.load(std::sync::atomic::Ordering::Relaxed),
+    )
 }
 
 fn btree_churn(threads: usize, entries: usize) -> f64 {

@@ -217,8 +217,9 @@ pub const SUITES: &[Suite] = &[
                 `libebb_malloc.so` under LD_PRELOAD (`c_*` rows, run from the system \
                 runner against Debian's libjemalloc2 and libmimalloc2.0 and glibc). One \
                 process per allocator; `wall_s` for a fixed amount of work and \
-                `peak_rss_mb` (VmHWM of the process or C child). See benches/src/global.rs \
-                for each workload.",
+                `peak_rss_mb` (VmHWM of the process or C child); `phase` adds `end_rss_mb` \
+                and the `ebb_phase` rows (each request in `EbbAlloc::phase`). See \
+                benches/src/global.rs for each workload.",
         variants: &[],
         thread_labels: &[],
         process_spread: &[],

@@ -335,7 +335,8 @@ fn rss_bytes() -> usize {
 }
 
 /// Prints the heap's counters to standard error: per class with anything in it, the
-/// live objects and bytes, its pages and their bytes; then totals.
+/// live objects and bytes, its pages and their bytes; then totals, and the NUMA placement
+/// (`EBB_NUMA`).
 pub fn print_stats() {
     use core::fmt::Write;
     let s = ebb_slab::EbbAlloc::stats();
@@ -375,6 +376,7 @@ pub fn print_stats() {
         s.segments,
         s.heaps
     );
+    let _ = writeln!(out, "ebb-malloc stats: numa {}", s.numa);
     out.flush();
 }
 

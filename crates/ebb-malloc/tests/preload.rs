@@ -83,6 +83,40 @@ fn the_library_is_the_one_in_use() {
     );
 }
 
+#[test]
+fn ebb_numa_is_read_and_reported() {
+    // The C library has no const policy: EBB_NUMA chooses it, and a malformed value is
+    // reported without breaking allocation.
+    let bin = build_c("stress");
+    let single =
+        std::fs::read_to_string("/sys/devices/system/node/online").is_ok_and(|s| s.trim() == "0");
+    for (env, want) in [
+        ("interleave", "policy interleave (Env)"),
+        ("sideways", "no policy"),
+    ] {
+        let out = preload(
+            Command::new(&bin)
+                .env("EBB_MALLOC_STATS", "1")
+                .env("EBB_NUMA", env),
+        );
+        assert!(out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let line = stderr
+            .lines()
+            .find(|l| l.starts_with("ebb-malloc stats: numa"))
+            .unwrap_or_else(|| panic!("no numa line in:\n{stderr}"));
+        assert!(line.contains(want), "{env}: {line}");
+        if env == "sideways" {
+            assert!(
+                line.contains("no-op (not local|interleave|node:N|nearest)"),
+                "{line}"
+            );
+        } else if single {
+            assert!(line.contains("no-op (single node)"), "{line}");
+        }
+    }
+}
+
 const PY: &str = r#"
 import collections, json, random
 random.seed(7)

@@ -1,6 +1,7 @@
 //! Loom models of the fast path's bitmap CAS, the partial-slab publication, the
 //! free/detach handshake, the double-free election (also between a `Local`'s inline free and
-//! a remote one) and the close/last-free recycling.
+//! a remote one) and the close/last-free recycling; and the page heap's thread-free list
+//! (`heap::tfree`).
 //!
 //! Run: `RUSTFLAGS="--cfg ebb_loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p ebb-slab
 //! --profile loom --lib loom`. Slabs are heap-backed under loom (see `slab.rs`); the
@@ -268,5 +269,96 @@ fn loom_owner_plain_free_races_revoking_free() {
         l.free(x).unwrap();
         l.free(y).unwrap();
         l.free(h0).unwrap();
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// The page heap's thread-free list (`heap::tfree`): chains published with one CAS, the
+// whole list taken with one swap.
+
+/// A free block of the model: its link word and a payload the freeing thread writes before
+/// publishing (loom cells, so a missing release/acquire pair shows as a race).
+struct TfBlock {
+    next: loom::cell::UnsafeCell<*mut u8>,
+    data: loom::cell::UnsafeCell<usize>,
+}
+
+struct TfBlocks([TfBlock; 4]);
+// SAFETY: each block is written by one thread at a time: its freeing thread until the
+// push publishes it, then the owner after the swap that takes it (the model checks this).
+unsafe impl Send for TfBlocks {}
+// SAFETY: as above.
+unsafe impl Sync for TfBlocks {}
+
+fn tf_block(b: *mut u8) -> &'static TfBlock {
+    // SAFETY: the model passes only addresses of blocks in a `TfBlocks` kept alive by an
+    // `Arc` for the whole execution.
+    unsafe { &*(b as *const TfBlock) }
+}
+
+fn tf_set_next(b: *mut u8, next: *mut u8) {
+    // SAFETY: the caller owns the block (not yet published).
+    tf_block(b).next.with_mut(|p| unsafe { *p = next });
+}
+
+fn tf_next(b: *mut u8) -> *mut u8 {
+    // SAFETY: the owner took the block with the acquire swap.
+    tf_block(b).next.with(|p| unsafe { *p })
+}
+
+/// Frees blocks `ids` (a private chain when more than one) onto `tf`, writing each
+/// block's payload first.
+fn tf_free(blocks: &TfBlocks, tf: &loom::sync::atomic::AtomicPtr<u8>, ids: &[usize]) {
+    let addr = |i: usize| &blocks.0[i] as *const TfBlock as *mut u8;
+    for &i in ids {
+        // SAFETY: block `i` is this thread's until it is published.
+        blocks.0[i].data.with_mut(|p| unsafe { *p = 100 + i });
+    }
+    for w in ids.windows(2) {
+        tf_set_next(addr(w[0]), addr(w[1]));
+    }
+    // SAFETY: the chain's blocks are this thread's until the push lands.
+    unsafe { crate::heap::tfree::push(tf, addr(ids[0]), addr(*ids.last().unwrap()), tf_set_next) };
+}
+
+#[test]
+fn loom_thread_free_chains_and_take() {
+    use crate::heap::tfree::Head;
+    model("thread-free list", || {
+        let blocks = Arc::new(TfBlocks(core::array::from_fn(|_| TfBlock {
+            next: loom::cell::UnsafeCell::new(core::ptr::null_mut()),
+            data: loom::cell::UnsafeCell::new(0),
+        })));
+        let tf = Arc::new(loom::sync::atomic::AtomicPtr::new(core::ptr::null_mut()));
+        // One thread frees a private chain of two blocks (one CAS), the other two blocks
+        // one push at a time; the owner takes the list whole while they push.
+        let (b1, t1) = (blocks.clone(), tf.clone());
+        let a = thread::spawn(move || tf_free(&b1, &t1, &[0, 1]));
+        let (b2, t2) = (blocks.clone(), tf.clone());
+        let b = thread::spawn(move || {
+            tf_free(&b2, &t2, &[2]);
+            tf_free(&b2, &t2, &[3]);
+        });
+        let mut seen = [false; 4];
+        let mut count = 0;
+        let mut walk = |mut p: *mut u8| {
+            while !p.is_null() {
+                let i = (p as usize - &blocks.0[0] as *const TfBlock as usize)
+                    / core::mem::size_of::<TfBlock>();
+                assert!(!seen[i], "block {i} taken twice");
+                seen[i] = true;
+                count += 1;
+                // SAFETY: the owner took the block with the acquire swap.
+                let d = blocks.0[i].data.with(|q| unsafe { *q });
+                assert_eq!(d, 100 + i, "payload written before the push is visible");
+                p = tf_next(p);
+            }
+        };
+        walk(tf.take());
+        a.join().unwrap();
+        b.join().unwrap();
+        walk(tf.take());
+        assert_eq!(count, 4);
+        assert!(tf.take().is_null());
     });
 }

@@ -231,3 +231,52 @@ fn stats_count_live_objects() {
     assert!(s.allocated_bytes >= 500 * 3000);
     drop(v);
 }
+
+/// Run in a child with `EBB_NUMA` set: prints the heap's NUMA stats.
+#[test]
+#[ignore = "run by numa_policy_from_env in a child process"]
+fn numa_child_report() {
+    let v: Vec<u8> = (0..100).collect();
+    assert_eq!(v.len(), 100);
+    println!("NUMA-STATS {:?}", EbbAlloc::stats().numa);
+}
+
+#[test]
+fn numa_policy_from_env() {
+    let child = |env: &str| {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["numa_child_report", "--exact", "--ignored", "--nocapture"])
+            .env("EBB_NUMA", env)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let s = String::from_utf8(out.stdout).unwrap();
+        s.lines()
+            .find(|l| l.starts_with("NUMA-STATS"))
+            .unwrap()
+            .to_string()
+    };
+    let single =
+        std::fs::read_to_string("/sys/devices/system/node/online").is_ok_and(|s| s.trim() == "0");
+    let s = child("node:0");
+    assert!(
+        s.contains("policy: Some(Node(0))") && s.contains("source: Env"),
+        "{s}"
+    );
+    if single {
+        assert!(
+            s.contains("state: SingleNode") && s.contains("nodes: 1"),
+            "{s}"
+        );
+    }
+    let s = child("interleave");
+    assert!(s.contains("policy: Some(Interleave)"), "{s}");
+    // Malformed values and absent nodes are reported, and allocation still works.
+    let s = child("sideways");
+    assert!(
+        s.contains("policy: None") && s.contains("state: Error(BadPolicy)"),
+        "{s}"
+    );
+    let s = child("node:63");
+    assert!(s.contains("state: Error(NoSuchNode(63))"), "{s}");
+}

@@ -28,8 +28,10 @@
 //! ```
 
 mod class;
+mod numa;
 mod os;
 mod segment;
+pub(crate) mod tfree;
 mod thread;
 
 use core::alloc::{GlobalAlloc, Layout};
@@ -37,6 +39,9 @@ use core::ptr;
 use core::sync::atomic::Ordering;
 
 pub use class::{MAX_CLASS_SIZE, NUM_CLASSES};
+pub use numa::{
+    MAX_CPUS, MAX_NODES, NumaError, NumaPolicy, NumaSource, NumaState, NumaStats, SysFile,
+};
 
 use segment::{LARGE_MAGIC, SEG_MASK, SEG_SIZE, SMALL_MAGIC};
 
@@ -85,13 +90,33 @@ pub(crate) fn fatal(msg: &[u8], addr: usize) -> ! {
 /// sets itself up on first use, before `main` if need be.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct EbbAlloc {
-    _private: (),
+    /// The NUMA policy asked for, encoded (0 for none).
+    numa: u32,
 }
 
 impl EbbAlloc {
-    /// The allocator (a handle to the process's page heap).
+    /// The allocator (a handle to the process's page heap). Its NUMA placement comes from
+    /// `EBB_NUMA` when set (see [`NumaPolicy::parse`]).
     pub const fn new() -> Self {
-        EbbAlloc { _private: () }
+        EbbAlloc { numa: 0 }
+    }
+
+    /// The allocator, asking for NUMA placement `policy`. The process's policy is fixed
+    /// when the heap maps its first memory: the policy of the first `EbbAlloc` to allocate
+    /// wins over `EBB_NUMA`; one given later changes nothing. [`HeapStats::numa`] says
+    /// what was applied.
+    ///
+    /// ```
+    /// use ebb_slab::{EbbAlloc, heap::NumaPolicy};
+    /// #[global_allocator]
+    /// static GLOBAL: EbbAlloc = EbbAlloc::with_numa(NumaPolicy::Local);
+    /// # fn main() { let v = vec![1u8; 100]; assert_eq!(v.len(), 100);
+    /// # assert_eq!(EbbAlloc::stats().numa.policy, Some(NumaPolicy::Local)); }
+    /// ```
+    pub const fn with_numa(policy: NumaPolicy) -> Self {
+        EbbAlloc {
+            numa: numa::encode(Some(policy)),
+        }
     }
 
     /// Returns to the OS, now, every page of the calling thread's heap and of the shared
@@ -100,6 +125,49 @@ impl EbbAlloc {
     /// their own slow paths after [`PURGE_DELAY_MS`].
     pub fn collect() {
         thread::collect_now();
+    }
+
+    /// Runs `f` in a *phase*: the calling thread's allocations during `f` come from a
+    /// heap of the phase's own, and when `f` returns (or unwinds) the pages of that heap
+    /// holding no live object go back to the OS at once. Objects that outlive the phase
+    /// stay where they are and stay valid; they are freed as usual, from any thread, and
+    /// each of their pages is returned (or reused by a thread needing a page of its size
+    /// class) once its last object is freed.
+    ///
+    /// A phase covers the calling thread only: other threads, including threads spawned
+    /// in `f`, allocate from their own heaps, and phases on several threads at once are
+    /// independent. Phases nest: an inner phase's heap is given up when the inner phase
+    /// ends, and the outer phase's heap is the thread's again. Objects allocated before
+    /// the phase may be freed in it. A thread without a heap of its own (in a
+    /// thread-local destructor after its heap has been given up) runs `f` without a
+    /// phase.
+    ///
+    /// ```
+    /// use ebb_slab::EbbAlloc;
+    /// #[global_allocator]
+    /// static GLOBAL: EbbAlloc = EbbAlloc::new();
+    /// # fn main() {
+    /// let kept = EbbAlloc::phase(|| {
+    ///     let scratch: Vec<Vec<u8>> = (0..10_000).map(|i| vec![i as u8; 200]).collect();
+    ///     scratch[7].clone() // survives the phase
+    /// });
+    /// assert_eq!(kept, vec![7u8; 200]);
+    /// # }
+    /// ```
+    pub fn phase<R>(f: impl FnOnce() -> R) -> R {
+        struct End(Option<(*mut thread::Heap, *mut thread::Heap)>);
+        impl Drop for End {
+            fn drop(&mut self) {
+                if let Some((outer, inner)) = self.0 {
+                    // SAFETY: the pair came from `phase_begin` on this thread (the guard
+                    // is not `Send`), phases nest with the call stack, and `drop` runs
+                    // once.
+                    unsafe { thread::phase_end(outer, inner) };
+                }
+            }
+        }
+        let _end = End(thread::phase_begin());
+        f()
     }
 
     /// A snapshot of the heap's counters. Counters are updated without synchronisation
@@ -142,10 +210,12 @@ pub struct HeapStats {
     pub large_bytes: usize,
     /// Segments mapped.
     pub segments: usize,
-    /// Thread heaps in use.
+    /// Thread heaps in use (a thread in a phase has two).
     pub heaps: usize,
-    /// NUMA placement: this heap places no memory by node (see `docs/global.md`).
-    pub numa: &'static str,
+    /// Phases running now ([`EbbAlloc::phase`]), on every thread.
+    pub phases: usize,
+    /// NUMA placement: the policy, the nodes, and whether it is applied or a no-op and why.
+    pub numa: NumaStats,
 }
 
 fn stats() -> HeapStats {
@@ -180,7 +250,8 @@ fn stats() -> HeapStats {
         large_bytes: segment::LARGE_BYTES.load(Ordering::Relaxed),
         segments: segment::SEGMENTS.load(Ordering::Relaxed),
         heaps: thread::HEAPS_LIVE.load(Ordering::Relaxed),
-        numa: "not placed: NUMA policies are not implemented",
+        phases: thread::PHASES_LIVE.load(Ordering::Relaxed),
+        numa: numa::stats(),
     }
 }
 
@@ -191,19 +262,25 @@ fn stats() -> HeapStats {
 /// exhausted or the request cannot be represented. `size` 0 is served as 1.
 #[inline]
 pub fn alloc(size: usize, align: usize) -> *mut u8 {
-    debug_assert!(align.is_power_of_two());
-    match class::class_for(size, align) {
-        Some(c) => thread::alloc_class(c, false),
-        None => segment::large_alloc(size.max(1), align),
-    }
+    alloc_in(size, align, false, 0)
 }
 
 /// As [`alloc`], with the bytes zeroed (fresh pages from the OS are not written again).
 #[inline]
 pub fn alloc_zeroed(size: usize, align: usize) -> *mut u8 {
+    alloc_in(size, align, true, 0)
+}
+
+/// Allocation with `numa`, an encoded policy request its cold paths pass on.
+#[inline]
+fn alloc_in(size: usize, align: usize, zero: bool, numa: u32) -> *mut u8 {
+    debug_assert!(align.is_power_of_two());
     match class::class_for(size, align) {
-        Some(c) => thread::alloc_class(c, true),
-        None => segment::large_alloc(size.max(1), align),
+        Some(c) => thread::alloc_class(c, zero, numa),
+        None => {
+            numa::request(numa);
+            segment::large_alloc(size.max(1), align)
+        }
     }
 }
 
@@ -395,7 +472,7 @@ unsafe fn realloc_at(p: *mut u8, base: usize, align: usize, new_size: usize) -> 
             }
             segment::large_usable(base)
         };
-        let q = alloc(new_size, align);
+        let q = alloc_in(new_size, align, false, 0);
         if q.is_null() {
             return q;
         }
@@ -412,12 +489,12 @@ unsafe fn realloc_at(p: *mut u8, base: usize, align: usize, new_size: usize) -> 
 unsafe impl GlobalAlloc for EbbAlloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        alloc(layout.size(), layout.align())
+        alloc_in(layout.size(), layout.align(), false, self.numa)
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        alloc_zeroed(layout.size(), layout.align())
+        alloc_in(layout.size(), layout.align(), true, self.numa)
     }
 
     #[inline]

@@ -23,6 +23,7 @@ use core::sync::atomic::{
 };
 
 use super::class::{self, NUM_CLASSES};
+use super::numa::{self, ANY};
 use super::os;
 use super::thread::Heap;
 
@@ -156,6 +157,8 @@ pub(crate) struct Segment {
     next: *mut Segment,
     prev: *mut Segment,
     in_list: bool,
+    /// The node the segment is placed on under a per-node NUMA policy, else `numa::ANY`.
+    node: u8,
     /// For each slice, the index of the first slice of the page it belongs to.
     pub(crate) slice_head: [AtomicU8; SLICES],
     pub(crate) pages: [Page; SLICES],
@@ -404,13 +407,16 @@ fn find_run(used: u64, n: usize) -> Option<usize> {
 
 /// Takes a span of `n` slices (1 or 16) from the pool and returns its first page
 /// descriptor, or null when memory is exhausted. The descriptor's `fresh` is set (the
-/// span reads as zero). Pool lock held.
-pub(crate) fn take_span(pool: &mut Pool, n: usize) -> *mut Page {
+/// span reads as zero). With `node` other than [`ANY`] the span comes from a segment
+/// placed on that node. Pool lock held.
+pub(crate) fn take_span(pool: &mut Pool, n: usize, node: u8) -> *mut Page {
     let mut s = pool.partial;
     while !s.is_null() {
         // SAFETY: segments in the list are live.
-        let used = unsafe { (*s).used_slices };
-        if let Some(i) = find_run(used, n) {
+        let (used, snode) = unsafe { ((*s).used_slices, (*s).node) };
+        if (node == ANY || snode == node)
+            && let Some(i) = find_run(used, n)
+        {
             return claim(pool, s, i, n);
         }
         // SAFETY: as above.
@@ -419,9 +425,21 @@ pub(crate) fn take_span(pool: &mut Pool, n: usize) -> *mut Page {
     let s = if !pool.spare.is_null() {
         let s = pool.spare;
         pool.spare = ptr::null_mut();
+        // SAFETY: the spare segment is live, wholly free and decommitted past its header,
+        // so a new policy on its slices places every page faulted in later.
+        unsafe {
+            if node != ANY && (*s).node != node {
+                numa::place(
+                    (s as usize + SLICE_SIZE) as *mut u8,
+                    SEG_SIZE - SLICE_SIZE,
+                    node,
+                );
+                (*s).node = node;
+            }
+        }
         s
     } else {
-        match new_segment() {
+        match new_segment(node) {
             Some(s) => s,
             None => return ptr::null_mut(),
         }
@@ -453,15 +471,18 @@ fn claim(pool: &mut Pool, s: *mut Segment, i: usize, n: usize) -> *mut Page {
     }
 }
 
-fn new_segment() -> Option<*mut Segment> {
+fn new_segment(node: u8) -> Option<*mut Segment> {
     let table = map_table()?;
     let p = os::map_aligned(SEG_SIZE, SEG_SIZE)?;
+    // Placed before the header below touches its first page.
+    numa::place(p, SEG_SIZE, node);
     let s = p.cast::<Segment>();
     // SAFETY: fresh zeroed mapping, all-zero is a valid Segment apart from the fields set
     // here.
     unsafe {
         (*s).magic = SMALL_MAGIC;
         (*s).used_slices = 1;
+        (*s).node = node;
     }
     map_set(p as usize, p as usize, table);
     MAPPED_BYTES.fetch_add(SEG_SIZE, Ordering::Relaxed);
@@ -600,6 +621,7 @@ pub(crate) fn large_alloc(size: usize, align: usize) -> *mut u8 {
     let Some(base) = os::map_aligned(len, align.max(SEG_SIZE)) else {
         return ptr::null_mut();
     };
+    numa::place(base, len, numa::want_node());
     let user = base as usize + off;
     let h = base.cast::<Large>();
     // SAFETY: fresh zeroed mapping of at least 64 bytes.

@@ -31,6 +31,7 @@ use super::os;
 use super::segment::{
     self, ABANDONED, POOL, POOL_LOCK, Page, Q_AVAIL, Q_EMPTY, Q_FULL, Q_NONE, SpinLock,
 };
+use super::tfree;
 
 /// Blocks chained privately before a cross-thread free pushes them in one CAS.
 pub(crate) const BATCH: u32 = 32;
@@ -369,7 +370,7 @@ unsafe fn collect_page(h: *mut Heap, page: *mut Page) -> u32 {
         if (*page).thread_free.load(Ordering::Relaxed).is_null() {
             return 0;
         }
-        let mut b = (*page).thread_free.swap(ptr::null_mut(), Ordering::Acquire);
+        let mut b = tfree::Head::take(&(*page).thread_free);
         let mut n = 0u32;
         while !b.is_null() {
             let next = ptr::read(b.cast::<*mut u8>());
@@ -471,6 +472,7 @@ extern "C" fn fork_child() {
     segment::map_lock().reset();
     POOL_LOCK.reset();
     FALLBACK_LOCK.reset();
+    super::numa::fork_child();
 }
 
 /// Sets up the calling thread's heap; null (and the thread uses the fallback heap) when
@@ -595,22 +597,67 @@ fn fallback_heap() -> *mut Heap {
 }
 
 // ---------------------------------------------------------------------------------------
+// Phases.
+
+/// The calling thread's heap while a phase runs: the heap the thread had before it, to be
+/// put back when the phase ends. `None` when the phase could not start (the thread has no
+/// heap of its own, or memory is exhausted): the work then runs on the thread's heap.
+pub(crate) fn phase_begin() -> Option<(*mut Heap, *mut Heap)> {
+    let mut outer = tls_get();
+    if outer.is_null() {
+        outer = init_thread_heap();
+    }
+    if !is_real(outer) {
+        return None;
+    }
+    let inner = new_heap();
+    if inner.is_null() {
+        return None;
+    }
+    PHASES_LIVE.fetch_add(1, Ordering::Relaxed);
+    tls_set(inner);
+    Some((outer, inner))
+}
+
+/// Ends the phase `phase_begin` returned: the thread's heap is `outer` again, and the phase
+/// heap is given up as at thread exit: its empty pages go back to the OS now, its pages
+/// with live blocks are abandoned (freed later from any thread, adopted or returned once
+/// empty).
+///
+/// # Safety
+/// `(outer, inner)` came from `phase_begin` on this thread, every phase begun after it on
+/// this thread has ended, and it is ended once.
+pub(crate) unsafe fn phase_end(outer: *mut Heap, inner: *mut Heap) {
+    debug_assert_eq!(tls_get(), inner);
+    tls_set(outer);
+    // SAFETY: `inner` was this thread's heap for the phase and is no one's now.
+    unsafe { abandon(inner) };
+    PHASES_LIVE.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Phases running now, on every thread.
+pub(crate) static PHASES_LIVE: AtomicUsize = AtomicUsize::new(0);
+
+// ---------------------------------------------------------------------------------------
 // Allocation.
 
 /// Allocates a block of class `c`; null when memory is exhausted.
 #[inline]
-pub(crate) fn alloc_class(c: usize, zero: bool) -> *mut u8 {
+pub(crate) fn alloc_class(c: usize, zero: bool, numa: u32) -> *mut u8 {
     let h = tls_get();
     if is_real(h) {
         // SAFETY: `h` is this thread's heap.
         unsafe { heap_alloc(h, c, zero) }
     } else {
-        alloc_cold(c, zero)
+        alloc_cold(c, zero, numa)
     }
 }
 
+/// The first allocation of a thread (which also passes on an `EbbAlloc`'s NUMA request,
+/// before the thread can map anything), or one without a heap of its own.
 #[cold]
-fn alloc_cold(c: usize, zero: bool) -> *mut u8 {
+fn alloc_cold(c: usize, zero: bool, numa: u32) -> *mut u8 {
+    super::numa::request(numa);
     let mut h = tls_get();
     if h.is_null() {
         h = init_thread_heap();
@@ -741,9 +788,10 @@ unsafe fn alloc_slow(h: *mut Heap, c: usize) -> bool {
         if adopt(h, c) {
             return true;
         }
-        // A fresh span.
+        // A fresh span, from a segment of this thread's node under a per-node policy.
+        let node = super::numa::want_node();
         POOL_LOCK.lock();
-        let p = segment::take_span(POOL.get(), want as usize);
+        let p = segment::take_span(POOL.get(), want as usize, node);
         POOL_LOCK.unlock();
         if p.is_null() {
             return false;
@@ -947,15 +995,11 @@ unsafe fn push_thread_free(page: *mut Page, head: *mut u8, tail: *mut u8) {
     unsafe {
         let owner = (*page).heap.load(Ordering::Relaxed);
         let c = class::class_for_size((*page).stride.load(Ordering::Relaxed) as usize);
-        let tf = &(*page).thread_free;
-        let mut old = tf.load(Ordering::Relaxed);
-        loop {
-            ptr::write(tail.cast::<*mut u8>(), old);
-            match tf.compare_exchange_weak(old, head, Ordering::Release, Ordering::Relaxed) {
-                Ok(_) => break,
-                Err(x) => old = x,
-            }
-        }
+        // SAFETY: the chain is ours until the push lands; each block's first word is its
+        // link.
+        tfree::push(&(*page).thread_free, head, tail, |b, next| {
+            ptr::write(b.cast::<*mut u8>(), next)
+        });
         if is_real(owner) && owner != ABANDONED {
             // Heap descriptors are never unmapped, so a stale owner only gets a spurious
             // hint.
