@@ -332,11 +332,12 @@ impl Handle {
     /// The guard is built here, inline, from two scalars whichever path found its block:
     /// the out-of-line path for nested guards returns `(base, block)` in registers rather
     /// than a whole `Guard` through memory. A guard written through memory would live on
-    /// the stack, and every `protect` would then load its slot map with a byte load from
-    /// the middle of the wider store that initialized it, a load that store-to-load
-    /// forwarding cannot serve and that waits for the store to reach the cache; built
-    /// here, the guard's fields stay in registers once `pin`, `protect` and `drop` are
-    /// inlined.
+    /// the stack, and every `protect` would re-load its slot map (a byte load from the
+    /// middle of the wider store that initialized it) and update its used-mask in memory;
+    /// built here, the guard's fields stay in registers once `pin`, `protect` and `drop`
+    /// are inlined: an iteration of a loop that pins, protects once, reads and drops runs
+    /// 39 instructions on x86-64 this way, 59 with the guard in memory
+    /// (docs/benchmarks/notes/smr.md).
     #[inline]
     pub fn pin(&self) -> Guard<'_> {
         let (base, block) = if !self.direct_busy.get() {
