@@ -860,7 +860,10 @@ impl SlabAlloc {
             class,
             self.slabs_per_chunk,
             self.cfg.slab_size,
-            self.classes[class as usize].cap as usize,
+            (
+                self.classes[class as usize].cap as usize,
+                self.classes[class as usize].size,
+            ),
             self.cfg.initial_generation,
         )
         .ok_or(Error::OutOfMemory)?;
@@ -952,8 +955,40 @@ impl SlabAlloc {
     /// `locate` checked the class against the slab's, which never changes; the slot word
     /// equal to `generation | LIVE` (with any owner tag) proves this object is live, since
     /// a (slab, slot, generation) triple is issued at most once.
+    ///
+    /// The common case, a live handle, is checked with what the handle's chunk holds in
+    /// one cache line: the chunk exists, its class is the handle's, the slot is below its
+    /// capacity, and the slot word says `generation | LIVE`. That implies every other
+    /// check of `locate` (the slab was handed out and is below `max_slabs`: a slot word of
+    /// any other slab never leaves its initial, free generation). Anything else takes
+    /// [`resolve_slow`](Self::resolve_slow) for the exact error.
     #[inline]
     pub(crate) fn resolve(&self, h: RawHandle) -> Result<(NonNull<u8>, HandleParts)> {
+        let p = h.parts()?;
+        if let Some((chunk, i)) = self.chunk(p.slab)
+            && chunk.class == p.class
+            && u32::from(p.slot) < chunk.cap
+        {
+            let w = chunk.slot_word(i, p.slot as usize).load(Acquire);
+            if w & !OWNER_MASK == p.generation | LIVE {
+                // SAFETY: slot < cap, so the object lies inside slab `i`, which lies inside
+                // the chunk's mapping (`i` is below the chunk's slab count by `chunk`).
+                let obj = unsafe {
+                    chunk
+                        .slab(i)
+                        .add(HEADER_SIZE + p.slot as usize * chunk.size as usize)
+                };
+                return Ok((obj, p));
+            }
+        }
+        self.resolve_slow(h)
+    }
+
+    /// [`resolve`](Self::resolve) with every check of `locate`, for the handles its fast
+    /// check refuses.
+    #[cold]
+    #[inline(never)]
+    fn resolve_slow(&self, h: RawHandle) -> Result<(NonNull<u8>, HandleParts)> {
         let (chunk, i, p) = self.locate(h)?;
         let sw = chunk.slot_word(i, p.slot as usize);
         let w = sw.load(Acquire);
@@ -1040,8 +1075,22 @@ impl SlabAlloc {
     }
 
     /// [`kill`](Self::kill), with the election `freer` runs.
+    ///
+    /// As in [`resolve`](Self::resolve), the election runs after the checks of the
+    /// handle's chunk alone: it succeeds only on a word that says `generation | LIVE`,
+    /// which no slot of a slab never handed out does. A refused free changes nothing, and
+    /// gets `locate`'s error where the handle has one, the election's otherwise.
     #[inline]
     pub(crate) fn kill_as(&self, h: RawHandle, freer: Freer<'_>) -> Result<Killed<'_>> {
+        let parts = h.parts()?;
+        if let Some((chunk, index)) = self.chunk(parts.slab)
+            && chunk.class == parts.class
+            && u32::from(parts.slot) < chunk.cap
+        {
+            return self
+                .kill_located(chunk, index, parts, h.to_bits(), freer)
+                .map_err(|e| self.locate(h).err().unwrap_or(e));
+        }
         let (chunk, index, parts) = self.locate(h)?;
         self.kill_located(chunk, index, parts, h.to_bits(), freer)
     }
