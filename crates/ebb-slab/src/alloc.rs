@@ -1052,6 +1052,7 @@ impl SlabAlloc {
     }
 
     /// Checks that `h` names a live object.
+    #[inline]
     pub fn validate(&self, h: RawHandle) -> Result<()> {
         self.resolve(h).map(|_| ())
     }
@@ -1061,6 +1062,7 @@ impl SlabAlloc {
     /// The pointer stays dereferenceable (the memory is never unmapped while `self`
     /// lives), but the object is the caller's only until someone frees `h`: reading or
     /// writing through it after that is a logic error the allocator cannot see.
+    #[inline]
     pub fn get_ptr(&self, h: RawHandle) -> Result<NonNull<u8>> {
         self.resolve(h).map(|(p, _)| p)
     }
