@@ -1,6 +1,7 @@
 //! Loom models of the fast path's bitmap CAS, the partial-slab publication, the
 //! free/detach handshake, the double-free election (also between a `Local`'s inline free and
-//! a remote one) and the close/last-free recycling.
+//! a remote one, and around a `Local`'s reissue of a stashed slot) and the close/last-free
+//! recycling.
 //!
 //! Run: `RUSTFLAGS="--cfg ebb_loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p ebb-slab
 //! --profile loom --lib loom`. Slabs are heap-backed under loom (see `slab.rs`); the
