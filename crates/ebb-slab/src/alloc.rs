@@ -49,7 +49,9 @@ use crate::epoch::EpochId;
 use crate::error::{Error, Result};
 use crate::handle::{HandleParts, MAX_GENERATION, RawHandle};
 use crate::slab::*;
-use crate::sync::{self, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Mutex, Ordering::*};
+use crate::sync::{
+    self, AtomicBool, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Mutex, Ordering::*,
+};
 use crossbeam_utils::CachePadded;
 use std::ptr::NonNull;
 
@@ -141,6 +143,9 @@ pub struct SlabAlloc {
     /// Per epoch slot: `id << 2 | E_*`.
     epochs: Box<[CachePadded<AtomicU64>]>,
     current_epoch: AtomicU64,
+    /// Set (for good) by the first `epoch_advance`, before it opens epoch 1. While it reads
+    /// false every slab ever assigned belongs to epoch 0 (see [`Self::only_epoch_zero`]).
+    advanced: AtomicBool,
     epoch_lock: Mutex<()>,
     /// Indexed `epoch_slot * classes + class`.
     pairs: Box<[EpochClass]>,
@@ -220,6 +225,7 @@ impl SlabAlloc {
             grow: Mutex::new((vec![None; nclasses], 0)),
             epochs,
             current_epoch: AtomicU64::new(0),
+            advanced: AtomicBool::new(false),
             epoch_lock: Mutex::new(()),
             pairs,
             caches,
@@ -382,9 +388,21 @@ impl SlabAlloc {
         }
         // Release: allocators that read this word (Acquire) see the slot's lists as left
         // by the last close (published under the same locks anyway).
+        // Before the open: whoever sees a slab of the new epoch sees the flag.
+        self.advanced.store(true, Release);
         word.store(next << 2 | E_OPEN, Release);
         self.current_epoch.store(next, Release);
         Ok(EpochId(next))
+    }
+
+    /// True while no epoch but 0 was ever opened, so that every slab assigned so far
+    /// belongs to epoch 0. A caller that holds a slot killed or issued after the slot's
+    /// slab was assigned (and so ordered after that assignment, through the slot word's
+    /// Release/Acquire) and reads true here knows the slab's epoch is 0: a slab of a later
+    /// epoch is assigned after that epoch opened, which is after the flag was set.
+    #[inline]
+    pub(crate) fn only_epoch_zero(&self) -> bool {
+        !self.advanced.load(Acquire)
     }
 
     /// Whether `epoch` accepts allocations.

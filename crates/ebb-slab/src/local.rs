@@ -626,11 +626,16 @@ impl<'a> Local<'a> {
             alloc.finish_free(k);
             return Ok(());
         }
-        // Relaxed: the slot's bit is still claimed, so the slab cannot be recycled or
-        // re-assigned, and its owner tag was published before the bit (see `claim`); this
-        // thread's kill is ordered after the slot's issue, which is after that claim.
-        let tag = k.chunk.metas[k.index].owner.load(Relaxed);
-        let epoch = tag_epoch(tag);
+        // The slab's epoch: 0 while the allocator never opened another (which spares the
+        // off-page load under a random working set), its owner tag's otherwise. Relaxed:
+        // the slot's bit is still claimed, so the slab cannot be recycled or re-assigned,
+        // and its owner tag was published before the bit (see `claim`); this thread's kill
+        // is ordered after the slot's issue, which is after that claim.
+        let epoch = if alloc.only_epoch_zero() {
+            0
+        } else {
+            tag_epoch(k.chunk.metas[k.index].owner.load(Relaxed))
+        };
         if let Some(st) = self.stash.get_mut(k.parts.class as usize)
             && alloc.epoch_is_open(EpochId(epoch))
         {

@@ -1521,3 +1521,27 @@ fn closed_epochs_stash_is_released() {
     assert_eq!(l.alloc_in(e, 64), Err(Error::EpochNotOpen { epoch: e }));
     assert_eq!(a.counters(0).unwrap().empty_slab_recycled, 2);
 }
+
+#[test]
+fn frees_into_a_closed_epoch_zero_are_not_stashed() {
+    // No epoch but 0 was ever opened: the stash knows every slab's epoch without reading
+    // it, and must still see that epoch 0 is closed.
+    let a = SlabAlloc::with_config(small()).unwrap();
+    let e = a.epoch_current();
+    let cap = a.class_capacity(0).unwrap();
+    let mut l = a.local();
+    let hs: Vec<_> = (0..cap * 2).map(|_| l.alloc_in(e, 64).unwrap()).collect();
+    assert_eq!(a.epoch_close(e), Ok(0));
+    // The first slab's objects, then one of the second's: the first slab's word goes back
+    // when the free lands in another word, and its last free recycles the orphaned slab.
+    for &h in &hs[..=cap] {
+        l.free(h).unwrap();
+    }
+    assert_eq!(a.counters(0).unwrap().empty_slab_recycled, 1);
+    assert_eq!(l.alloc_in(e, 64), Err(Error::EpochNotOpen { epoch: e }));
+    for &h in &hs[cap + 1..] {
+        l.free(h).unwrap();
+    }
+    l.flush();
+    assert_eq!(a.counters(0).unwrap().empty_slab_recycled, 2);
+}
