@@ -692,8 +692,8 @@ impl<'a> Local<'a> {
         }
     }
 
-    /// Releases every magazine's slots, and the slots it freed for other slabs, to the
-    /// shared bitmap, and reports the counters.
+    /// Releases every magazine's slots, and the slots it freed outside them (its stash and
+    /// deferred frees), to the shared bitmap, and reports the counters.
     pub fn flush(&mut self) {
         let alloc = self.alloc;
         Self::release_deferred(alloc, &mut self.deferred);
