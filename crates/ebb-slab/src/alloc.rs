@@ -49,7 +49,9 @@ use crate::epoch::EpochId;
 use crate::error::{Error, Result};
 use crate::handle::{HandleParts, MAX_GENERATION, RawHandle};
 use crate::slab::*;
-use crate::sync::{self, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Mutex, Ordering::*};
+use crate::sync::{
+    self, AtomicBool, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Mutex, Ordering::*,
+};
 use crossbeam_utils::CachePadded;
 use std::ptr::NonNull;
 
@@ -141,6 +143,9 @@ pub struct SlabAlloc {
     /// Per epoch slot: `id << 2 | E_*`.
     epochs: Box<[CachePadded<AtomicU64>]>,
     current_epoch: AtomicU64,
+    /// Set (for good) by the first `epoch_advance`, before it opens epoch 1. While it reads
+    /// false every slab ever assigned belongs to epoch 0 (see [`Self::only_epoch_zero`]).
+    advanced: AtomicBool,
     epoch_lock: Mutex<()>,
     /// Indexed `epoch_slot * classes + class`.
     pairs: Box<[EpochClass]>,
@@ -220,6 +225,7 @@ impl SlabAlloc {
             grow: Mutex::new((vec![None; nclasses], 0)),
             epochs,
             current_epoch: AtomicU64::new(0),
+            advanced: AtomicBool::new(false),
             epoch_lock: Mutex::new(()),
             pairs,
             caches,
@@ -382,9 +388,21 @@ impl SlabAlloc {
         }
         // Release: allocators that read this word (Acquire) see the slot's lists as left
         // by the last close (published under the same locks anyway).
+        // Before the open: whoever sees a slab of the new epoch sees the flag.
+        self.advanced.store(true, Release);
         word.store(next << 2 | E_OPEN, Release);
         self.current_epoch.store(next, Release);
         Ok(EpochId(next))
+    }
+
+    /// True while no epoch but 0 was ever opened, so that every slab assigned so far
+    /// belongs to epoch 0. A caller that holds a slot killed or issued after the slot's
+    /// slab was assigned (and so ordered after that assignment, through the slot word's
+    /// Release/Acquire) and reads true here knows the slab's epoch is 0: a slab of a later
+    /// epoch is assigned after that epoch opened, which is after the flag was set.
+    #[inline]
+    pub(crate) fn only_epoch_zero(&self) -> bool {
+        !self.advanced.load(Acquire)
     }
 
     /// Whether `epoch` accepts allocations.
@@ -860,7 +878,10 @@ impl SlabAlloc {
             class,
             self.slabs_per_chunk,
             self.cfg.slab_size,
-            self.classes[class as usize].cap as usize,
+            (
+                self.classes[class as usize].cap as usize,
+                self.classes[class as usize].size,
+            ),
             self.cfg.initial_generation,
         )
         .ok_or(Error::OutOfMemory)?;
@@ -952,8 +973,40 @@ impl SlabAlloc {
     /// `locate` checked the class against the slab's, which never changes; the slot word
     /// equal to `generation | LIVE` (with any owner tag) proves this object is live, since
     /// a (slab, slot, generation) triple is issued at most once.
+    ///
+    /// The common case, a live handle, is checked with what the handle's chunk holds in
+    /// one cache line: the chunk exists, its class is the handle's, the slot is below its
+    /// capacity, and the slot word says `generation | LIVE`. That implies every other
+    /// check of `locate` (the slab was handed out and is below `max_slabs`: a slot word of
+    /// any other slab never leaves its initial, free generation). Anything else takes
+    /// [`resolve_slow`](Self::resolve_slow) for the exact error.
     #[inline]
     pub(crate) fn resolve(&self, h: RawHandle) -> Result<(NonNull<u8>, HandleParts)> {
+        let p = h.parts()?;
+        if let Some((chunk, i)) = self.chunk(p.slab)
+            && chunk.class == p.class
+            && u32::from(p.slot) < chunk.cap
+        {
+            let w = chunk.slot_word(i, p.slot as usize).load(Acquire);
+            if w & !OWNER_MASK == p.generation | LIVE {
+                // SAFETY: slot < cap, so the object lies inside slab `i`, which lies inside
+                // the chunk's mapping (`i` is below the chunk's slab count by `chunk`).
+                let obj = unsafe {
+                    chunk
+                        .slab(i)
+                        .add(HEADER_SIZE + p.slot as usize * chunk.size as usize)
+                };
+                return Ok((obj, p));
+            }
+        }
+        self.resolve_slow(h)
+    }
+
+    /// [`resolve`](Self::resolve) with every check of `locate`, for the handles its fast
+    /// check refuses.
+    #[cold]
+    #[inline(never)]
+    fn resolve_slow(&self, h: RawHandle) -> Result<(NonNull<u8>, HandleParts)> {
         let (chunk, i, p) = self.locate(h)?;
         let sw = chunk.slot_word(i, p.slot as usize);
         let w = sw.load(Acquire);
@@ -1017,6 +1070,7 @@ impl SlabAlloc {
     }
 
     /// Checks that `h` names a live object.
+    #[inline]
     pub fn validate(&self, h: RawHandle) -> Result<()> {
         self.resolve(h).map(|_| ())
     }
@@ -1026,6 +1080,7 @@ impl SlabAlloc {
     /// The pointer stays dereferenceable (the memory is never unmapped while `self`
     /// lives), but the object is the caller's only until someone frees `h`: reading or
     /// writing through it after that is a logic error the allocator cannot see.
+    #[inline]
     pub fn get_ptr(&self, h: RawHandle) -> Result<NonNull<u8>> {
         self.resolve(h).map(|(p, _)| p)
     }
@@ -1040,8 +1095,22 @@ impl SlabAlloc {
     }
 
     /// [`kill`](Self::kill), with the election `freer` runs.
+    ///
+    /// As in [`resolve`](Self::resolve), the election runs after the checks of the
+    /// handle's chunk alone: it succeeds only on a word that says `generation | LIVE`,
+    /// which no slot of a slab never handed out does. A refused free changes nothing, and
+    /// gets `locate`'s error where the handle has one, the election's otherwise.
     #[inline]
     pub(crate) fn kill_as(&self, h: RawHandle, freer: Freer<'_>) -> Result<Killed<'_>> {
+        let parts = h.parts()?;
+        if let Some((chunk, index)) = self.chunk(parts.slab)
+            && chunk.class == parts.class
+            && u32::from(parts.slot) < chunk.cap
+        {
+            return self
+                .kill_located(chunk, index, parts, h.to_bits(), freer)
+                .map_err(|e| self.locate(h).err().unwrap_or(e));
+        }
         let (chunk, index, parts) = self.locate(h)?;
         self.kill_located(chunk, index, parts, h.to_bits(), freer)
     }

@@ -17,14 +17,27 @@
 //! was filled from. A magazine is flushed (its bits released to the shared bitmap) when
 //! it is refilled, when its epoch is found closed, on [`Local::flush`] and on drop.
 //!
-//! Frees of other slabs' slots (objects another thread allocated, say) are killed at once
-//! and their bits released a bitmap word at a time: the bits of consecutive frees into one
-//! word wait in the `Local` and go back together when a free lands in another word, on
-//! [`Local::flush`] and on drop.
+//! Frees of other slabs' slots (a random object of a large working set, say) are killed at
+//! once and kept, bit still claimed, in the class's *stash*: up to [`STASH_CAP`] slots of
+//! one open epoch, which the class's next allocations in that epoch issue again (most
+//! recently freed first, one load and one store of the slot word) before any refill from
+//! the shared bitmap. So a free that misses the magazine costs the election and a push,
+//! with no read-modify-write of the slab's bitmap or `claimed` count, no reattach of a
+//! detached slab under the pair's mutex, and the allocation after it no refill. A free that
+//! finds the stash full first returns its older half to the shared bitmap, sorted so that
+//! the slots of one bitmap word go back with one `fetch_or` and one `fetch_sub`. A stashed
+//! slot is killed: stale and doubly freed handles into it are refused as for any freed
+//! slot, and nobody else writes its slot word until this `Local` issues or releases it.
 //!
-//! An epoch's slabs held by a live `Local` that is never used again (in a magazine or among
-//! its deferred frees) are recycled only when that `Local` flushes: call [`Local::flush`]
-//! before relying on `epoch_close` for RSS.
+//! Frees the stash does not take (a slot of a closed epoch, or of another open epoch while
+//! the stash holds slots) are released a bitmap word at a time: the bits of consecutive
+//! frees into one word wait in the `Local` and go back together when a free lands in
+//! another word, on [`Local::flush`] and on drop.
+//!
+//! An epoch's slabs held by a live `Local` that is never used again (in a magazine, its
+//! stash or among its deferred frees) are recycled only when that `Local` flushes: call
+//! [`Local::flush`] before relying on `epoch_close` for RSS. A stash whose epoch closed is
+//! also emptied by the class's next allocation in that epoch or free in another.
 
 use crate::alloc::{Freer, Killed, SlabAlloc};
 use crate::bias::{MAX_BACKOFF, MIN_BACKOFF, OWNER_SHIFT, Record};
@@ -34,7 +47,7 @@ use crate::error::{Error, Result};
 use crate::handle::{
     GEN_SHIFT, HandleParts, MAX_GENERATION, RawHandle, SLAB_KEY_MASK, SLAB_SHIFT, SLOT_SHIFT,
 };
-use crate::slab::{Chunk, GEN_MASK, HEADER_SIZE, LIVE, SLOTS_PER_WORD, owner_tag};
+use crate::slab::{Chunk, GEN_MASK, HEADER_SIZE, LIVE, SLOTS_PER_WORD, owner_tag, tag_epoch};
 use crate::sync::Ordering::{Acquire, Relaxed, Release};
 use crate::sync::{AtomicU32, AtomicU64};
 use std::ptr::NonNull;
@@ -130,8 +143,40 @@ impl<'a> Magazine<'a> {
     }
 }
 
-/// Slots of one bitmap word that this cache freed outside its magazines and has not yet
-/// returned to the shared bitmap (see `Local::free_slow`).
+/// The most killed slots one class's stash keeps; a free that finds it full first returns
+/// its older half to the shared bitmap.
+const STASH_CAP: usize = 128;
+
+/// A killed slot whose bitmap bit this cache still holds, ready to be issued again.
+#[derive(Clone, Copy)]
+struct Stashed<'a> {
+    chunk: &'a Chunk,
+    /// The slab's id.
+    slab: u32,
+    /// The slab's index in `chunk` (`pos >> 8`) and the slot (`pos as u8`).
+    pos: u32,
+}
+
+impl Stashed<'_> {
+    fn index(&self) -> usize {
+        (self.pos >> 8) as usize
+    }
+
+    fn slot(&self) -> usize {
+        self.pos as u8 as usize
+    }
+}
+
+/// One class's stash: slots this cache freed outside its magazine's word, all in slabs of
+/// `epoch`, kept claimed so that its next allocations of the class in `epoch` reuse them
+/// (most recently freed first) without touching the shared bitmap or the pair's lists.
+struct Stash<'a> {
+    epoch: u64,
+    slots: Vec<Stashed<'a>>,
+}
+
+/// Slots of one bitmap word that this cache freed outside its magazines and stash, and has
+/// not yet returned to the shared bitmap (see `Local::free_slow`).
 struct Deferred<'a> {
     chunk: Option<&'a Chunk>,
     index: usize,
@@ -145,6 +190,8 @@ struct Deferred<'a> {
 pub struct Local<'a> {
     alloc: &'a SlabAlloc,
     mags: Box<[Magazine<'a>]>,
+    /// Per class, killed slots kept claimed for reuse (see [`Stash`]).
+    stash: Box<[Stash<'a>]>,
     /// Freed slots of another slab (or word), released a word at a time.
     deferred: Deferred<'a>,
     /// `tag << OWNER_SHIFT` for the owner tag held, 0 for none.
@@ -171,6 +218,12 @@ impl SlabAlloc {
             alloc: self,
             mags: (0..self.class_count())
                 .map(|_| Magazine::empty(self))
+                .collect(),
+            stash: (0..self.class_count())
+                .map(|_| Stash {
+                    epoch: 0,
+                    slots: Vec::new(),
+                })
                 .collect(),
             deferred: Deferred {
                 chunk: None,
@@ -288,9 +341,80 @@ impl<'a> Local<'a> {
             if m.epoch == epoch.0 {
                 self.served += Self::flush_one(alloc, m, class);
             }
+            if let Some(st) = self.stash.get_mut(class as usize)
+                && st.epoch == epoch.0
+            {
+                Self::spill(alloc, &mut st.slots, usize::MAX);
+            }
             return Err(Error::EpochNotOpen { epoch });
         }
+        if let Some(st) = self.stash.get_mut(class as usize)
+            && st.epoch == epoch.0
+            && let Some(s) = st.slots.pop()
+        {
+            m.hits += 1;
+            let bias = self.next_bias();
+            return Ok(Self::issue_stashed(alloc, s, class, bias));
+        }
         self.refill(epoch, class)
+    }
+
+    /// Issues a stashed slot: its bit is this cache's, and its slot word says the
+    /// generation this cache's own free stored (nobody else writes the word of a slot that
+    /// is neither live nor free in the bitmap: a stale free's election fails first, and
+    /// recycling needs every bit back in the bitmap).
+    fn issue_stashed(
+        alloc: &SlabAlloc,
+        s: Stashed<'a>,
+        class: u8,
+        bias: u32,
+    ) -> (RawHandle, NonNull<u8>) {
+        let (index, slot) = (s.index(), s.slot());
+        let sw = s.chunk.slot_word(index, slot);
+        // Relaxed: this thread's kill wrote the word (program order), and no other thread
+        // writes it while the bit is held.
+        let g = sw.load(Relaxed);
+        debug_assert_eq!(g & !GEN_MASK, 0, "a stashed slot is free, not retired");
+        // Release: a validator that reads LIVE also reads everything before the issue.
+        sw.store(g | LIVE | bias, Release);
+        let h = RawHandle::new(HandleParts {
+            slab: s.slab,
+            generation: g & GEN_MASK,
+            slot: slot as u8,
+            class,
+        });
+        (h, alloc.slot_ptr(s.chunk, index, slot, class))
+    }
+
+    /// Returns the oldest `n` (at most all) stashed slots to the shared bitmap, one
+    /// `release` per bitmap word they share.
+    fn spill(alloc: &SlabAlloc, slots: &mut Vec<Stashed<'a>>, n: usize) {
+        let n = n.min(slots.len());
+        if n == 0 {
+            return;
+        }
+        let out = &mut slots[..n];
+        let key = |s: &Stashed<'_>| {
+            (
+                std::ptr::from_ref(s.chunk).addr(),
+                s.index(),
+                s.slot() / SLOTS_PER_WORD,
+            )
+        };
+        out.sort_unstable_by_key(key);
+        let mut i = 0;
+        while i < n {
+            let k = key(&out[i]);
+            let mut mask = 0u64;
+            let mut j = i;
+            while j < n && key(&out[j]) == k {
+                mask |= 1 << (out[j].slot() % SLOTS_PER_WORD);
+                j += 1;
+            }
+            alloc.release(out[i].chunk, k.1, k.2, mask);
+            i = j;
+        }
+        slots.drain(..n);
     }
 
     fn refill(&mut self, epoch: EpochId, class: u8) -> Result<(RawHandle, NonNull<u8>)> {
@@ -502,6 +626,44 @@ impl<'a> Local<'a> {
             alloc.finish_free(k);
             return Ok(());
         }
+        // The slab's epoch: 0 while the allocator never opened another (which spares the
+        // off-page load under a random working set), its owner tag's otherwise. Relaxed:
+        // the slot's bit is still claimed, so the slab cannot be recycled or re-assigned,
+        // and its owner tag was published before the bit (see `claim`); this thread's kill
+        // is ordered after the slot's issue, which is after that claim.
+        let epoch = if alloc.only_epoch_zero() {
+            0
+        } else {
+            tag_epoch(k.chunk.metas[k.index].owner.load(Relaxed))
+        };
+        if let Some(st) = self.stash.get_mut(k.parts.class as usize)
+            && alloc.epoch_is_open(EpochId(epoch))
+        {
+            if st.epoch != epoch && !st.slots.is_empty() {
+                if alloc.epoch_is_open(EpochId(st.epoch)) {
+                    Self::defer(alloc, &mut self.deferred, &k);
+                    return Ok(());
+                }
+                Self::spill(alloc, &mut st.slots, usize::MAX);
+            }
+            if st.slots.len() >= STASH_CAP {
+                Self::spill(alloc, &mut st.slots, STASH_CAP / 2);
+            }
+            st.epoch = epoch;
+            st.slots.push(Stashed {
+                chunk: k.chunk,
+                slab: k.parts.slab,
+                pos: (k.index as u32) << 8 | slot as u32,
+            });
+            return Ok(());
+        }
+        Self::defer(alloc, &mut self.deferred, &k);
+        Ok(())
+    }
+
+    /// Keeps killed slot `k` among the deferred frees of its bitmap word.
+    fn defer(alloc: &SlabAlloc, d: &mut Deferred<'a>, k: &Killed<'a>) {
+        let slot = k.parts.slot as usize;
         // A slot of another slab or word, typically one another thread allocated: its bit
         // waits here with the other freed slots of its bitmap word, and the word goes back
         // with one `fetch_or` and one `fetch_sub` when a free lands in another word (or on
@@ -509,7 +671,6 @@ impl<'a> Local<'a> {
         // already: stale and doubly freed handles are refused as before; its bit stays
         // claimed a little longer, which keeps the slab from being recycled meanwhile.
         let (word, bit) = (slot / SLOTS_PER_WORD, 1 << (slot % SLOTS_PER_WORD));
-        let d = &mut self.deferred;
         if d.chunk.is_some_and(|c| std::ptr::eq(c, k.chunk)) && d.index == k.index && d.word == word
         {
             d.mask |= bit;
@@ -522,7 +683,6 @@ impl<'a> Local<'a> {
                 mask: bit,
             };
         }
-        Ok(())
     }
 
     /// Returns the deferred word's slots to the shared bitmap.
@@ -532,11 +692,14 @@ impl<'a> Local<'a> {
         }
     }
 
-    /// Releases every magazine's slots, and the slots it freed for other slabs, to the
-    /// shared bitmap, and reports the counters.
+    /// Releases every magazine's slots, and the slots it freed outside them (its stash and
+    /// deferred frees), to the shared bitmap, and reports the counters.
     pub fn flush(&mut self) {
         let alloc = self.alloc;
         Self::release_deferred(alloc, &mut self.deferred);
+        for st in self.stash.iter_mut() {
+            Self::spill(alloc, &mut st.slots, usize::MAX);
+        }
         for (class, m) in self.mags.iter_mut().enumerate() {
             self.served += Self::flush_one(alloc, m, class as u8);
         }

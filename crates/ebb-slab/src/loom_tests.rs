@@ -1,7 +1,7 @@
 //! Loom models of the fast path's bitmap CAS, the partial-slab publication, the
 //! free/detach handshake, the double-free election (also between a `Local`'s inline free and
-//! a remote one) and the close/last-free recycling; and the page heap's thread-free list
-//! (`heap::tfree`).
+//! a remote one, and around a `Local`'s reissue of a stashed slot) and the close/last-free
+//! recycling; and the page heap's thread-free list (`heap::tfree`).
 //!
 //! Run: `RUSTFLAGS="--cfg ebb_loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p ebb-slab
 //! --profile loom --lib loom`. Slabs are heap-backed under loom (see `slab.rs`); the
@@ -269,6 +269,35 @@ fn loom_owner_plain_free_races_revoking_free() {
         l.free(x).unwrap();
         l.free(y).unwrap();
         l.free(h0).unwrap();
+    });
+}
+
+#[test]
+fn loom_stash_reissue_races_remote_free_of_one_handle() {
+    model("stash reissue vs remote free of one handle", || {
+        let a = Arc::new(SlabAlloc::with_config(tiny()).unwrap());
+        let mut l = a.local();
+        // Both slots of slab 0: the magazine is empty afterwards, so `l.free(h)` misses it
+        // and keeps the slot in the class's stash.
+        let h = l.alloc(8).unwrap();
+        let h2 = l.alloc(8).unwrap();
+        let a2 = a.clone();
+        let t = thread::spawn(move || a2.free(h));
+        let mine = l.free(h);
+        // Issues the stashed slot again when this thread's free won (a remote free that
+        // comes later must not kill the new object), refills otherwise.
+        let x = l.alloc(8).unwrap();
+        let theirs = t.join().unwrap();
+        assert!(mine.is_ok() != theirs.is_ok(), "{mine:?} {theirs:?}");
+        assert_eq!(mine.err().or(theirs.err()), Some(Error::DoubleFree));
+        assert_ne!(x, h);
+        assert_eq!(a.validate(x), Ok(()));
+        assert_eq!(a.validate(h2), Ok(()));
+        assert_eq!(a.validate(h), Err(Error::Stale));
+        let (px, p2) = (x.parts().unwrap(), h2.parts().unwrap());
+        assert_ne!((px.slab, px.slot), (p2.slab, p2.slot));
+        l.free(x).unwrap();
+        l.free(h2).unwrap();
     });
 }
 

@@ -171,20 +171,28 @@ const _: () =
 /// `slabs` consecutive slabs of one size class with their metadata. Created on demand,
 /// freed only when the allocator is dropped. Slabs never change class (a recycled slab
 /// goes back to its class's cache), so the slot words are sized for that class.
+///
+/// Everything a handle validation reads (class, capacity, object size, the slot words'
+/// and slabs' addresses) sits in the first cache line.
+#[repr(C, align(64))]
 pub(crate) struct Chunk {
     /// The size class of every slab in the chunk.
     pub(crate) class: u8,
     /// Slabs handed out so far (a prefix of the chunk); only grows.
     pub(crate) used: AtomicU32,
+    /// Object slots per slab (the class's capacity).
+    pub(crate) cap: u32,
+    /// Object size of the class.
+    pub(crate) size: u32,
     /// First slab; aligned to `slab_size`; `slabs * slab_size` bytes, mapped until drop.
     base: NonNull<u8>,
-    len: usize,
-    slab_size: usize,
-    pub(crate) metas: Box<[SlabMeta]>,
     /// The slot words, `lines_per_slab` cache lines per slab, so that threads working in
     /// different slabs never CAS words of one line.
     gens: Box<[GenLine]>,
     lines_per_slab: usize,
+    slab_size: usize,
+    len: usize,
+    pub(crate) metas: Box<[SlabMeta]>,
 }
 
 // SAFETY: `base` is only an address of memory the chunk owns; all shared state reached
@@ -194,13 +202,14 @@ unsafe impl Send for Chunk {}
 unsafe impl Sync for Chunk {}
 
 impl Chunk {
-    /// Maps `slabs` slabs of `slab_size` bytes for `class`, with `slots_per_slab` slot
-    /// words each, all at generation `initial_generation`.
+    /// Maps `slabs` slabs of `slab_size` bytes for `class`, with `slots_per_slab` objects
+    /// of `size` bytes and as many slot words each, all at generation
+    /// `initial_generation`.
     pub(crate) fn new(
         class: u8,
         slabs: usize,
         slab_size: usize,
-        slots_per_slab: usize,
+        (slots_per_slab, size): (usize, u32),
         initial_generation: u32,
     ) -> Option<Chunk> {
         let len = slabs * slab_size;
@@ -215,6 +224,8 @@ impl Chunk {
         Some(Chunk {
             class,
             used: AtomicU32::new(0),
+            cap: slots_per_slab as u32,
+            size,
             base,
             len,
             slab_size,

@@ -2,6 +2,15 @@
 //! allocator stays the system's).
 
 use super::*;
+use std::sync::{Mutex, MutexGuard};
+
+/// The heap is one per process and its statistics are global: tests that allocate in bulk
+/// or read `EbbAlloc::stats` run one at a time, so that one test's pages never show in
+/// another's before/after figures.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 fn fill(p: *mut u8, n: usize, v: u8) {
     // SAFETY: the callers pass a live block of at least `n` bytes.
@@ -15,6 +24,7 @@ fn check_fill(p: *mut u8, n: usize, v: u8) -> bool {
 
 #[test]
 fn every_size_and_alignment_round_trips() {
+    let _serial = serial();
     let mut live = Vec::new();
     for shift in 0..=23 {
         let align = 1usize << shift;
@@ -44,6 +54,7 @@ fn every_size_and_alignment_round_trips() {
 
 #[test]
 fn malloc_alignment_is_at_least_16() {
+    let _serial = serial();
     for size in 1..=2048 {
         let p = alloc(size, 16);
         assert_eq!(p as usize % 16, 0, "size {size}");
@@ -54,6 +65,7 @@ fn malloc_alignment_is_at_least_16() {
 
 #[test]
 fn zeroed_memory_is_zero_after_reuse() {
+    let _serial = serial();
     for round in 0..4 {
         let mut v = Vec::new();
         for i in 0..2000 {
@@ -76,6 +88,7 @@ fn zeroed_memory_is_zero_after_reuse() {
 
 #[test]
 fn realloc_keeps_contents_and_stays_in_place_within_the_block() {
+    let _serial = serial();
     let mut p = alloc(10, 8);
     fill(p, 10, 3);
     // SAFETY: `p` is live with alignment 8 throughout; realloc returns the new live block.
@@ -101,6 +114,7 @@ fn realloc_keeps_contents_and_stays_in_place_within_the_block() {
 
 #[test]
 fn bad_frees_are_recognised() {
+    let _serial = serial();
     let p = alloc(48, 16);
     assert_eq!(check(p), Ok(48));
     // SAFETY: `p` is live; one byte in is still inside the block.
@@ -125,6 +139,7 @@ fn bad_frees_are_recognised() {
 
 #[test]
 fn cross_thread_frees_come_back() {
+    let _serial = serial();
     const N: usize = 20_000;
     let ptrs: Vec<usize> = (0..N)
         .map(|i| {
@@ -160,6 +175,7 @@ fn cross_thread_frees_come_back() {
 
 #[test]
 fn collect_returns_empty_pages() {
+    let _serial = serial();
     let v: Vec<usize> = (0..50_000).map(|_| alloc(256, 8) as usize).collect();
     let mid = EbbAlloc::stats();
     for p in v {
@@ -180,6 +196,7 @@ fn collect_returns_empty_pages() {
 
 #[test]
 fn exited_threads_pages_are_adopted_or_freed() {
+    let _serial = serial();
     let kept: Vec<usize> = std::thread::spawn(|| {
         let v: Vec<usize> = (0..5000).map(|_| alloc(96, 8) as usize).collect();
         v
