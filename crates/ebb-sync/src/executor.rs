@@ -275,7 +275,7 @@ impl Executor {
             return f();
         }
         let job = StackJob::new(f);
-        let latch = Latch::default();
+        let latch = Latch::for_current_thread();
         let job = LatchedJob {
             job: &job,
             latch: &latch,
@@ -373,17 +373,23 @@ impl<F: FnOnce() -> R, R> StackJob<F, R> {
         }
     }
 
+    /// Runs the job and sets `done`.
+    ///
+    /// A raw pointer, not `&self`: the waiter may free the job as soon as it sees `done`,
+    /// which can be before this function returns, and a reference argument would be
+    /// required to stay valid until then.
+    ///
     /// # Safety
     ///
-    /// Called once, while the job is alive.
-    unsafe fn run_inline(&self) {
+    /// Called once, while the job is alive; `this` is not used after `done` is set.
+    unsafe fn run_inline(this: *const Self) {
         // SAFETY: the one run of the job has exclusive use of its cells until `done`.
         unsafe {
-            let f = (*self.f.get()).take().expect("a job runs once");
-            *self.result.get() = Some(panic::catch_unwind(AssertUnwindSafe(f)));
+            let f = (*(*this).f.get()).take().expect("a job runs once");
+            *(*this).result.get() = Some(panic::catch_unwind(AssertUnwindSafe(f)));
+            // Release: the result is visible to whoever sees `done`. The last access.
+            (*this).done.store(true, Ordering::Release);
         }
-        // Release: the result is visible to whoever sees `done`.
-        self.done.store(true, Ordering::Release);
     }
 
     fn is_done(&self) -> bool {
@@ -392,7 +398,7 @@ impl<F: FnOnce() -> R, R> StackJob<F, R> {
 
     unsafe fn execute(data: *const ()) {
         // SAFETY: `data` is a live `StackJob<F, R>` (see `as_job_ref`), run once.
-        unsafe { (*data.cast::<Self>()).run_inline() }
+        unsafe { Self::run_inline(data.cast::<Self>()) }
     }
 
     /// # Safety
@@ -416,24 +422,41 @@ impl<F: FnOnce() -> R, R> StackJob<F, R> {
     }
 }
 
-/// Wakes a thread outside the pool that waits for a job.
-#[derive(Default)]
+/// Wakes a thread outside the pool that waits for a job: a flag and the waiter's
+/// handle, so that the setter touches nothing of the latch after setting the flag (the
+/// waiter may return and free it at once).
 struct Latch {
-    set: Mutex<bool>,
-    cvar: Condvar,
+    set: AtomicBool,
+    waiter: std::thread::Thread,
 }
 
 impl Latch {
-    fn set(&self) {
-        let mut s = self.set.lock().unwrap_or_else(|e| e.into_inner());
-        *s = true;
-        self.cvar.notify_all();
+    /// A latch that the calling thread will wait on.
+    fn for_current_thread() -> Latch {
+        Latch {
+            set: AtomicBool::new(false),
+            waiter: std::thread::current(),
+        }
+    }
+
+    /// Sets the latch and wakes its waiter.
+    ///
+    /// # Safety
+    ///
+    /// `this` is a live latch, set once; it may be freed as soon as the flag is set.
+    unsafe fn set(this: *const Latch) {
+        // SAFETY: live until the flag is set (caller); the handle is cloned before.
+        let waiter = unsafe { (*this).waiter.clone() };
+        // Release: the job's result is visible to the waiter that sees the flag.
+        // SAFETY: as above; the last access to the latch.
+        unsafe { (*this).set.store(true, Ordering::Release) };
+        waiter.unpark();
     }
 
     fn wait(&self) {
-        let mut s = self.set.lock().unwrap_or_else(|e| e.into_inner());
-        while !*s {
-            s = self.cvar.wait(s).unwrap_or_else(|e| e.into_inner());
+        // Acquire: pairs with `set`. `park` may return spuriously: look again.
+        while !self.set.load(Ordering::Acquire) {
+            std::thread::park();
         }
     }
 }
@@ -449,9 +472,9 @@ impl<F: FnOnce() -> R, R> LatchedJob<'_, F, R> {
         // latch is set the waiter may free both, so nothing is touched afterwards.
         unsafe {
             let this = &*data.cast::<Self>();
-            let latch = this.latch;
-            this.job.run_inline();
-            latch.set();
+            let latch: *const Latch = this.latch;
+            StackJob::run_inline(this.job);
+            Latch::set(latch);
         }
     }
 
@@ -489,7 +512,7 @@ where
         match ctx.deque.pop() {
             Some(j) if core::ptr::eq(j.data, (&jb as *const StackJob<B, RB>).cast()) => {
                 // SAFETY: popped back before any thief took it: we run it, once.
-                unsafe { jb.run_inline() };
+                unsafe { StackJob::run_inline(&jb) };
             }
             // SAFETY: another job (pushed by `a` and left behind): run it, once.
             Some(j) => unsafe { j.execute() },
