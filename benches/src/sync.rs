@@ -798,16 +798,18 @@ fn dag_wavefront(cfg: &Config, sink: &mut Sink) {
         let mut ids = Vec::with_capacity(n * n);
         for i in 0..n {
             for j in 0..n {
-                let mut after = [ids.first().copied(); 2];
-                after[0] = (i > 0).then(|| ids[(i - 1) * n + j]);
-                after[1] = (j > 0).then(|| ids[i * n + j - 1]);
-                let a: Vec<_> = after.into_iter().flatten().collect();
-                ids.push(
-                    g.add(&a, move || {
-                        cell_work(i, j);
-                    })
-                    .expect("predecessors exist"),
-                );
+                let up = (i > 0).then(|| ids[(i - 1) * n + j]);
+                let left = (j > 0).then(|| ids[i * n + j - 1]);
+                let f = move || {
+                    cell_work(i, j);
+                };
+                // The predecessors as a slice on the stack (no vector per cell).
+                let id = match (up, left) {
+                    (Some(a), Some(b)) => g.add(&[a, b], f),
+                    (Some(a), None) | (None, Some(a)) => g.add(&[a], f),
+                    (None, None) => g.add(&[], f),
+                };
+                ids.push(id.expect("predecessors exist"));
             }
         }
         ex.run(g);

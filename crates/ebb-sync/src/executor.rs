@@ -24,9 +24,10 @@ use crate::deque::{Steal, Stealer, Worker};
 use crate::queue::Queue;
 use core::cell::{Cell, UnsafeCell};
 use core::marker::PhantomData;
+use core::mem::MaybeUninit;
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering, fence};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -274,10 +275,7 @@ impl Executor {
             return f();
         }
         let job = StackJob::new(f);
-        // Shared with the worker that runs the job: the worker sets the latch through its
-        // own `Arc`, so this frame may end (and free `job`) as soon as the latch is set,
-        // while the worker's `set` is still returning.
-        let latch = Arc::new(Latch::default());
+        let latch = Latch::for_current_thread();
         let job = LatchedJob {
             job: &job,
             latch: &latch,
@@ -375,28 +373,23 @@ impl<F: FnOnce() -> R, R> StackJob<F, R> {
         }
     }
 
-    /// Runs the job and marks it done.
+    /// Runs the job and sets `done`.
     ///
-    /// Takes a raw pointer, not `&self`: once `done` is stored the owner may return and
-    /// free the job, and a reference argument would still be live (and, covering the
-    /// struct's padding, protected) until this function returned.
+    /// A raw pointer, not `&self`: the waiter may free the job as soon as it sees `done`,
+    /// which can be before this function returns, and a reference argument would be
+    /// required to stay valid until then.
     ///
     /// # Safety
     ///
-    /// `this` points to a live job; called once.
+    /// Called once, while the job is alive; `this` is not used after `done` is set.
     unsafe fn run_inline(this: *const Self) {
-        // SAFETY: the job is live (caller), and the one run of the job has exclusive use
-        // of its cells until `done`.
+        // SAFETY: the one run of the job has exclusive use of its cells until `done`.
         unsafe {
             let f = (*(*this).f.get()).take().expect("a job runs once");
             *(*this).result.get() = Some(panic::catch_unwind(AssertUnwindSafe(f)));
+            // Release: the result is visible to whoever sees `done`. The last access.
+            (*this).done.store(true, Ordering::Release);
         }
-        // SAFETY: still live: nobody frees the job before `done` is set. The reference is
-        // to the atomic alone, all of it inside its `UnsafeCell`, so the owner may free the
-        // job the moment the store lands.
-        let done = unsafe { &(*this).done };
-        // Release: the result is visible to whoever sees `done`.
-        done.store(true, Ordering::Release);
     }
 
     fn is_done(&self) -> bool {
@@ -429,31 +422,48 @@ impl<F: FnOnce() -> R, R> StackJob<F, R> {
     }
 }
 
-/// Wakes a thread outside the pool that waits for a job.
-#[derive(Default)]
+/// Wakes a thread outside the pool that waits for a job: a flag and the waiter's
+/// handle, so that the setter touches nothing of the latch after setting the flag (the
+/// waiter may return and free it at once).
 struct Latch {
-    set: Mutex<bool>,
-    cvar: Condvar,
+    set: AtomicBool,
+    waiter: std::thread::Thread,
 }
 
 impl Latch {
-    fn set(&self) {
-        let mut s = self.set.lock().unwrap_or_else(|e| e.into_inner());
-        *s = true;
-        self.cvar.notify_all();
+    /// A latch that the calling thread will wait on.
+    fn for_current_thread() -> Latch {
+        Latch {
+            set: AtomicBool::new(false),
+            waiter: std::thread::current(),
+        }
+    }
+
+    /// Sets the latch and wakes its waiter.
+    ///
+    /// # Safety
+    ///
+    /// `this` is a live latch, set once; it may be freed as soon as the flag is set.
+    unsafe fn set(this: *const Latch) {
+        // SAFETY: live until the flag is set (caller); the handle is cloned before.
+        let waiter = unsafe { (*this).waiter.clone() };
+        // Release: the job's result is visible to the waiter that sees the flag.
+        // SAFETY: as above; the last access to the latch.
+        unsafe { (*this).set.store(true, Ordering::Release) };
+        waiter.unpark();
     }
 
     fn wait(&self) {
-        let mut s = self.set.lock().unwrap_or_else(|e| e.into_inner());
-        while !*s {
-            s = self.cvar.wait(s).unwrap_or_else(|e| e.into_inner());
+        // Acquire: pairs with `set`. `park` may return spuriously: look again.
+        while !self.set.load(Ordering::Acquire) {
+            std::thread::park();
         }
     }
 }
 
 struct LatchedJob<'a, F, R> {
     job: &'a StackJob<F, R>,
-    latch: &'a Arc<Latch>,
+    latch: &'a Latch,
 }
 
 impl<F: FnOnce() -> R, R> LatchedJob<'_, F, R> {
@@ -462,11 +472,9 @@ impl<F: FnOnce() -> R, R> LatchedJob<'_, F, R> {
         // latch is set the waiter may free both, so nothing is touched afterwards.
         unsafe {
             let this = &*data.cast::<Self>();
-            // Our own count on the latch: the waiter frees its stack frame (and `this`)
-            // once the latch is set, possibly before `set` has returned.
-            let latch = Arc::clone(this.latch);
+            let latch: *const Latch = this.latch;
             StackJob::run_inline(this.job);
-            latch.set();
+            Latch::set(latch);
         }
     }
 
@@ -587,31 +595,211 @@ pub struct TaskId(usize);
 pub enum GraphError {
     /// A predecessor id that this graph did not issue.
     UnknownTask(TaskId),
+    /// The graph holds as many tasks, or dependency edges, as it can number (`u32`).
+    Full,
 }
 
 impl core::fmt::Display for GraphError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             GraphError::UnknownTask(t) => write!(f, "task {} is not in this graph", t.0),
+            GraphError::Full => f.write_str("the graph holds as many tasks or edges as it can"),
         }
     }
 }
 
 impl std::error::Error for GraphError {}
 
-type TaskFn<'a> = Box<dyn FnOnce() + Send + 'a>;
+/// The unit of a graph's closure storage (its alignment is the most a closure stored in
+/// place may ask for).
+#[repr(C, align(16))]
+struct Word([u8; 16]);
+
+/// Words per chunk of closure storage (16 KiB).
+const CHUNK_WORDS: usize = 1024;
+const CHUNK_BYTES: usize = CHUNK_WORDS * size_of::<Word>();
+
+/// A graph task's closure, in the graph's arena or boxed: `act(data, true)` runs and
+/// consumes it, `act(data, false)` drops it unrun; one of the two happens, once.
+#[derive(Clone, Copy)]
+struct Task {
+    data: *mut u8,
+    act: unsafe fn(*mut u8, bool),
+}
+
+impl Task {
+    /// # Safety
+    ///
+    /// Called once per task, and not with [`Task::discard`].
+    unsafe fn call(self) {
+        // SAFETY: forwarded from the caller.
+        unsafe { (self.act)(self.data, true) }
+    }
+
+    /// # Safety
+    ///
+    /// As [`Task::call`].
+    unsafe fn discard(self) {
+        // SAFETY: forwarded from the caller.
+        unsafe { (self.act)(self.data, false) }
+    }
+}
+
+/// # Safety
+///
+/// `p` holds a live `F` that nothing else uses; it is moved out (called or dropped).
+unsafe fn act_in_place<F: FnOnce()>(p: *mut u8, run: bool) {
+    if run {
+        // SAFETY: forwarded from the caller; the read moves the closure out of the arena.
+        let f = unsafe { p.cast::<F>().read() };
+        f()
+    } else {
+        // SAFETY: forwarded from the caller.
+        unsafe { p.cast::<F>().drop_in_place() }
+    }
+}
+
+/// # Safety
+///
+/// `p` came from `Box::<F>::into_raw` and is used once.
+unsafe fn act_boxed<F: FnOnce()>(p: *mut u8, run: bool) {
+    // SAFETY: forwarded from the caller.
+    let f = unsafe { Box::from_raw(p.cast::<F>()) };
+    if run {
+        f()
+    }
+}
+
+/// Grow-only storage for a graph's closures: chunks of [`CHUNK_BYTES`] that never move.
+/// A closure of at most a chunk's size and alignment 16 is written at the next offset
+/// aligned for it, so adding a task allocates once per chunk, not once per closure;
+/// zero-sized closures take no space, and larger or more aligned ones are boxed.
+struct Arena {
+    /// Every chunk, from `Box::into_raw`; freed by `drop`.
+    chunks: Vec<*mut [MaybeUninit<Word>]>,
+    /// Bytes used in the last chunk.
+    used: usize,
+}
+
+impl Arena {
+    fn new() -> Arena {
+        Arena {
+            chunks: Vec::new(),
+            used: CHUNK_BYTES,
+        }
+    }
+
+    fn store<F: FnOnce()>(&mut self, f: F) -> Task {
+        let (size, align) = (size_of::<F>(), align_of::<F>());
+        if size == 0 {
+            let p = core::ptr::NonNull::<F>::dangling().as_ptr();
+            // SAFETY: writing a zero-sized value to an aligned non-null pointer; it is
+            // read back (or dropped) once through the returned task.
+            unsafe { p.write(f) };
+            return Task {
+                data: p.cast(),
+                act: act_in_place::<F>,
+            };
+        }
+        if size > CHUNK_BYTES || align > align_of::<Word>() {
+            return Task {
+                data: Box::into_raw(Box::new(f)).cast(),
+                act: act_boxed::<F>,
+            };
+        }
+        let mut at = (self.used + align - 1) & !(align - 1);
+        if at + size > CHUNK_BYTES {
+            let chunk = Box::<[Word]>::new_uninit_slice(CHUNK_WORDS);
+            self.chunks.push(Box::into_raw(chunk));
+            at = 0;
+        }
+        self.used = at + size;
+        let chunk = *self.chunks.last().expect("a chunk was pushed");
+        // SAFETY: `at + size <= CHUNK_BYTES`, inside the chunk; the chunk starts 16-byte
+        // aligned and `at` is a multiple of `align <= 16`; no other closure overlaps
+        // these bytes (`used` only grows).
+        let p = unsafe { chunk.cast::<u8>().add(at) };
+        // SAFETY: as above: in bounds, aligned, unused.
+        unsafe { p.cast::<F>().write(f) };
+        Task {
+            data: p,
+            act: act_in_place::<F>,
+        }
+    }
+}
+
+impl Drop for Arena {
+    fn drop(&mut self) {
+        for &c in &self.chunks {
+            // SAFETY: made by `Box::into_raw` in `store`, freed once; the closures in it
+            // were consumed or dropped by their owner (`Graph` or `GraphRun`) before.
+            drop(unsafe { Box::from_raw(c) });
+        }
+    }
+}
+
+/// No edge (the end of a node's successor list).
+const NONE: u32 = u32::MAX;
+
+/// The most tasks, and the most edges, a graph holds: node and edge numbers are `u32`
+/// (so that a node is 32 bytes and an edge 8), and [`NONE`] is reserved.
+const MAX_ITEMS: usize = u32::MAX as usize;
+
+/// A successor link: `succ` runs after the node whose list holds this edge.
+struct Edge {
+    succ: u32,
+    /// The next edge of the same list, or [`NONE`].
+    next: u32,
+}
 
 /// A DAG of tasks: each runs after all the tasks it was added after. Predecessors must
 /// exist when a task is added, so the graph is acyclic by construction.
-#[derive(Default)]
+///
+/// The graph is built in the form it runs in: one node per task (its closure, its count
+/// of unfinished predecessors, the head of its successor list), successor lists as
+/// linked edges in one vector (adding a task prepends one edge to each predecessor's
+/// list), and closures back to back in chunks of 16 KiB (one allocation per chunk, not
+/// per task; a closure larger than a chunk or aligned above 16 bytes is boxed). Running
+/// it moves these vectors, and copies nothing.
 pub struct Graph<'a> {
-    tasks: Vec<(TaskFn<'a>, Vec<usize>)>,
+    nodes: Vec<Node<'a>>,
+    edges: Vec<Edge>,
+    roots: Vec<usize>,
+    arena: Arena,
+    /// The most tasks and edges ([`MAX_ITEMS`]; less in tests).
+    limit: usize,
+    _closures: PhantomData<Box<dyn FnOnce() + Send + 'a>>,
+}
+
+// SAFETY: the graph owns its closures, which are `Send`; the arena's chunks are plain
+// memory owned by the graph, and the nodes' back pointers are null until a run.
+unsafe impl Send for Graph<'_> {}
+
+impl Default for Graph<'_> {
+    fn default() -> Self {
+        Graph::new()
+    }
 }
 
 impl<'a> Graph<'a> {
     /// An empty graph.
     pub fn new() -> Self {
-        Graph { tasks: Vec::new() }
+        Graph {
+            nodes: Vec::new(),
+            edges: Vec::new(),
+            roots: Vec::new(),
+            arena: Arena::new(),
+            limit: MAX_ITEMS,
+            _closures: PhantomData,
+        }
+    }
+
+    /// An empty graph that holds at most `limit` tasks and `limit` edges.
+    #[cfg(test)]
+    pub(crate) fn with_limit(limit: usize) -> Self {
+        let mut g = Graph::new();
+        g.limit = limit.min(MAX_ITEMS);
+        g
     }
 
     /// Adds `f`, to run after every task in `after`.
@@ -624,48 +812,92 @@ impl<'a> Graph<'a> {
         after: &[TaskId],
         f: impl FnOnce() + Send + 'a,
     ) -> Result<TaskId, GraphError> {
-        if let Some(&bad) = after.iter().find(|t| t.0 >= self.tasks.len()) {
+        if let Some(&bad) = after.iter().find(|t| t.0 >= self.nodes.len()) {
             return Err(GraphError::UnknownTask(bad));
         }
-        self.tasks
-            .push((Box::new(f), after.iter().map(|t| t.0).collect()));
-        Ok(TaskId(self.tasks.len() - 1))
+        if self.nodes.len() >= self.limit || after.len() > self.limit - self.edges.len() {
+            return Err(GraphError::Full);
+        }
+        let i = self.nodes.len();
+        for p in after {
+            let head = &mut self.nodes[p.0].head;
+            self.edges.push(Edge {
+                // Below `limit <= u32::MAX`: checked above.
+                succ: i as u32,
+                next: *head,
+            });
+            *head = (self.edges.len() - 1) as u32;
+        }
+        if after.is_empty() {
+            self.roots.push(i);
+        }
+        self.nodes.push(Node {
+            task: UnsafeCell::new(Some(self.arena.store(f))),
+            // At most `limit - edges` (checked above).
+            preds: AtomicU32::new(after.len() as u32),
+            head: NONE,
+            run: core::ptr::null(),
+        });
+        Ok(TaskId(i))
     }
 
     /// Tasks in the graph.
     pub fn len(&self) -> usize {
-        self.tasks.len()
+        self.nodes.len()
     }
 
     /// True if the graph has no task.
     pub fn is_empty(&self) -> bool {
-        self.tasks.is_empty()
+        self.nodes.is_empty()
+    }
+}
+
+/// Drops the tasks of `nodes` that were never taken to run.
+fn drop_unrun(nodes: &mut [Node<'_>]) {
+    for n in nodes {
+        if let Some(t) = n.task.get_mut().take() {
+            // SAFETY: a task never taken to run; dropped once, before its arena.
+            unsafe { t.discard() };
+        }
+    }
+}
+
+impl Drop for Graph<'_> {
+    fn drop(&mut self) {
+        // The arena is freed after this body.
+        drop_unrun(&mut self.nodes);
     }
 }
 
 impl core::fmt::Debug for Graph<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Graph")
-            .field("tasks", &self.tasks.len())
+            .field("tasks", &self.nodes.len())
             .finish()
     }
 }
 
 struct Node<'a> {
-    f: UnsafeCell<Option<TaskFn<'a>>>,
-    preds: AtomicUsize,
-    succs: Vec<usize>,
+    task: UnsafeCell<Option<Task>>,
+    preds: AtomicU32,
+    /// First edge of the successor list, or [`NONE`].
+    head: u32,
+    /// The run this node belongs to (null until it starts).
     run: *const GraphRun<'a>,
 }
 
 struct GraphRun<'a> {
     nodes: Vec<Node<'a>>,
+    edges: Vec<Edge>,
     /// Tasks without predecessors, fixed before anything runs (a scan of the counters
     /// once tasks are running would also find tasks their predecessors just released).
     roots: Vec<usize>,
     remaining: AtomicUsize,
     failed: AtomicBool,
     panic: Mutex<Option<Panic>>,
+    /// The closures' storage; freed after every unrun task was dropped (see `Drop`).
+    _arena: Arena,
+    _closures: PhantomData<Box<dyn FnOnce() + Send + 'a>>,
 }
 
 // SAFETY: each node's closure is taken and run by the one thread that made it ready
@@ -673,6 +905,12 @@ struct GraphRun<'a> {
 unsafe impl Sync for GraphRun<'_> {}
 // SAFETY: as above; closures are `Send`.
 unsafe impl Send for GraphRun<'_> {}
+
+impl Drop for GraphRun<'_> {
+    fn drop(&mut self) {
+        drop_unrun(&mut self.nodes);
+    }
+}
 
 /// Owns a [`GraphRun`] through the raw pointer its nodes point back to.
 struct RunBox<'a>(*mut GraphRun<'a>);
@@ -697,37 +935,21 @@ impl Drop for RunBox<'_> {
 unsafe impl Sync for RunBox<'_> {}
 
 impl<'a> GraphRun<'a> {
-    fn build(g: Graph<'a>) -> RunBox<'a> {
-        let n = g.tasks.len();
-        let mut succs: Vec<Vec<usize>> = vec![Vec::new(); n];
-        let mut preds = vec![0usize; n];
-        for (i, (_, after)) in g.tasks.iter().enumerate() {
-            preds[i] = after.len();
-            for &p in after {
-                succs[p].push(i);
-            }
-        }
-        let roots = (0..n).filter(|&i| preds[i] == 0).collect();
-        let nodes = g
-            .tasks
-            .into_iter()
-            .zip(succs)
-            .zip(preds)
-            .map(|(((f, _), succs), preds)| Node {
-                f: UnsafeCell::new(Some(f)),
-                preds: AtomicUsize::new(preds),
-                succs,
-                run: core::ptr::null(),
-            })
-            .collect();
+    fn build(mut g: Graph<'a>) -> RunBox<'a> {
+        let nodes = core::mem::take(&mut g.nodes);
+        let n = nodes.len();
         // Every access, including the nodes' back pointers, derives from this one raw
         // pointer, so that no later write invalidates another (Stacked Borrows).
         let raw = Box::into_raw(Box::new(GraphRun {
             nodes,
-            roots,
+            edges: core::mem::take(&mut g.edges),
+            roots: core::mem::take(&mut g.roots),
             remaining: AtomicUsize::new(n),
             failed: AtomicBool::new(false),
             panic: Mutex::new(None),
+            // The tasks moved to the run; their storage moves with them.
+            _arena: core::mem::replace(&mut g.arena, Arena::new()),
+            _closures: PhantomData,
         }));
         // SAFETY: `raw` is a fresh, unshared box.
         for node in unsafe { &mut (*raw).nodes } {
@@ -743,35 +965,56 @@ impl<'a> GraphRun<'a> {
         }
     }
 
+    /// Runs the node at `data`, then, as long as a finished task makes successors ready,
+    /// pushes all of them but one and runs that one here (a chain runs without going
+    /// through the deque).
     unsafe fn execute(data: *const ()) {
         // SAFETY: a node of a live run (the starter waits for `remaining == 0`), made
         // ready exactly once.
-        let node = unsafe { &*data.cast::<Node<'a>>() };
+        let mut node = unsafe { &*data.cast::<Node<'a>>() };
         // SAFETY: as above.
         let run = unsafe { &*node.run };
-        // SAFETY: only the thread that made the node ready takes its closure.
-        let f = unsafe { (*node.f.get()).take() }.expect("a task runs once");
-        if !run.failed.load(Ordering::Relaxed) {
-            if let Err(p) = panic::catch_unwind(AssertUnwindSafe(f)) {
-                run.failed.store(true, Ordering::Relaxed);
-                run.panic
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get_or_insert(p);
-            }
-        } else {
-            drop(f);
-        }
         let ctx = current().expect("graph tasks run on workers");
-        for &s in &node.succs {
-            // AcqRel: our effects happen before the successor's run, whichever
-            // predecessor releases it.
-            if run.nodes[s].preds.fetch_sub(1, Ordering::AcqRel) == 1 {
-                ctx.push(run.job(s));
+        let mut finished = 0;
+        loop {
+            // SAFETY: only the thread that made the node ready takes its closure.
+            let t = unsafe { (*node.task.get()).take() }.expect("a task runs once");
+            if !run.failed.load(Ordering::Relaxed) {
+                // SAFETY: taken once from its node: called once.
+                let r = panic::catch_unwind(AssertUnwindSafe(|| unsafe { t.call() }));
+                if let Err(p) = r {
+                    run.failed.store(true, Ordering::Relaxed);
+                    run.panic
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get_or_insert(p);
+                }
+            } else {
+                // SAFETY: taken once from its node: dropped once, never called.
+                unsafe { t.discard() };
+            }
+            finished += 1;
+            let mut next = None;
+            let mut e = node.head;
+            while e != NONE {
+                let edge = &run.edges[e as usize];
+                e = edge.next;
+                let succ = edge.succ as usize;
+                // AcqRel: our effects happen before the successor's run, whichever
+                // predecessor releases it.
+                if run.nodes[succ].preds.fetch_sub(1, Ordering::AcqRel) == 1
+                    && let Some(other) = next.replace(succ)
+                {
+                    ctx.push(run.job(other));
+                }
+            }
+            match next {
+                Some(s) => node = &run.nodes[s],
+                None => break,
             }
         }
         // Release: our effects happen before the starter's return.
-        run.remaining.fetch_sub(1, Ordering::Release);
+        run.remaining.fetch_sub(finished, Ordering::Release);
     }
 
     fn run(&self) {

@@ -2,7 +2,8 @@
 //! shared; writers lock one of 64 stripes (by hash) and never block readers.
 //!
 //! The table is an array of bucket pointers; a bucket is immutable once published and
-//! holds up to four `Arc<(K, V)>` entries inline (more spill into a vector). A write
+//! holds up to four `Arc<(K, V)>` entries inline (more spill into a vector), each beside
+//! its key's hash, so that a lookup dereferences only the entry whose hash matches. A write
 //! locks the stripe of its key's hash, which covers whole buckets (a table has at least
 //! as many buckets as there are stripes, both powers of two), copies the one bucket it
 //! changes (the `Arc`s, not the keys or values), publishes the copy with one atomic
@@ -41,11 +42,17 @@ const STRIPES: usize = if cfg!(any(miri, ebb_loom)) { 2 } else { 64 };
 /// entry, and a write allocates one bucket, not a bucket and a vector buffer.
 const INLINE: usize = 4;
 
+/// An entry as a bucket holds it: the key's hash beside the shared entry, so that a
+/// lookup compares hashes within the bucket and dereferences only the entry that
+/// matches (one cache miss per lookup in a large map, not one per entry of the bucket),
+/// and a table rebuild needs no rehash.
+type Slot<K, V> = (u64, Arc<(K, V)>);
+
 /// An immutable bucket once published: entries `inline` first (filled from the front),
 /// then `spill`.
 struct Bucket<K, V> {
-    inline: [Option<Arc<(K, V)>>; INLINE],
-    spill: Vec<Arc<(K, V)>>,
+    inline: [Option<Slot<K, V>>; INLINE],
+    spill: Vec<Slot<K, V>>,
 }
 
 impl<K, V> Clone for Bucket<K, V> {
@@ -70,28 +77,40 @@ impl<K, V> Bucket<K, V> {
     }
 
     #[inline]
-    fn iter(&self) -> impl Iterator<Item = &Arc<(K, V)>> {
+    fn iter(&self) -> impl Iterator<Item = &Slot<K, V>> {
         self.inline
             .iter()
             .map_while(Option::as_ref)
             .chain(self.spill.iter())
     }
 
-    fn iter_mut(&mut self) -> impl Iterator<Item = &mut Arc<(K, V)>> {
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut Slot<K, V>> {
         self.inline
             .iter_mut()
             .map_while(Option::as_mut)
             .chain(self.spill.iter_mut())
     }
 
-    fn push(&mut self, e: Arc<(K, V)>) {
+    /// The entry of `key`, whose hash is `h`.
+    #[inline]
+    fn find<Q>(&self, h: u64, key: &Q) -> Option<&(K, V)>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        self.iter()
+            .find(|(eh, e)| *eh == h && e.0.borrow() == key)
+            .map(|(_, e)| &**e)
+    }
+
+    fn push(&mut self, e: Slot<K, V>) {
         match self.inline.iter_mut().find(|s| s.is_none()) {
             Some(s) => *s = Some(e),
             None => self.spill.push(e),
         }
     }
 
-    fn retain(&mut self, mut keep: impl FnMut(&Arc<(K, V)>) -> bool) {
+    fn retain(&mut self, mut keep: impl FnMut(&Slot<K, V>) -> bool) {
         let old = core::mem::replace(self, Bucket::new());
         for e in old.inline.into_iter().flatten().chain(old.spill) {
             if keep(&e) {
@@ -203,14 +222,9 @@ where
         (h as usize) & (n - 1)
     }
 
-    /// Finds `key`'s bucket under `guard` (slot 0: table, slot 1: bucket).
+    /// Finds the bucket of hash `h` under `guard` (slot 0: table, slot 1: bucket).
     #[inline]
-    fn bucket<'g, G: SmrGuard, Q>(&self, guard: &'g G, key: &Q) -> Option<&'g Bucket<K, V>>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        let h = self.hasher.hash_one(key);
+    fn bucket<'g, G: SmrGuard>(&self, guard: &'g G, h: u64) -> Option<&'g Bucket<K, V>> {
         loop {
             let t = guard.protect_shared(0, &self.table);
             // SAFETY: protected; tables are retired only after being replaced.
@@ -246,10 +260,8 @@ where
     {
         guard.check_domain(self.domain)?;
         let g: &'g G = guard;
-        Ok(self
-            .bucket(g, key)
-            .and_then(|b| b.iter().find(|e| e.0.borrow() == key))
-            .map(|e| &e.1))
+        let h = self.hasher.hash_one(key);
+        Ok(self.bucket(g, h).and_then(|b| b.find(h, key)).map(|e| &e.1))
     }
 
     /// A clone of the value of `key` (the guard is free again afterwards).
@@ -265,9 +277,10 @@ where
         V: Clone,
     {
         guard.check_domain(self.domain)?;
+        let h = self.hasher.hash_one(key);
         let r = self
-            .bucket(guard, key)
-            .and_then(|b| b.iter().find(|e| e.0.borrow() == key))
+            .bucket(guard, h)
+            .and_then(|b| b.find(h, key))
             .map(|e| e.1.clone());
         guard.reset(1);
         guard.reset(0);
@@ -342,8 +355,8 @@ where
             let p = b.load(Ordering::Acquire);
             if !p.is_null() {
                 // SAFETY: a current bucket.
-                for e in unsafe { &*p }.iter() {
-                    fresh[self.slot(n, self.hasher.hash_one(&e.0))].push(e.clone());
+                for (h, e) in unsafe { &*p }.iter() {
+                    fresh[self.slot(n, *h)].push((*h, e.clone()));
                 }
             }
         }
@@ -381,11 +394,11 @@ where
         let entry = Arc::new((key, value));
         let mut count = self.lock(h);
         let (new, old) = self.rewrite(h, |b| {
-            if let Some(e) = b.iter_mut().find(|e| e.0 == entry.0) {
-                *e = entry;
+            if let Some(e) = b.iter_mut().find(|(eh, e)| *eh == h && e.0 == entry.0) {
+                e.1 = entry;
                 false
             } else {
-                b.push(entry);
+                b.push((h, entry));
                 true
             }
         });
@@ -421,7 +434,7 @@ where
         let mut count = self.lock(h);
         let (gone, old) = self.rewrite(h, |b| {
             let before = b.len();
-            b.retain(|e| e.0.borrow() != key);
+            b.retain(|(eh, e)| *eh != h || e.0.borrow() != key);
             before != b.len()
         });
         if gone {
@@ -451,12 +464,14 @@ where
         guard.check_domain(self.domain)?;
         let h = self.hasher.hash_one(key);
         let stripe = self.lock(h);
-        let (found, old) = self.rewrite(h, |b| match b.iter_mut().find(|e| e.0.borrow() == key) {
-            Some(e) => {
-                *e = Arc::new((e.0.clone(), f(&e.1)));
-                true
+        let (found, old) = self.rewrite(h, |b| {
+            match b.iter_mut().find(|(eh, e)| *eh == h && e.0.borrow() == key) {
+                Some((_, e)) => {
+                    *e = Arc::new((e.0.clone(), f(&e.1)));
+                    true
+                }
+                None => false,
             }
-            None => false,
         });
         drop(stripe);
         Self::retire_bucket(guard, old);
@@ -490,7 +505,7 @@ where
                     continue;
                 }
                 // SAFETY: protected and validated in a live slot.
-                for e in unsafe { &*b }.iter() {
+                for (_, e) in unsafe { &*b }.iter() {
                     f(&e.0, &e.1);
                 }
             }

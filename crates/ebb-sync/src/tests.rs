@@ -1020,6 +1020,98 @@ mod executor {
         let _: TaskId = a;
     }
 
+    #[test]
+    fn graph_refuses_tasks_and_edges_past_its_limit() {
+        let mut g = Graph::with_limit(3);
+        let a = g.add(&[], || ()).unwrap();
+        let b = g.add(&[a, a], || ()).unwrap();
+        // Two edges used: a task after two more would need four.
+        assert_eq!(g.add(&[a, b], || ()), Err(GraphError::Full));
+        let c = g.add(&[b], || ()).unwrap();
+        // Three tasks: the limit.
+        assert_eq!(g.add(&[], || ()), Err(GraphError::Full));
+        assert_eq!(g.len(), 3);
+        let _ = c;
+        Executor::new(1).run(g);
+    }
+
+    /// Closures of every storage class (zero-sized, in the arena across chunk ends,
+    /// boxed because large or over-aligned) run once each, and those of a graph that is
+    /// dropped unrun, or skipped after a panic, are dropped once each.
+    #[test]
+    fn graph_closures_run_or_drop_exactly_once() {
+        struct Count<'a>(&'a AtomicUsize);
+        impl Drop for Count<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        #[repr(align(64))]
+        struct Aligned(#[allow(dead_code)] u8);
+        let (ran, dropped) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let tasks = n(3000, 1200);
+        let build = || {
+            let mut g = Graph::new();
+            let mut prev: Option<TaskId> = None;
+            for i in 0..tasks {
+                let (ran, dropped) = (&ran, &dropped);
+                let after: Vec<TaskId> = prev.into_iter().collect();
+                let id = match i % 4 {
+                    0 => g.add(&after, || ()),
+                    1 => {
+                        let (big, c) = ([i as u8; 17_000], Count(dropped));
+                        g.add(&after, move || {
+                            let _c = c;
+                            assert_eq!(big[16_999], i as u8);
+                            ran.fetch_add(1, Ordering::Relaxed);
+                        })
+                    }
+                    2 => {
+                        let (al, c) = (Aligned(i as u8), Count(dropped));
+                        g.add(&after, move || {
+                            let _c = c;
+                            assert_eq!(al.0, i as u8);
+                            ran.fetch_add(1, Ordering::Relaxed);
+                        })
+                    }
+                    _ => {
+                        let (odd, c) = ([i as u8; 37], Count(dropped));
+                        g.add(&after, move || {
+                            let _c = c;
+                            assert_eq!(odd[36], i as u8);
+                            ran.fetch_add(1, Ordering::Relaxed);
+                        })
+                    }
+                }
+                .unwrap();
+                prev = Some(id);
+            }
+            g
+        };
+        let with_closure = tasks - tasks.div_ceil(4);
+        Executor::new(2).run(build());
+        assert_eq!(ran.load(Ordering::Relaxed), with_closure);
+        assert_eq!(dropped.load(Ordering::Relaxed), with_closure);
+        drop(build());
+        assert_eq!(
+            ran.load(Ordering::Relaxed),
+            with_closure,
+            "a dropped graph ran"
+        );
+        assert_eq!(dropped.load(Ordering::Relaxed), 2 * with_closure);
+        // A panic in the first task skips, and drops, all the others.
+        let mut g = build();
+        g.add(&[], || panic!("first")).unwrap();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Executor::new(1).run(g)));
+        assert!(r.is_err());
+        assert_eq!(dropped.load(Ordering::Relaxed), 3 * with_closure);
+        assert_eq!(
+            ran.load(Ordering::Relaxed),
+            with_closure,
+            "a skipped task ran"
+        );
+    }
+
     /// A wavefront DAG: cell (i, j) after (i-1, j) and (i, j-1); each task checks that
     /// its predecessors finished, and records its own finish.
     #[test]
