@@ -34,17 +34,20 @@
 //!
 //! * `parallel_get` (`ops/s`): every thread looks up 500k random keys (`--quick`: 50k) of one
 //!   shared 1M-key random map (`--quick`: 30k keys).
-//! * `parallel_insert` (`ops/s`, also under the `jemalloc` runner): every thread inserts
+//! * `parallel_insert` (`ops/s`, also under the `jemalloc` and `ebb` runners, the latter
+//!   with ebb-slab's `EbbAlloc` as the process's global allocator): every thread inserts
 //!   200k random keys (`--quick`: 20k) under a prefix of its own: ebb through a
 //!   `ZipperHead` write zipper each, `dashmap` through `insert`. (pathmap's `ZipperHead`
 //!   is not `Sync`, so it cannot be shared by the threads: no pathmap row.) Under another
-//!   runner than `system` the impls are named `ebb-jemalloc` and so on.
+//!   runner than `system` the impls are named `ebb-jemalloc`, `dashmap-ebballoc` and so on.
 //! * `intern_insert`, `intern_lookup` (`ops/s`): every thread interns 100k strings of
 //!   its own; every thread looks up random strings from 100k interned ones. ebb's
 //!   `SharedMapping`, lasso's `ThreadedRodeo`, a `DashMap<Vec<u8>, u64>` with a shared
-//!   counter.
+//!   counter, and `ebb-sync`: ebb-sync's lock-free `Interner` under QSBR (one registered
+//!   handle per thread, a quiescent state every 100 operations).
 
 use crate::harness::{self, Config, Row, Sink, Stat};
+use ebb_smr::SmrHandle;
 use ebb_trie::PathMap;
 use ebb_trie::intern::SharedMapping;
 #[cfg(target_feature = "aes")]
@@ -52,6 +55,9 @@ use pathmap::zipper::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hint::black_box;
 use std::time::Instant;
+
+/// Operations between two quiescent states of a QSBR reader (the `sync` suite's interval).
+const QUIESCE_EVERY: usize = 100;
 
 #[cfg(target_feature = "aes")]
 type Pm = pathmap::PathMap<u64>;
@@ -680,13 +686,12 @@ fn parallel_insert(cfg: &Config, sink: &mut Sink) {
         }));
         assert_eq!(dm.len(), per * cfg.threads);
     }
-    // The report keys rows by impl and thread count, so the allocator goes in the name.
-    let name = |imp: &str| {
-        if cfg.allocator == "system" {
-            imp.to_string()
-        } else {
-            format!("{imp}-{}", cfg.allocator)
-        }
+    // The report keys rows by impl and thread count, so the allocator goes in the name
+    // (`ebb-jemalloc`, `dashmap-ebballoc`; the `ebb` runner's allocator is `EbbAlloc`).
+    let name = |imp: &str| match cfg.allocator {
+        "system" => imp.to_string(),
+        "ebb" => format!("{imp}-ebballoc"),
+        other => format!("{imp}-{other}"),
     };
     let w = "parallel_insert";
     sink.push(w, &name("ebb"), "ops_per_sec", "ops/s", Stat::of(&e));
@@ -706,8 +711,21 @@ fn intern(cfg: &Config, sink: &mut Sink) {
         })
         .collect();
     let rounds = cfg.repeats.min(2);
-    let (mut e, mut l, mut d) = (vec![], vec![], vec![]);
+    let (mut e, mut l, mut d, mut y) = (vec![], vec![], vec![], vec![]);
     for _ in 0..rounds {
+        // ebb-sync's lock-free intern table under QSBR: each thread registers once and
+        // reports a quiescent state every `QUIESCE_EVERY` operations.
+        let q = ebb_smr::qsbr::Domain::new();
+        let tab: ebb_sync::Interner<ebb_smr::qsbr::Domain> = ebb_sync::Interner::with_domain(&q);
+        y.push(harness::ops_per_sec(cfg.threads, per as u64, |t| {
+            let mut h = q.register();
+            for (i, s) in strings[t].iter().enumerate() {
+                black_box(tab.intern_with(&h.pin(), s.as_bytes()).expect("room"));
+                if i % QUIESCE_EVERY == 0 {
+                    h.quiescent();
+                }
+            }
+        }));
         let m = SharedMapping::new();
         e.push(harness::ops_per_sec(cfg.threads, per as u64, |t| {
             let mut p = m.permission().expect("a free permission");
@@ -747,6 +765,13 @@ fn intern(cfg: &Config, sink: &mut Sink) {
         "ops/s",
         Stat::of(&d),
     );
+    sink.push(
+        "intern_insert",
+        "ebb-sync",
+        "ops_per_sec",
+        "ops/s",
+        Stat::of(&y),
+    );
 
     // Lookups of strings interned beforehand.
     let all: Vec<String> = (0..per).map(|i| format!("lookup/{i}/{}", i % 97)).collect();
@@ -755,6 +780,14 @@ fn intern(cfg: &Config, sink: &mut Sink) {
         let mut p = m.permission().expect("a free permission");
         for s in &all {
             p.intern(s.as_bytes());
+        }
+    }
+    let q = ebb_smr::qsbr::Domain::new();
+    let tab: ebb_sync::Interner<ebb_smr::qsbr::Domain> = ebb_sync::Interner::with_domain(&q);
+    {
+        let h = q.register();
+        for s in &all {
+            tab.intern_with(&h.pin(), s.as_bytes()).expect("room");
         }
     }
     let r: lasso::ThreadedRodeo = lasso::ThreadedRodeo::new();
@@ -797,6 +830,34 @@ fn intern(cfg: &Config, sink: &mut Sink) {
         "ops_per_sec",
         "ops/s",
         look(&|s| dm.get(s.as_bytes()).is_some()),
+    );
+    // ebb-sync's table needs a registered QSBR handle per thread, so it has its own loop
+    // (the same key draws as `look`'s).
+    let v: Vec<f64> = (0..rounds)
+        .map(|_| {
+            harness::ops_per_sec(cfg.threads, ops, |t| {
+                let mut h = q.register();
+                let mut rng = Rng(t as u64 * 31 + 7);
+                for i in 0..ops {
+                    let s = &all[rng.below(all.len())];
+                    assert!(
+                        tab.get_with(&h.pin(), s.as_bytes())
+                            .expect("own domain")
+                            .is_some()
+                    );
+                    if i % QUIESCE_EVERY as u64 == 0 {
+                        h.quiescent();
+                    }
+                }
+            })
+        })
+        .collect();
+    sink.push(
+        "intern_lookup",
+        "ebb-sync",
+        "ops_per_sec",
+        "ops/s",
+        Stat::of(&v),
     );
 }
 

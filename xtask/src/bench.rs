@@ -184,14 +184,14 @@ pub const SUITES: &[Suite] = &[
     },
     Suite {
         name: "trie",
-        runners: &["system", "jemalloc"],
+        runners: &["system", "jemalloc", "ebb"],
         baseline: "pathmap",
         about: "ebb-trie's PathMap against the pathmap crate, BTreeMap, HashMap and qp-trie \
                 (point operations on random, URL-like, s-expression and dense keys at 10k \
                 and 1M keys; clone; memory per key, one child process per impl; trie \
                 algebra; the file form; parallel gets and inserts), and its SharedMapping \
                 interner against lasso and dashmap. Only parallel_insert runs under the \
-                jemalloc runner. See benches/src/trie.rs for each workload.",
+                jemalloc and ebb (EbbAlloc) runners. See benches/src/trie.rs for each workload.",
         variants: &[],
         thread_labels: &[],
         process_spread: &[],
