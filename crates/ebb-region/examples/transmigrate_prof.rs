@@ -2,7 +2,7 @@
 //! suite is). Builds a 1M-cell list or a 1M-node tree in allocation order and copies it
 //! `ROUNDS` times, printing ns per object and the same bytes' `memcpy` time.
 //!
-//! `cargo run --release -p ebb-region --example transmigrate_prof -- list|tree|dag|scattered [rounds]`
+//! `cargo run --release -p ebb-region --example transmigrate_prof -- list|tree|dag|cyclic|scattered [rounds]`
 
 use ebb_region::{
     BlockPool, RPtr, Region, Trace, transmigrate, transmigrate_counted, transmigrate_naive,
@@ -68,26 +68,21 @@ fn tree(r: &Region, n: usize, shape: &str) -> RPtr<TNode> {
         };
         node.l.set(kid(0, &mut rng));
         node.r.set(kid(1, &mut rng));
+        if shape == "cyclic" && i > 0 && 2 * i + 1 >= n {
+            // Leaves point back at their parent, as in the bench's cyclic graph.
+            node.l.set(Some(nodes[(i - 1) / 2]));
+        }
     }
     nodes[0]
 }
 
-/// This thread's CPU time in seconds (from `/proc/thread-self/schedstat`), so that
-/// preemption on a loaded machine does not count; falls back to 0 (wall time only).
-fn cpu() -> f64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
-        .map_or(0.0, |ns| ns / 1e9)
-}
-
-/// Runs `f` and returns the smaller of its wall and CPU time.
+/// Runs `f` and returns its wall time in seconds. (The thread's CPU time from
+/// `/proc/thread-self/schedstat` is not used: for a running thread it advances only at
+/// scheduler ticks, so a copy of a few milliseconds reads as whole ticks.)
 fn timed(f: impl FnOnce()) -> f64 {
-    let (c, t) = (cpu(), Instant::now());
+    let t = Instant::now();
     f();
-    let wall = t.elapsed().as_secs_f64();
-    let c = cpu() - c;
-    if c > 0.0 { wall.min(c) } else { wall }
+    t.elapsed().as_secs_f64()
 }
 
 fn main() {

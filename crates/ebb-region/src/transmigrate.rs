@@ -109,9 +109,14 @@ pub(crate) struct Tables {
     /// Source block index -> slot in `slot`/`bits`, or `NO_SLOT` until first touched.
     slots: Vec<u32>,
     slot: Vec<Slot>,
-    /// The base address of the source block looked up last, and its slot.
+    /// The base addresses of the two source blocks looked up last, and their slots
+    /// (`last` the most recent): a parent and its children often lie in two blocks,
+    /// and a graph with back edges (a child pointing at its parent) alternates
+    /// between them.
     last_base: usize,
     last_slot: usize,
+    prev_base: usize,
+    prev_slot: usize,
     /// `wpb / 64` words per slot.
     bits: Vec<u64>,
     /// `wpb` entries per compact slot: the copy of the object starting at that word.
@@ -155,6 +160,8 @@ impl Tables {
             slot: Vec::new(),
             last_base: 0,
             last_slot: 0,
+            prev_base: 0,
+            prev_slot: 0,
             bits: Vec::new(),
             fwd,
             fwd_used: 0,
@@ -188,8 +195,14 @@ impl Tables {
         if base == self.last_base {
             return (self.last_slot, off >> 3);
         }
-        // SAFETY: the caller's obligation.
-        let s = unsafe { self.index_slow(addr, dst) };
+        let s = if base == self.prev_base {
+            self.prev_slot
+        } else {
+            // SAFETY: the caller's obligation.
+            unsafe { self.index_slow(addr, dst) }
+        };
+        self.prev_base = self.last_base;
+        self.prev_slot = self.last_slot;
         self.last_base = base;
         self.last_slot = s;
         (s, off >> 3)
