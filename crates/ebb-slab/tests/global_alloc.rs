@@ -3,6 +3,8 @@
 //! alignments, cross-thread frees, realloc chains and checked contents; allocation in
 //! thread-local destructors.
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc;
@@ -243,19 +245,7 @@ fn numa_child_report() {
 
 #[test]
 fn numa_policy_from_env() {
-    let child = |env: &str| {
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["numa_child_report", "--exact", "--ignored", "--nocapture"])
-            .env("EBB_NUMA", env)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        let s = String::from_utf8(out.stdout).unwrap();
-        s.lines()
-            .find(|l| l.starts_with("NUMA-STATS"))
-            .unwrap()
-            .to_string()
-    };
+    let child = |env: &str| common::numa_stats_of_child("numa_child_report", env);
     let single =
         std::fs::read_to_string("/sys/devices/system/node/online").is_ok_and(|s| s.trim() == "0");
     let s = child("node:0");

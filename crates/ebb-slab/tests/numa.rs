@@ -4,7 +4,7 @@
 //! applied (or, where `mbind` is refused, the refusal is reported) and allocation works
 //! either way.
 
-use std::process::Command;
+mod common;
 
 use ebb_slab::EbbAlloc;
 use ebb_slab::heap::{NumaPolicy, NumaSource, NumaState};
@@ -68,17 +68,7 @@ fn child_report() {
 }
 
 fn child(env: &str) -> String {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["child_report", "--exact", "--ignored", "--nocapture"])
-        .env("EBB_NUMA", env)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let s = String::from_utf8(out.stdout).unwrap();
-    s.lines()
-        .find(|l| l.starts_with("NUMA-STATS"))
-        .unwrap()
-        .to_string()
+    common::numa_stats_of_child("child_report", env)
 }
 
 #[test]
