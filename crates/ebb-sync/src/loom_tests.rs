@@ -345,3 +345,135 @@ fn loom_intern_publish_hp() {
 fn loom_intern_publish_qsbr() {
     model("intern publish (qsbr)", || intern_model(qsbr::Domain::new));
 }
+
+// === map: a reader racing a rebuild and a replace; two stripes racing for a slot ===
+//
+// Under loom the map has 2 stripes and tables start at 4 slots. The hasher below maps
+// each key to a chosen hash, so the models fix which stripe (bit 0), home slot (bits 0-1)
+// and tag (top bits, 0 here) every key has.
+
+#[derive(Default, Clone)]
+struct Chosen;
+
+struct ChosenHasher(u64);
+
+impl core::hash::Hasher for ChosenHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("the models hash u64 keys")
+    }
+    fn write_u64(&mut self, k: u64) {
+        // key -> hash: 0..=3 hash to themselves; 4 hashes to 4 (stripe 0, home 0).
+        self.0 = k;
+    }
+}
+
+impl core::hash::BuildHasher for Chosen {
+    type Hasher = ChosenHasher;
+    fn build_hasher(&self) -> ChosenHasher {
+        ChosenHasher(0)
+    }
+}
+
+/// Keys 0, 1, 2 are in a 4-slot table. The writer inserts key 3 (the fourth used slot
+/// of four: the table is rebuilt at 16 slots and the old one's slots marked `MOVED`),
+/// then replaces key 1's value (retiring the entry the reader may hold). The reader
+/// looks key 1 up and reads its value: 1 or 11, never a dropped one.
+fn map_rebuild_model<S: Smr>(make: fn() -> S) {
+    use crate::map::Map;
+    let domain = make();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let m = Arc::new(Map::<u64, Payload, S, Chosen>::with_domain_and_hasher(
+        &domain, Chosen,
+    ));
+    let mut h = domain.register();
+    for k in 0..3 {
+        m.insert_with(&h.pin(), k, Payload::new(k, &drops)).unwrap();
+    }
+    let r = {
+        let (m, domain) = (m.clone(), domain.clone());
+        loom::thread::spawn(move || {
+            let mut h = domain.register();
+            let v = m.get_with(&mut h.pin(), &1).unwrap().map(|p| p.get());
+            h.quiescent();
+            h.flush();
+            v
+        })
+    };
+    m.insert_with(&h.pin(), 3, Payload::new(3, &drops)).unwrap();
+    m.insert_with(&h.pin(), 1, Payload::new(11, &drops))
+        .unwrap();
+    h.quiescent();
+    h.flush();
+    let v = r.join().unwrap();
+    assert!(v == Some(1) || v == Some(11), "reader saw {v:?}");
+    assert_eq!(m.len(), 4);
+    assert_eq!(
+        m.get_with(&mut h.pin(), &1).unwrap().map(|p| p.get()),
+        Some(11)
+    );
+    drop(m);
+    h.quiescent();
+    h.barrier().unwrap();
+    assert_eq!(drops.load(Ordering::Relaxed), 5, "every value dropped once");
+}
+
+#[test]
+fn loom_map_reader_vs_rebuild_hp() {
+    model("map reader vs rebuild (hp)", || {
+        map_rebuild_model(hp::Domain::new)
+    });
+}
+
+#[test]
+fn loom_map_reader_vs_rebuild_qsbr() {
+    model("map reader vs rebuild (qsbr)", || {
+        map_rebuild_model(qsbr::Domain::new)
+    });
+}
+
+/// Key 0 sits in slot 0. Key 4 (stripe 0, home 0) and key 1 (stripe 1, home 1) are
+/// inserted by two writers holding different stripes; both want slot 1, which a
+/// compare-and-swap gives to one of them, and the other probes on. Both keys are found
+/// afterwards.
+#[test]
+fn loom_map_stripes_race_for_a_slot_hp() {
+    model("map stripes race for a slot (hp)", || {
+        use crate::map::Map;
+        let domain = hp::Domain::new();
+        let drops = Arc::new(AtomicUsize::new(0));
+        let m = Arc::new(
+            Map::<u64, Payload, hp::Domain, Chosen>::with_domain_and_hasher(&domain, Chosen),
+        );
+        let mut h = domain.register();
+        m.insert_with(&h.pin(), 0, Payload::new(0, &drops)).unwrap();
+        let w = {
+            let (m, domain, drops) = (m.clone(), domain.clone(), drops.clone());
+            loom::thread::spawn(move || {
+                let h = domain.register();
+                assert_eq!(
+                    m.insert_with(&h.pin(), 1, Payload::new(1, &drops)),
+                    Ok(true)
+                );
+                h.flush();
+            })
+        };
+        assert_eq!(
+            m.insert_with(&h.pin(), 4, Payload::new(4, &drops)),
+            Ok(true)
+        );
+        w.join().unwrap();
+        for k in [0, 1, 4] {
+            assert_eq!(
+                m.get_with(&mut h.pin(), &k).unwrap().map(|p| p.get()),
+                Some(k)
+            );
+        }
+        assert_eq!(m.len(), 3);
+        drop(m);
+        h.barrier().unwrap();
+        assert_eq!(drops.load(Ordering::Relaxed), 3);
+    });
+}

@@ -1,29 +1,55 @@
 //! [`Map`]: a read-mostly concurrent hash map. Reads are lock-free and write nothing
 //! shared; writers lock one of 64 stripes (by hash) and never block readers.
 //!
-//! The table is an array of bucket pointers; a bucket is immutable once published and
-//! holds up to four `Arc<(K, V)>` entries inline (more spill into a vector), each beside
-//! its key's hash, so that a lookup dereferences only the entry whose hash matches. A write
-//! locks the stripe of its key's hash, which covers whole buckets (a table has at least
-//! as many buckets as there are stripes, both powers of two), copies the one bucket it
-//! changes (the `Arc`s, not the keys or values), publishes the copy with one atomic
-//! store and retires the old bucket through ebb-smr. Writers of different stripes run in
-//! parallel. When a stripe holds more than four entries per bucket of its share, the
-//! writer locks every stripe in order and, if the map holds more than one entry per
-//! bucket, rebuilds the table at twice the buckets: the new table is published by pointer
-//! swap, then every bucket pointer of the old table is cleared before the old buckets
-//! and table are retired, so a reader still walking the old table finds a cleared slot
-//! and restarts on the new one (a hazard-pointer reader could otherwise validate a
-//! bucket that was already retired).
+//! # Layout
 //!
-//! Reads take two protections (table, bucket). [`get`](Map::get_with) returns a
+//! The table is one allocation: a header (the slot mask) followed by a power-of-two
+//! array of slots, open-addressed with linear probing. A slot is one word:
+//!
+//! * `EMPTY` (null): never used; a probe that reaches it stops.
+//! * `TOMBSTONE`: its entry was removed; probes go past it and an insert may reuse it.
+//! * `MOVED`: the table was replaced by a larger one; a reader that sees it restarts on
+//!   the current table.
+//! * an entry pointer: a boxed, immutable `(K, V)` aligned to 16 bytes, whose four free
+//!   low bits carry the top four bits of the key's hash (a *tag*). A probe dereferences
+//!   only the entries whose tag matches (one in sixteen of the others), so a lookup is
+//!   one hop from the slot to the entry, as in an open-addressed table of pointers.
+//!
+//! A slot never goes back to `EMPTY`, which keeps linear probing's invariant for
+//! concurrent readers: between a key's home slot and the slot that holds it, no slot is
+//! empty.
+//!
+//! # Writes
+//!
+//! A write locks the stripe of its key's hash (`h % 64`). Only that stripe's writers
+//! ever change a slot that holds one of its keys: a replace or an update stores the new
+//! entry into the key's slot, a remove stores `TOMBSTONE`; the replaced entry is retired
+//! through ebb-smr, so readers that loaded it keep a valid `&V` until their guard ends.
+//! Keys of different stripes share probe sequences, so a free slot (`EMPTY` or
+//! `TOMBSTONE`) is claimed with a compare-and-swap; a writer that loses the race probes
+//! again. An entry is replaced, never mutated, so readers need no lock and write nothing.
+//!
+//! When the used slots (entries and tombstones) pass three quarters of the table, the
+//! writer locks every stripe in order and rebuilds the table at a size that leaves it
+//! at most half full (rehashing each key; tombstones are dropped). The new table is
+//! published by pointer swap, then every slot of the old one is set to `MOVED` before
+//! the old table is retired: a reader still probing the old table either validates an
+//! entry that is not yet retired (an entry is retired only by a writer of the new table,
+//! after this) or finds `MOVED` and restarts. (Under hazard pointers a reader validates
+//! its entry against the slot it loaded it from; without the `MOVED` marks, that slot
+//! could keep an entry that the new table had already replaced and retired.)
+//!
+//! Reads take two protections (table, entry). [`get`](Map::get_with) returns a
 //! reference valid while the guard is borrowed; iteration ([`for_each_with`]) is weakly
-//! consistent: each bucket is a snapshot, but writes to buckets already visited or not
-//! yet visited may or may not be seen.
+//! consistent: writes to slots already visited or not yet visited may or may not be
+//! seen, and if the table is replaced mid-walk the walk restarts on the new table, so
+//! an entry may be passed to the callback twice.
 //!
 //! [`for_each_with`]: Map::for_each_with
 
 use crate::sync::atomic::{AtomicPtr, Ordering};
+use crate::sync::{Mutex, MutexGuard};
+use core::alloc::Layout;
 use core::borrow::Borrow;
 use core::fmt;
 use core::hash::{BuildHasher, Hash};
@@ -32,118 +58,169 @@ use core::ptr;
 use crossbeam_utils::CachePadded;
 use ebb_smr::{DomainId, Smr, SmrError, SmrGuard};
 use std::collections::hash_map::RandomState;
-use std::sync::{Arc, Mutex, MutexGuard};
 
-/// Writer stripes, and the fewest buckets a table has.
+/// Writer stripes.
 const STRIPES: usize = if cfg!(any(miri, ebb_loom)) { 2 } else { 64 };
 
-/// Entries kept in the bucket itself (the table keeps at most two per bucket on average,
-/// so a bucket rarely spills): a reader goes from the bucket pointer straight to an
-/// entry, and a write allocates one bucket, not a bucket and a vector buffer.
-const INLINE: usize = 4;
+/// The fewest slots a table has (small under the model checkers so that their few
+/// inserts rebuild the table).
+const MIN_SLOTS: usize = if cfg!(any(miri, ebb_loom)) { 4 } else { 64 };
 
-/// An entry as a bucket holds it: the key's hash beside the shared entry, so that a
-/// lookup compares hashes within the bucket and dereferences only the entry that
-/// matches (one cache miss per lookup in a large map, not one per entry of the bucket),
-/// and a table rebuild needs no rehash.
-type Slot<K, V> = (u64, Arc<(K, V)>);
+/// Tag bits in an entry pointer (the entry's alignment is `1 << TAG_BITS`).
+const TAG_BITS: u32 = 4;
+const TAG_MASK: usize = (1 << TAG_BITS) - 1;
 
-/// An immutable bucket once published: entries `inline` first (filled from the front),
-/// then `spill`.
-struct Bucket<K, V> {
-    inline: [Option<Slot<K, V>>; INLINE],
-    spill: Vec<Slot<K, V>>,
+/// Slot words that are not entries (their address part is 0).
+const EMPTY: usize = 0;
+const TOMBSTONE: usize = 1;
+const MOVED: usize = 2;
+
+/// An entry: immutable once published; replaced as a whole.
+#[repr(C, align(16))]
+struct Entry<K, V> {
+    key: K,
+    value: V,
 }
 
-impl<K, V> Clone for Bucket<K, V> {
-    fn clone(&self) -> Self {
-        Bucket {
-            inline: self.inline.clone(),
-            spill: self.spill.clone(),
-        }
-    }
+const _: () = assert!(core::mem::align_of::<Entry<u8, u8>>() == 1 << TAG_BITS);
+
+/// The tag of hash `h`: its top bits (the home slot uses the low ones).
+#[inline(always)]
+fn tag(h: u64) -> usize {
+    (h >> (64 - TAG_BITS)) as usize
 }
 
-impl<K, V> Bucket<K, V> {
-    fn len(&self) -> usize {
-        self.iter().count()
-    }
+/// A sentinel slot word (`EMPTY`, `TOMBSTONE`, `MOVED`) as a pointer.
+#[inline(always)]
+fn sentinel<K, V>(w: usize) -> *mut Entry<K, V> {
+    ptr::without_provenance_mut(w)
+}
 
-    fn new() -> Self {
-        Bucket {
-            inline: Default::default(),
-            spill: Vec::new(),
-        }
-    }
+/// What a slot word holds.
+enum Word<K, V> {
+    Empty,
+    Tombstone,
+    Moved,
+    /// An entry and its tag.
+    Entry(*mut Entry<K, V>, usize),
+}
 
-    #[inline]
-    fn iter(&self) -> impl Iterator<Item = &Slot<K, V>> {
-        self.inline
-            .iter()
-            .map_while(Option::as_ref)
-            .chain(self.spill.iter())
-    }
-
-    fn iter_mut(&mut self) -> impl Iterator<Item = &mut Slot<K, V>> {
-        self.inline
-            .iter_mut()
-            .map_while(Option::as_mut)
-            .chain(self.spill.iter_mut())
-    }
-
-    /// The entry of `key`, whose hash is `h`.
-    #[inline]
-    fn find<Q>(&self, h: u64, key: &Q) -> Option<&(K, V)>
-    where
-        K: Borrow<Q>,
-        Q: Eq + ?Sized,
-    {
-        self.iter()
-            .find(|(eh, e)| *eh == h && e.0.borrow() == key)
-            .map(|(_, e)| &**e)
-    }
-
-    fn push(&mut self, e: Slot<K, V>) {
-        match self.inline.iter_mut().find(|s| s.is_none()) {
-            Some(s) => *s = Some(e),
-            None => self.spill.push(e),
-        }
-    }
-
-    fn retain(&mut self, mut keep: impl FnMut(&Slot<K, V>) -> bool) {
-        let old = core::mem::replace(self, Bucket::new());
-        for e in old.inline.into_iter().flatten().chain(old.spill) {
-            if keep(&e) {
-                self.push(e);
-            }
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.inline[0].is_none()
+#[inline(always)]
+fn decode<K, V>(w: *mut Entry<K, V>) -> Word<K, V> {
+    let a = w.addr();
+    if a > TAG_MASK {
+        Word::Entry(w.map_addr(|a| a & !TAG_MASK), a & TAG_MASK)
+    } else if a == EMPTY {
+        Word::Empty
+    } else if a == TOMBSTONE {
+        Word::Tombstone
+    } else {
+        Word::Moved
     }
 }
 
+/// The header of a table; `mask + 1` slots follow it in the same allocation.
+#[repr(C)]
 struct Table<K, V> {
-    buckets: Box<[AtomicPtr<Bucket<K, V>>]>,
+    mask: usize,
+    _slots: PhantomData<AtomicPtr<Entry<K, V>>>,
 }
 
 impl<K, V> Table<K, V> {
-    fn boxed(n: usize) -> *mut Table<K, V> {
-        Box::into_raw(Box::new(Table {
-            buckets: (0..n).map(|_| AtomicPtr::new(ptr::null_mut())).collect(),
-        }))
+    /// The layout of a table of `n` slots, and the offset of its first slot.
+    fn layout(n: usize) -> (Layout, usize) {
+        Layout::new::<Table<K, V>>()
+            .extend(Layout::array::<AtomicPtr<Entry<K, V>>>(n).expect("table size overflows"))
+            .expect("table size overflows")
+    }
+
+    /// A table of `n` (a power of two) empty slots.
+    fn alloc(n: usize) -> *mut Table<K, V> {
+        debug_assert!(n.is_power_of_two());
+        let (layout, off) = Self::layout(n);
+        // SAFETY: the layout has a non-zero size (the header).
+        let p = unsafe { std::alloc::alloc(layout) };
+        if p.is_null() {
+            std::alloc::handle_alloc_error(layout);
+        }
+        let t = p.cast::<Table<K, V>>();
+        // SAFETY: `p` is a fresh allocation of `layout`: the header at 0 and `n` slots at
+        // `off`, each written once here before anyone can see the table.
+        unsafe {
+            t.write(Table {
+                mask: n - 1,
+                _slots: PhantomData,
+            });
+            let s = p.add(off).cast::<AtomicPtr<Entry<K, V>>>();
+            for i in 0..n {
+                s.add(i).write(AtomicPtr::new(ptr::null_mut()));
+            }
+        }
+        t
+    }
+
+    /// The slots of table `t`.
+    ///
+    /// # Safety
+    ///
+    /// `t` came from [`Table::alloc`] and is not freed during `'a`.
+    #[inline(always)]
+    unsafe fn slots<'a>(t: *const Table<K, V>) -> &'a [AtomicPtr<Entry<K, V>>] {
+        // SAFETY: the caller's contract; `mask` was written before the table was
+        // published (Release) and never changes; the slots were initialised by `alloc`.
+        unsafe {
+            let n = (*t).mask + 1;
+            let off = Self::layout_offset();
+            core::slice::from_raw_parts(t.cast::<u8>().add(off).cast(), n)
+        }
+    }
+
+    /// The offset of the first slot (independent of the slot count).
+    #[inline(always)]
+    const fn layout_offset() -> usize {
+        let h = core::mem::size_of::<Table<K, V>>();
+        let a = core::mem::align_of::<AtomicPtr<Entry<K, V>>>();
+        h.div_ceil(a) * a
     }
 }
 
-unsafe fn free_bucket<K, V>(p: *mut Bucket<K, V>) {
-    // SAFETY: buckets are boxes.
-    drop(unsafe { Box::from_raw(p) });
+/// Frees a table (not the entries its slots point to).
+///
+/// # Safety
+///
+/// `t` came from [`Table::alloc`], is unreachable, and is freed once.
+unsafe fn free_table<K, V>(t: *mut Table<K, V>) {
+    // SAFETY: the caller's contract: the table is ours; its slots are initialised atomics
+    // (dropped in place for the model checker's sake) and the layout is the one `alloc`
+    // used, recomputed from the slot count.
+    unsafe {
+        let n = (*t).mask + 1;
+        let (layout, off) = Table::<K, V>::layout(n);
+        debug_assert_eq!(off, Table::<K, V>::layout_offset());
+        let s = t.cast::<u8>().add(off).cast::<AtomicPtr<Entry<K, V>>>();
+        ptr::drop_in_place(ptr::slice_from_raw_parts_mut(s, n));
+        std::alloc::dealloc(t.cast(), layout);
+    }
 }
 
-unsafe fn free_table<K, V>(p: *mut Table<K, V>) {
-    // SAFETY: tables are boxes; their bucket pointers were cleared or are owned elsewhere.
-    drop(unsafe { Box::from_raw(p) });
+/// Frees an entry.
+///
+/// # Safety
+///
+/// `e` came from `Box::into_raw`, is unreachable, and is freed once.
+unsafe fn free_entry<K, V>(e: *mut Entry<K, V>) {
+    // SAFETY: the caller's contract.
+    drop(unsafe { Box::from_raw(e) });
+}
+
+/// A writer stripe's counts.
+#[derive(Default)]
+struct Counts {
+    /// Entries of this stripe's keys.
+    live: usize,
+    /// Slots this stripe's writers turned from `EMPTY` to used (entries and tombstones
+    /// count until a rebuild).
+    used: usize,
 }
 
 /// A read-mostly concurrent map (see the [module docs](self)), reclaimed through `S`
@@ -151,11 +228,9 @@ unsafe fn free_table<K, V>(p: *mut Table<K, V>) {
 /// steps).
 pub struct Map<K, V, S: Smr = ebb_smr::qsbr::Domain, H = RandomState> {
     table: AtomicPtr<Table<K, V>>,
-    /// Writer stripes: a write locks the stripe of its key's hash (`h % STRIPES`), which
-    /// covers whole buckets because a table has at least `STRIPES` buckets (a power of
-    /// two) and a bucket is `h % buckets`. Each counts the entries of its stripe. Growth
-    /// locks every stripe, in order.
-    writers: Box<[CachePadded<Mutex<usize>>]>,
+    /// Writer stripes: a write locks the stripe of its key's hash (`h % STRIPES`). A
+    /// rebuild locks every stripe, in order.
+    writers: Box<[CachePadded<Mutex<Counts>>]>,
     hasher: H,
     domain: DomainId,
     _owns: PhantomData<(Box<(K, V)>, S)>,
@@ -168,7 +243,7 @@ unsafe impl<K: Send + Sync, V: Send + Sync, S: Smr, H: Send> Send for Map<K, V, 
 unsafe impl<K: Send + Sync, V: Send + Sync, S: Smr, H: Sync> Sync for Map<K, V, S, H> {}
 
 impl<K, V, S: Smr> Map<K, V, S> {
-    /// An empty map retiring replaced buckets into `domain`.
+    /// An empty map retiring replaced entries into `domain`.
     pub fn with_domain(domain: &S) -> Self {
         Map::with_domain_and_hasher(domain, RandomState::new())
     }
@@ -178,9 +253,9 @@ impl<K, V, S: Smr, H> Map<K, V, S, H> {
     /// An empty map with the hasher `hasher`.
     pub fn with_domain_and_hasher(domain: &S, hasher: H) -> Self {
         Map {
-            table: AtomicPtr::new(Table::boxed(STRIPES)),
+            table: AtomicPtr::new(Table::alloc(MIN_SLOTS)),
             writers: (0..STRIPES)
-                .map(|_| CachePadded::new(Mutex::new(0)))
+                .map(|_| CachePadded::new(Mutex::new(Counts::default())))
                 .collect(),
             hasher,
             domain: domain.id(),
@@ -193,21 +268,39 @@ impl<K, V, S: Smr, H> Map<K, V, S, H> {
     pub fn len(&self) -> usize {
         self.writers
             .iter()
-            .map(|w| *w.lock().unwrap_or_else(|e| e.into_inner()))
+            .map(|w| w.lock().unwrap_or_else(|e| e.into_inner()).live)
             .sum()
-    }
-
-    /// Locks the writer stripe of hash `h`.
-    fn lock(&self, h: u64) -> MutexGuard<'_, usize> {
-        self.writers[(h as usize) & (STRIPES - 1)]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// True when [`len`](Map::len) is 0.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Slots in the current table (its capacity; at most three quarters are used).
+    pub fn capacity(&self) -> usize {
+        // Holding one stripe keeps any rebuild from replacing (and retiring) the table.
+        let _w = self.writers[0].lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: the current table, not retired while a stripe is held; its mask is
+        // immutable.
+        unsafe { (*self.table.load(Ordering::Acquire)).mask + 1 }
+    }
+
+    /// Locks the writer stripe of hash `h`.
+    fn lock(&self, h: u64) -> MutexGuard<'_, Counts> {
+        self.writers[(h as usize) & (STRIPES - 1)]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Where a writer's probe for a key ended.
+enum Probe<K, V> {
+    /// The key's slot and its current entry.
+    Found(usize, *mut Entry<K, V>),
+    /// The key is absent; the first free slot of its probe sequence and what it holds
+    /// (`EMPTY` or `TOMBSTONE`), if the sequence has one.
+    Absent(Option<(usize, usize)>),
 }
 
 impl<K, V, S, H> Map<K, V, S, H>
@@ -217,29 +310,46 @@ where
     S: Smr,
     H: BuildHasher,
 {
+    /// Finds the entry of `key` (hash `h`) under `guard` (slot 0: table, slot 1: entry).
     #[inline]
-    fn slot(&self, n: usize, h: u64) -> usize {
-        (h as usize) & (n - 1)
-    }
-
-    /// Finds the bucket of hash `h` under `guard` (slot 0: table, slot 1: bucket).
-    #[inline]
-    fn bucket<'g, G: SmrGuard>(&self, guard: &'g G, h: u64) -> Option<&'g Bucket<K, V>> {
-        loop {
+    fn find<'g, G: SmrGuard, Q>(&self, guard: &'g G, h: u64, key: &Q) -> Option<&'g Entry<K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let want = tag(h);
+        'restart: loop {
             let t = guard.protect_shared(0, &self.table);
             // SAFETY: protected; tables are retired only after being replaced.
-            let t = unsafe { &*t };
-            let i = self.slot(t.buckets.len(), h);
-            let b = guard.protect_shared(1, &t.buckets[i]);
-            if !b.is_null() {
-                // SAFETY: protected, and validated in a table slot that was not yet
-                // cleared, so not yet retired.
-                return Some(unsafe { &*b });
+            let slots = unsafe { Table::slots(t) };
+            let mask = slots.len() - 1;
+            let mut i = (h as usize) & mask;
+            for _ in 0..slots.len() {
+                let slot = &slots[i];
+                // Acquire: an entry's contents are visible once its pointer is.
+                match decode(slot.load(Ordering::Acquire)) {
+                    Word::Empty => return None,
+                    Word::Moved => continue 'restart,
+                    Word::Entry(_, tg) if tg == want => {
+                        match decode(guard.protect_shared(1, slot)) {
+                            Word::Entry(e, tg) if tg == want => {
+                                // SAFETY: protected, and validated in a slot that was
+                                // not yet `MOVED`, so not retired (module docs).
+                                let e = unsafe { &*e };
+                                if e.key.borrow() == key {
+                                    return Some(e);
+                                }
+                            }
+                            Word::Moved => continue 'restart,
+                            Word::Empty => return None,
+                            _ => {}
+                        }
+                    }
+                    _ => {}
+                }
+                i = (i + 1) & mask;
             }
-            // Null: an empty bucket, or a table being retired: check which.
-            if ptr::eq(self.table.load(Ordering::Acquire), t) {
-                return None;
-            }
+            return None;
         }
     }
 
@@ -261,7 +371,7 @@ where
         guard.check_domain(self.domain)?;
         let g: &'g G = guard;
         let h = self.hasher.hash_one(key);
-        Ok(self.bucket(g, h).and_then(|b| b.find(h, key)).map(|e| &e.1))
+        Ok(self.find(g, h, key).map(|e| &e.value))
     }
 
     /// A clone of the value of `key` (the guard is free again afterwards).
@@ -278,108 +388,66 @@ where
     {
         guard.check_domain(self.domain)?;
         let h = self.hasher.hash_one(key);
-        let r = self
-            .bucket(guard, h)
-            .and_then(|b| b.find(h, key))
-            .map(|e| e.1.clone());
+        let r = self.find(guard, h, key).map(|e| e.value.clone());
         guard.reset(1);
         guard.reset(0);
         Ok(r)
     }
 
-    /// Copies bucket `i` of the current table through `edit` and publishes the copy;
-    /// returns the replaced bucket (null if there was none), for the caller to retire
-    /// once it released its stripe. Writers only (the stripe of `h` is held, so no other
-    /// writer changes bucket `i` and no growth replaces the table).
-    fn rewrite<R>(
-        &self,
+    /// The current table, for a writer (it holds a stripe, so no rebuild replaces the
+    /// table meanwhile).
+    #[inline]
+    fn writer_table<'a>(
+        &'a self,
+        _stripe: &MutexGuard<'a, Counts>,
+    ) -> &'a [AtomicPtr<Entry<K, V>>] {
+        // SAFETY: a table is replaced only by a rebuild, which holds every stripe, and it
+        // is retired after that; the caller holds a stripe for `'a`.
+        unsafe { Table::slots(self.table.load(Ordering::Acquire)) }
+    }
+
+    /// A writer's probe for `key` (hash `h`) in `slots`. Entries of other stripes'
+    /// keys may be replaced and retired meanwhile, so each compared entry is protected
+    /// (slot 1 of `guard`).
+    fn probe<G: SmrGuard, Q>(
+        guard: &G,
+        slots: &[AtomicPtr<Entry<K, V>>],
         h: u64,
-        edit: impl FnOnce(&mut Bucket<K, V>) -> R,
-    ) -> (R, *mut Bucket<K, V>) {
-        // SAFETY: the current table; only writers (we) replace it.
-        let t = unsafe { &*self.table.load(Ordering::Acquire) };
-        let i = self.slot(t.buckets.len(), h);
-        let old = t.buckets[i].load(Ordering::Acquire);
-        let mut copy: Bucket<K, V> = if old.is_null() {
-            Bucket::new()
-        } else {
-            // SAFETY: the current bucket, which only we (the writer) can retire.
-            unsafe { (*old).clone() }
-        };
-        let r = edit(&mut copy);
-        let new = if copy.is_empty() {
-            ptr::null_mut()
-        } else {
-            Box::into_raw(Box::new(copy))
-        };
-        // Release: the copy's entries are visible to readers that load it.
-        t.buckets[i].store(new, Ordering::Release);
-        (r, old)
-    }
-
-    /// Retires a bucket replaced by `rewrite`.
-    fn retire_bucket<G: SmrGuard>(guard: &G, old: *mut Bucket<K, V>) {
-        if !old.is_null() {
-            // SAFETY: unlinked by `rewrite`'s store; retired once, through the map's
-            // domain (checked by every caller).
-            unsafe { guard.retire(old, free_bucket::<K, V>) };
-        }
-    }
-
-    /// Locks every stripe and doubles the buckets if the map still holds more than one
-    /// entry per bucket (a stripe asked for it: see `insert_with`).
-    #[cold]
-    fn grow_locked<G: SmrGuard>(&self, guard: &G) {
-        let all: Vec<MutexGuard<'_, usize>> = self
-            .writers
-            .iter()
-            .map(|w| w.lock().unwrap_or_else(|e| e.into_inner()))
-            .collect();
-        let len: usize = all.iter().map(|g| **g).sum();
-        // SAFETY: the current table; only writers replace it, and we hold every stripe.
-        let buckets = unsafe { (&*self.table.load(Ordering::Acquire)).buckets.len() };
-        if len > buckets {
-            self.grow(guard);
-        }
-        drop(all);
-    }
-
-    /// Doubles the buckets (see the [module docs](self)). Every stripe is held.
-    fn grow<G: SmrGuard>(&self, guard: &G) {
-        let old = self.table.load(Ordering::Acquire);
-        // SAFETY: the current table; only writers (we) replace it.
-        let o = unsafe { &*old };
-        let n = o.buckets.len() * 2;
-        let mut fresh: Vec<Bucket<K, V>> = (0..n).map(|_| Bucket::new()).collect();
-        for b in o.buckets.iter() {
-            let p = b.load(Ordering::Acquire);
-            if !p.is_null() {
-                // SAFETY: a current bucket.
-                for (h, e) in unsafe { &*p }.iter() {
-                    fresh[self.slot(n, *h)].push((*h, e.clone()));
+        key: &Q,
+    ) -> Probe<K, V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let want = tag(h);
+        let mask = slots.len() - 1;
+        let mut i = (h as usize) & mask;
+        let mut free = None;
+        for _ in 0..slots.len() {
+            let slot = &slots[i];
+            match decode(guard.protect_shared(1, slot)) {
+                Word::Empty => return Probe::Absent(Some(free.unwrap_or((i, EMPTY)))),
+                Word::Tombstone => {
+                    free.get_or_insert((i, TOMBSTONE));
                 }
+                // SAFETY: protected and validated in the current table.
+                Word::Entry(e, tg) if tg == want && unsafe { &*e }.key.borrow() == key => {
+                    return Probe::Found(i, e);
+                }
+                // `MOVED` cannot appear in the table a writer holds.
+                _ => {}
             }
+            i = (i + 1) & mask;
         }
-        let new = Table::<K, V>::boxed(n);
-        // SAFETY: ours until published.
-        let t = unsafe { &*new };
-        for (slot, b) in t.buckets.iter().zip(fresh) {
-            if !b.is_empty() {
-                slot.store(Box::into_raw(Box::new(b)), Ordering::Relaxed);
-            }
-        }
-        // Release: the new table and its buckets are visible to readers that load it.
-        self.table.store(new, Ordering::Release);
-        for b in o.buckets.iter() {
-            // Clear first, so that no reader can validate the bucket afterwards.
-            let p = b.swap(ptr::null_mut(), Ordering::AcqRel);
-            if !p.is_null() {
-                // SAFETY: unreachable now (cleared, and the old table is unlinked).
-                unsafe { guard.retire(p, free_bucket::<K, V>) };
-            }
-        }
-        // SAFETY: unlinked; its bucket slots are all cleared.
-        unsafe { guard.retire(old, free_table::<K, V>) };
+        Probe::Absent(free)
+    }
+
+    /// Retires an entry unlinked by a writer.
+    fn retire_entry<G: SmrGuard>(guard: &G, e: *mut Entry<K, V>) {
+        // SAFETY: unlinked (its slot now holds another word, and every other table it
+        // was in is `MOVED`); retired once, through the map's domain (checked by every
+        // caller).
+        unsafe { guard.retire(e, free_entry::<K, V>) };
     }
 
     /// Inserts `key -> value`; returns true if the key was new (an existing entry is
@@ -391,32 +459,54 @@ where
     pub fn insert_with<G: SmrGuard>(&self, guard: &G, key: K, value: V) -> Result<bool, SmrError> {
         guard.check_domain(self.domain)?;
         let h = self.hasher.hash_one(&key);
-        let entry = Arc::new((key, value));
-        let mut count = self.lock(h);
-        let (new, old) = self.rewrite(h, |b| {
-            if let Some(e) = b.iter_mut().find(|(eh, e)| *eh == h && e.0 == entry.0) {
-                e.1 = entry;
-                false
-            } else {
-                b.push((h, entry));
-                true
+        let e = Box::into_raw(Box::new(Entry { key, value }));
+        let word = e.map_addr(|a| a | tag(h));
+        loop {
+            let mut counts = self.lock(h);
+            let slots = self.writer_table(&counts);
+            // SAFETY: `e` is ours until published.
+            let key = unsafe { &(*e).key };
+            match Self::probe(guard, slots, h, key) {
+                Probe::Found(i, old) => {
+                    // Only this stripe's writers change a slot holding one of its keys.
+                    // Release: the new entry's contents are visible to its readers.
+                    slots[i].store(word, Ordering::Release);
+                    drop(counts);
+                    guard.reset(1);
+                    Self::retire_entry(guard, old);
+                    return Ok(false);
+                }
+                Probe::Absent(Some((i, was))) => {
+                    // Another stripe's writer may claim the same free slot: CAS.
+                    if slots[i]
+                        .compare_exchange(sentinel(was), word, Ordering::Release, Ordering::Relaxed)
+                        .is_err()
+                    {
+                        continue;
+                    }
+                    counts.live += 1;
+                    let mut rebuild = false;
+                    if was == EMPTY {
+                        counts.used += 1;
+                        // This stripe's share of the used slots says the table may be
+                        // three quarters full: check the whole map.
+                        rebuild = counts.used * STRIPES * 4 > slots.len() * 3;
+                    }
+                    drop(counts);
+                    guard.reset(1);
+                    if rebuild {
+                        self.rebuild_if_needed(guard, false);
+                    }
+                    return Ok(true);
+                }
+                Probe::Absent(None) => {
+                    // No free slot on the whole probe sequence: rebuild, then retry.
+                    drop(counts);
+                    guard.reset(1);
+                    self.rebuild_if_needed(guard, true);
+                }
             }
-        });
-        let mut grow = false;
-        if new {
-            *count += 1;
-            // SAFETY: the current table (our stripe is held).
-            let buckets = unsafe { (&*self.table.load(Ordering::Relaxed)).buckets.len() };
-            // This stripe holds more than four entries per bucket of its share: check
-            // the whole map (two per bucket on average is the aim).
-            grow = *count * STRIPES > buckets * 4;
         }
-        drop(count);
-        Self::retire_bucket(guard, old);
-        if grow {
-            self.grow_locked(guard);
-        }
-        Ok(new)
     }
 
     /// Removes `key`; returns true if it was present.
@@ -431,18 +521,22 @@ where
     {
         guard.check_domain(self.domain)?;
         let h = self.hasher.hash_one(key);
-        let mut count = self.lock(h);
-        let (gone, old) = self.rewrite(h, |b| {
-            let before = b.len();
-            b.retain(|(eh, e)| *eh != h || e.0.borrow() != key);
-            before != b.len()
-        });
-        if gone {
-            *count -= 1;
+        let mut counts = self.lock(h);
+        let slots = self.writer_table(&counts);
+        let r = match Self::probe(guard, slots, h, key) {
+            Probe::Found(i, old) => {
+                slots[i].store(sentinel(TOMBSTONE), Ordering::Release);
+                counts.live -= 1;
+                Some(old)
+            }
+            Probe::Absent(_) => None,
+        };
+        drop(counts);
+        guard.reset(1);
+        if let Some(old) = r {
+            Self::retire_entry(guard, old);
         }
-        drop(count);
-        Self::retire_bucket(guard, old);
-        Ok(gone)
+        Ok(r.is_some())
     }
 
     /// Replaces the value of `key` with `f(&old)`; returns false (and does not call `f`)
@@ -463,22 +557,79 @@ where
     {
         guard.check_domain(self.domain)?;
         let h = self.hasher.hash_one(key);
-        let stripe = self.lock(h);
-        let (found, old) = self.rewrite(h, |b| {
-            match b.iter_mut().find(|(eh, e)| *eh == h && e.0.borrow() == key) {
-                Some((_, e)) => {
-                    *e = Arc::new((e.0.clone(), f(&e.1)));
-                    true
-                }
-                None => false,
+        let counts = self.lock(h);
+        let slots = self.writer_table(&counts);
+        let r = match Self::probe(guard, slots, h, key) {
+            Probe::Found(i, old) => {
+                // SAFETY: the key's current entry; only we (its stripe's writer) can
+                // retire it.
+                let o = unsafe { &*old };
+                let e = Box::into_raw(Box::new(Entry {
+                    key: o.key.clone(),
+                    value: f(&o.value),
+                }));
+                slots[i].store(e.map_addr(|a| a | tag(h)), Ordering::Release);
+                Some(old)
             }
-        });
-        drop(stripe);
-        Self::retire_bucket(guard, old);
-        Ok(found)
+            Probe::Absent(_) => None,
+        };
+        drop(counts);
+        guard.reset(1);
+        if let Some(old) = r {
+            Self::retire_entry(guard, old);
+        }
+        Ok(r.is_some())
     }
 
-    /// Calls `f` on every entry, bucket by bucket (weakly consistent: see the
+    /// Locks every stripe and rebuilds the table if its used slots pass three quarters
+    /// (or, with `force`, always): see the [module docs](self).
+    #[cold]
+    fn rebuild_if_needed<G: SmrGuard>(&self, guard: &G, force: bool) {
+        let mut all: Vec<MutexGuard<'_, Counts>> = self
+            .writers
+            .iter()
+            .map(|w| w.lock().unwrap_or_else(|e| e.into_inner()))
+            .collect();
+        let used: usize = all.iter().map(|c| c.used).sum();
+        let live: usize = all.iter().map(|c| c.live).sum();
+        let old = self.table.load(Ordering::Acquire);
+        // SAFETY: the current table; only writers replace it, and we hold every stripe.
+        let o = unsafe { Table::slots(old) };
+        if !force && used * 4 <= o.len() * 3 {
+            return;
+        }
+        // At most half full afterwards, never smaller than now unless mostly tombstones.
+        let n = (live * 2 + 1).next_power_of_two().max(MIN_SLOTS);
+        let new = Table::<K, V>::alloc(n);
+        // SAFETY: ours until published.
+        let t = unsafe { Table::slots(new) };
+        for slot in o {
+            if let Word::Entry(e, tg) = decode(slot.load(Ordering::Acquire)) {
+                // SAFETY: a current entry (every stripe is held: none is retired now).
+                let h = self.hasher.hash_one(&unsafe { &*e }.key);
+                let mut i = (h as usize) & (n - 1);
+                while !t[i].load(Ordering::Relaxed).is_null() {
+                    i = (i + 1) & (n - 1);
+                }
+                t[i].store(e.map_addr(|a| a | tg), Ordering::Relaxed);
+            }
+        }
+        for c in all.iter_mut() {
+            c.used = c.live;
+        }
+        // Release: the new table and its slots are visible to readers that load it.
+        self.table.store(new, Ordering::Release);
+        for slot in o {
+            // Every old slot is marked before the stripes are released, so no reader can
+            // validate an entry there once a writer of the new table may retire it.
+            slot.swap(sentinel(MOVED), Ordering::AcqRel);
+        }
+        // SAFETY: unlinked; it owns no entry (they moved to the new table); retired once.
+        unsafe { guard.retire(old, free_table::<K, V>) };
+        drop(all);
+    }
+
+    /// Calls `f` on every entry, slot by slot (weakly consistent: see the
     /// [module docs](self)).
     ///
     /// # Errors
@@ -493,20 +644,18 @@ where
         'restart: loop {
             let t = guard.protect_shared(0, &self.table);
             // SAFETY: protected.
-            let t = unsafe { &*t };
-            for slot in t.buckets.iter() {
-                let b = guard.protect_shared(1, slot);
-                if b.is_null() {
-                    if !ptr::eq(self.table.load(Ordering::Acquire), t) {
-                        // The table was replaced mid-walk: entries seen so far may be seen
-                        // again; restart (weak consistency, documented).
-                        continue 'restart;
+            let slots = unsafe { Table::slots(t) };
+            for slot in slots {
+                match decode(guard.protect_shared(1, slot)) {
+                    Word::Entry(e, _) => {
+                        // SAFETY: protected and validated in a slot not yet `MOVED`.
+                        let e = unsafe { &*e };
+                        f(&e.key, &e.value);
                     }
-                    continue;
-                }
-                // SAFETY: protected and validated in a live slot.
-                for (_, e) in unsafe { &*b }.iter() {
-                    f(&e.0, &e.1);
+                    // The table was replaced mid-walk: restart on the new one (weak
+                    // consistency, documented).
+                    Word::Moved => continue 'restart,
+                    _ => {}
                 }
             }
             guard.reset(1);
@@ -519,13 +668,12 @@ where
 impl<K, V, S: Smr, H> Drop for Map<K, V, S, H> {
     fn drop(&mut self) {
         let t = self.table.load(Ordering::Relaxed);
-        // SAFETY: `&mut self`: the current table and its buckets are ours; replaced ones
-        // were retired.
+        // SAFETY: `&mut self`: the current table and its entries are ours; replaced
+        // entries and tables were retired.
         unsafe {
-            for b in (*t).buckets.iter() {
-                let p = b.load(Ordering::Relaxed);
-                if !p.is_null() {
-                    free_bucket(p);
+            for slot in Table::slots(t) {
+                if let Word::Entry(e, _) = decode(slot.load(Ordering::Relaxed)) {
+                    free_entry(e);
                 }
             }
             free_table(t);

@@ -8,6 +8,13 @@ pub(crate) use loom::sync::atomic;
 #[cfg(not(ebb_loom))]
 pub(crate) use std::sync::atomic;
 
+/// Locks that loom models (writers of [`Map`](crate::Map) hold one across atomics).
+#[cfg(ebb_loom)]
+pub(crate) use loom::sync::{Mutex, MutexGuard};
+
+#[cfg(not(ebb_loom))]
+pub(crate) use std::sync::{Mutex, MutexGuard};
+
 /// An `UnsafeCell` with loom's closure API, so that loom tracks every access.
 #[cfg(ebb_loom)]
 pub(crate) use loom::cell::UnsafeCell;

@@ -886,6 +886,65 @@ fn map_readers_see_only_written_values() {
     every_scheme!(map_concurrent);
 }
 
+/// Random inserts, replaces and removes over a small key range (so that removals leave
+/// tombstones that inserts reuse and rebuilds clear), checked step by step against a
+/// `HashMap`; the table stays within a bounded size under the churn.
+fn map_model<S: Smr>(domain: S) {
+    use crate::map::Map;
+    use std::collections::HashMap;
+    let m: Map<u32, u64, S> = Map::with_domain(&domain);
+    let mut model: HashMap<u32, u64> = HashMap::new();
+    let mut h = domain.register();
+    let mut x = 0x2545_f491_4f6c_dd1d_u64;
+    let keys = n(300, 12) as u64;
+    let mut peak = 0;
+    for step in 0..n(20_000, 300) as u64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let k = (x % keys) as u32;
+        match (x >> 32) % 3 {
+            0 | 1 => assert_eq!(
+                m.insert_with(&h.pin(), k, step),
+                Ok(model.insert(k, step).is_none()),
+                "insert {k}"
+            ),
+            _ => assert_eq!(
+                m.remove_with(&h.pin(), &k),
+                Ok(model.remove(&k).is_some()),
+                "remove {k}"
+            ),
+        }
+        let probe = ((x >> 16) % keys) as u32;
+        assert_eq!(
+            m.get_cloned_with(&h.pin(), &probe),
+            Ok(model.get(&probe).copied())
+        );
+        assert_eq!(m.len(), model.len());
+        peak = peak.max(m.capacity());
+        h.quiescent();
+    }
+    let mut seen = Vec::new();
+    m.for_each_with(&h.pin(), |k, v| seen.push((*k, *v))).unwrap();
+    seen.sort_unstable();
+    let mut want: Vec<_> = model.into_iter().collect();
+    want.sort_unstable();
+    assert_eq!(seen, want);
+    // Rebuilds keep the table at most half full after each one, from a floor of 64
+    // slots: churn over `keys` keys never needs more than 4x `keys` slots.
+    assert!(
+        peak <= (4 * keys as usize).next_power_of_two().max(64),
+        "table grew to {peak} slots for {keys} keys"
+    );
+    h.quiescent();
+    h.barrier().unwrap();
+}
+
+#[test]
+fn map_matches_a_hashmap_model_under_every_scheme() {
+    every_scheme!(map_model);
+}
+
 #[test]
 fn map_refuses_foreign_guards() {
     use crate::map::Map;
