@@ -531,9 +531,18 @@ pub struct Region {
     /// End of the current block (address); 0 before the first allocation, so that the
     /// first one takes the slow path.
     end: Cell<usize>,
-    /// Bytes handed out by allocation (object sizes rounded to words, without padding or
-    /// headers).
-    used: Cell<usize>,
+    /// The region's id, as its pointers carry it (a copy of the control block's, so that
+    /// an allocation does not load the control block).
+    id: u64,
+    /// Address of the first object of the current block's run (the cursor when the block
+    /// was taken, after its header); 0 before the first allocation.
+    run_start: Cell<usize>,
+    /// Alignment padding inside the current run (allocations aligned above a word).
+    pad: Cell<usize>,
+    /// Object bytes outside the current run: earlier blocks, large objects, blocks
+    /// written by the copier. With the run's bytes (`cur - run_start - pad`) this is
+    /// [`used_bytes`](Region::used_bytes); the fast path keeps no counter of its own.
+    done: Cell<usize>,
     _not_sync: PhantomData<Cell<()>>,
 }
 
@@ -589,7 +598,11 @@ impl Region {
             rcb: unsafe { NonNull::new_unchecked(rcb) },
             cur: Cell::new(ptr::null_mut()),
             end: Cell::new(0),
-            used: Cell::new(0),
+            // SAFETY: just initialised above.
+            id: unsafe { (*rcb).id },
+            run_start: Cell::new(0),
+            pad: Cell::new(0),
+            done: Cell::new(0),
             _not_sync: PhantomData,
         }
     }
@@ -612,8 +625,9 @@ impl Region {
     }
 
     /// This region's id (the id its pointers carry).
+    #[inline]
     pub fn id(&self) -> u64 {
-        self.rcb().id
+        self.id
     }
 
     /// Bytes of the region's blocks.
@@ -623,7 +637,13 @@ impl Region {
 
     /// Bytes allocated to objects so far (without padding and headers).
     pub fn used_bytes(&self) -> usize {
-        self.used.get()
+        self.done.get() + (self.cur.get().addr() - self.run_start.get()) - self.pad.get()
+    }
+
+    /// Closes the current run: its object bytes move to `done`.
+    fn close_run(&self) {
+        self.done.set(self.used_bytes());
+        self.pad.set(0);
     }
 
     /// Blocks in the chain.
@@ -671,9 +691,11 @@ impl Region {
         // Before the first allocation `cur` and `end` are 0: the test fails for any size.
         if start + size <= self.end.get() {
             let p = cur.with_addr(start);
+            if align != 8 {
+                self.pad.set(self.pad.get() + (start - cur.addr()));
+            }
             // SAFETY: `start + size <= end` is inside the current block, which the chain owns.
             self.cur.set(unsafe { p.add(size) });
-            self.used.set(self.used.get() + size);
             return Ok(p);
         }
         self.alloc_slow(size, align)
@@ -698,7 +720,7 @@ impl Region {
             if bytes > (1 << 40) {
                 return Err(RegionError::TooLarge);
             }
-            self.used.set(self.used.get() + size);
+            self.done.set(self.done.get() + size);
             let blk = rcb.pool.get_large(bytes);
             blk.set_header(rcb.id, chain.blocks.len());
             // SAFETY: `HEADER` rounded up to `align` is inside the block (bytes > need).
@@ -711,10 +733,11 @@ impl Region {
         let base = blk.base.as_ptr();
         // SAFETY: `need <= bs`: the object and header fit in the block.
         let p = unsafe { base.add(HEADER.next_multiple_of(align)) };
+        self.close_run();
+        self.run_start.set(p.addr());
         // SAFETY: as above, `p + size <= base + bs`.
         self.cur.set(unsafe { p.add(size) });
         self.end.set(base.addr() + bs);
-        self.used.set(self.used.get() + size);
         chain.blocks.push(blk);
         Ok(p)
     }
@@ -855,7 +878,7 @@ impl Region {
     /// [`push_block`](Self::push_block)).
     #[inline]
     pub(crate) fn add_used(&self, bytes: usize) {
-        self.used.set(self.used.get() + bytes);
+        self.done.set(self.done.get() + bytes);
     }
 
     /// Takes the chain out of a uniquely owned region (for splicing); the region is left
@@ -863,7 +886,9 @@ impl Region {
     pub(crate) fn take_blocks(&self) -> Vec<Block> {
         self.cur.set(ptr::null_mut());
         self.end.set(0);
-        self.used.set(0);
+        self.run_start.set(0);
+        self.pad.set(0);
+        self.done.set(0);
         // SAFETY: only the owner touches the chain.
         let chain = unsafe { &mut *self.rcb().chain.get() };
         std::mem::take(&mut chain.blocks)

@@ -88,6 +88,41 @@ fn large_and_aligned_objects() {
     assert_eq!(r.slice(s).unwrap()[999], 999);
 }
 
+/// `used_bytes` counts object bytes (sizes rounded to words) and nothing else: not the
+/// padding before over-aligned objects, not block headers, across block changes and
+/// large objects.
+#[test]
+fn used_bytes_counts_objects_only() {
+    #[derive(Clone, Copy, Trace)]
+    #[repr(align(64))]
+    struct A64(u8);
+    let r = Region::with_config(small());
+    assert_eq!(r.used_bytes(), 0);
+    let mut want = 0;
+    for i in 0..n(300, 60) {
+        match i % 5 {
+            0 => {
+                r.alloc(A64(1));
+                want += 64;
+            }
+            1 => {
+                r.alloc([1u8; 3]);
+                want += 8;
+            }
+            2 if i % 50 == 2 => {
+                r.alloc([0u8; 3000]);
+                want += 3000;
+            }
+            _ => {
+                r.alloc(i as u64);
+                want += 8;
+            }
+        }
+        assert_eq!(r.used_bytes(), want, "after allocation {i}");
+    }
+    assert!(r.block_count() > 3);
+}
+
 #[test]
 fn block_size_is_checked() {
     assert_eq!(

@@ -925,7 +925,8 @@ fn map_model<S: Smr>(domain: S) {
         h.quiescent();
     }
     let mut seen = Vec::new();
-    m.for_each_with(&h.pin(), |k, v| seen.push((*k, *v))).unwrap();
+    m.for_each_with(&h.pin(), |k, v| seen.push((*k, *v)))
+        .unwrap();
     seen.sort_unstable();
     let mut want: Vec<_> = model.into_iter().collect();
     want.sort_unstable();
