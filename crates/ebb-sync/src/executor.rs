@@ -324,8 +324,32 @@ impl Executor {
     /// have run. After a task panics, the tasks not yet started are skipped, and the
     /// first panic is resumed here.
     pub fn run(&self, graph: Graph<'_>) {
+        let mut graph = graph;
+        let g = GraphRun::build(&mut graph);
+        self.install(|| g.run());
+    }
+
+    /// Runs `graph` as [`run`](Executor::run) does and leaves it empty, keeping its
+    /// storage (the node, edge and root vectors and the closures' chunks) for the next
+    /// graph built in it, as `Vec::clear` keeps a vector's buffer: a program that runs
+    /// graphs of similar size over and over builds each in memory that is already
+    /// mapped. If a task panics, the panic is resumed here and the graph is left empty
+    /// without its storage.
+    pub fn run_and_clear<'a>(&self, graph: &mut Graph<'a>) {
         let g = GraphRun::build(graph);
         self.install(|| g.run());
+        // Every task ran (a panic would have left above): the storage is free to reuse.
+        let mut run = g.into_inner();
+        graph.nodes = core::mem::take(&mut run.nodes);
+        graph.nodes.clear();
+        graph.edges = core::mem::take(&mut run.edges);
+        graph.edges.clear();
+        graph.roots = core::mem::take(&mut run.roots);
+        graph.roots.clear();
+        graph.arena = core::mem::replace(&mut run._arena, Arena::new());
+        // SAFETY: every closure stored in the arena was run (moved out) or dropped:
+        // `remaining` reached 0 and no task panicked.
+        unsafe { graph.arena.reset() };
     }
 }
 
@@ -677,7 +701,10 @@ unsafe fn act_boxed<F: FnOnce()>(p: *mut u8, run: bool) {
 struct Arena {
     /// Every chunk, from `Box::into_raw`; freed by `drop`.
     chunks: Vec<*mut [MaybeUninit<Word>]>,
-    /// Bytes used in the last chunk.
+    /// Chunks in use: closures are stored in `chunks[next - 1]`; a [`reset`](Arena::reset)
+    /// arena starts over at chunk 0 and allocates only past its old chunks.
+    next: usize,
+    /// Bytes used in the chunk in use.
     used: usize,
 }
 
@@ -685,8 +712,25 @@ impl Arena {
     fn new() -> Arena {
         Arena {
             chunks: Vec::new(),
+            next: 0,
             used: CHUNK_BYTES,
         }
+    }
+
+    /// Makes every chunk free for new closures.
+    ///
+    /// # Safety
+    ///
+    /// Every closure stored so far was moved out or dropped.
+    unsafe fn reset(&mut self) {
+        self.next = 0;
+        self.used = CHUNK_BYTES;
+    }
+
+    /// Chunks allocated (for tests).
+    #[cfg(test)]
+    fn chunk_count(&self) -> usize {
+        self.chunks.len()
     }
 
     fn store<F: FnOnce()>(&mut self, f: F) -> Task {
@@ -709,15 +753,19 @@ impl Arena {
         }
         let mut at = (self.used + align - 1) & !(align - 1);
         if at + size > CHUNK_BYTES {
-            let chunk = Box::<[Word]>::new_uninit_slice(CHUNK_WORDS);
-            self.chunks.push(Box::into_raw(chunk));
+            if self.next == self.chunks.len() {
+                let chunk = Box::<[Word]>::new_uninit_slice(CHUNK_WORDS);
+                self.chunks.push(Box::into_raw(chunk));
+            }
+            self.next += 1;
             at = 0;
         }
         self.used = at + size;
-        let chunk = *self.chunks.last().expect("a chunk was pushed");
+        let chunk = self.chunks[self.next - 1];
         // SAFETY: `at + size <= CHUNK_BYTES`, inside the chunk; the chunk starts 16-byte
         // aligned and `at` is a multiple of `align <= 16`; no other closure overlaps
-        // these bytes (`used` only grows).
+        // these bytes (`used` only grows, and chunks before `next` are not reused until
+        // a reset, when their closures are gone).
         let p = unsafe { chunk.cast::<u8>().add(at) };
         // SAFETY: as above: in bounds, aligned, unused.
         unsafe { p.cast::<F>().write(f) };
@@ -850,6 +898,12 @@ impl<'a> Graph<'a> {
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
     }
+
+    /// The node vector's capacity and the closure chunks allocated (for tests).
+    #[cfg(test)]
+    pub(crate) fn storage(&self) -> (usize, usize) {
+        (self.nodes.capacity(), self.arena.chunk_count())
+    }
 }
 
 /// Drops the tasks of `nodes` that were never taken to run.
@@ -923,6 +977,18 @@ impl<'a> core::ops::Deref for RunBox<'a> {
     }
 }
 
+impl<'a> RunBox<'a> {
+    /// The run, owned again (after every task finished).
+    fn into_inner(self) -> Box<GraphRun<'a>> {
+        let raw = self.0;
+        core::mem::forget(self);
+        // SAFETY: made by `Box::into_raw` in `GraphRun::build`; ownership moves from the
+        // forgotten `RunBox` to the returned box, once. The nodes' back pointers to it are
+        // not used after the run.
+        unsafe { Box::from_raw(raw) }
+    }
+}
+
 impl Drop for RunBox<'_> {
     fn drop(&mut self) {
         // SAFETY: made by `Box::into_raw` in `GraphRun::build`, freed once, after the run
@@ -935,7 +1001,8 @@ impl Drop for RunBox<'_> {
 unsafe impl Sync for RunBox<'_> {}
 
 impl<'a> GraphRun<'a> {
-    fn build(mut g: Graph<'a>) -> RunBox<'a> {
+    /// Moves `g`'s tasks and storage into a run (`g` is left empty).
+    fn build(g: &mut Graph<'a>) -> RunBox<'a> {
         let nodes = core::mem::take(&mut g.nodes);
         let n = nodes.len();
         // Every access, including the nodes' back pointers, derives from this one raw
