@@ -509,6 +509,100 @@ where
         }
     }
 
+    /// The value of `key`, inserting `make()` first if the key is absent. Returns the
+    /// value, borrowed for as long as the guard is, and whether this call inserted it.
+    /// The key is checked and the entry claimed under the key's writer stripe, so two
+    /// callers never both insert; `make` runs outside it (it may use the map), only
+    /// after a lock-free look found the key absent, and its value is dropped if another
+    /// writer inserts the key first.
+    ///
+    /// # Errors
+    ///
+    /// [`SmrError::ForeignDomain`] if `guard` is not of the map's domain (`make` is not
+    /// called).
+    pub fn get_or_insert_with<'g, G: SmrGuard>(
+        &self,
+        guard: &'g mut G,
+        key: K,
+        make: impl FnOnce() -> V,
+    ) -> Result<(&'g V, bool), SmrError> {
+        guard.check_domain(self.domain)?;
+        let g: &'g G = guard;
+        let h = self.hasher.hash_one(&key);
+        if let Some(e) = self.find(g, h, &key) {
+            return Ok((&e.value, false));
+        }
+        let made = Box::into_raw(Box::new(Entry { key, value: make() }));
+        let word = made.map_addr(|a| a | tag(h));
+        loop {
+            let mut counts = self.lock(h);
+            let slots = self.writer_table(&counts);
+            // SAFETY: `made` is ours until published.
+            let k = unsafe { &(*made).key };
+            match Self::probe(g, slots, h, k) {
+                Probe::Found(_, e) => {
+                    // Inserted since the lock-free look. `e` is protected (slot 1) by the
+                    // probe, so it stays valid after the stripe is released even if it is
+                    // replaced and retired.
+                    drop(counts);
+                    // SAFETY: ours, never published.
+                    drop(unsafe { Box::from_raw(made) });
+                    // SAFETY: protected in slot 1 and validated in the current table.
+                    return Ok((&unsafe { &*e }.value, false));
+                }
+                Probe::Absent(Some((i, was))) => {
+                    if slots[i]
+                        .compare_exchange(sentinel(was), word, Ordering::Release, Ordering::Relaxed)
+                        .is_err()
+                    {
+                        continue;
+                    }
+                    // Protect the new entry before the stripe is released: until then no
+                    // other writer can replace it, so the protection validates at once.
+                    let p = g.protect_shared(1, &slots[i]);
+                    debug_assert_eq!(p, word);
+                    counts.live += 1;
+                    let mut rebuild = false;
+                    if was == EMPTY {
+                        counts.used += 1;
+                        rebuild = counts.used * STRIPES * 4 > slots.len() * 3;
+                    }
+                    drop(counts);
+                    if rebuild {
+                        // A rebuild moves the entry and never retires it: the protection
+                        // holds.
+                        self.rebuild_if_needed(g, false);
+                    }
+                    // SAFETY: published by us and protected (slot 1) since.
+                    return Ok((&unsafe { &*made }.value, true));
+                }
+                Probe::Absent(None) => {
+                    drop(counts);
+                    g.reset(1);
+                    self.rebuild_if_needed(g, true);
+                }
+            }
+        }
+    }
+
+    /// True if `key` is in the map.
+    ///
+    /// # Errors
+    ///
+    /// [`SmrError::ForeignDomain`] if `guard` is not of the map's domain.
+    pub fn contains_key_with<G: SmrGuard, Q>(&self, guard: &G, key: &Q) -> Result<bool, SmrError>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        guard.check_domain(self.domain)?;
+        let h = self.hasher.hash_one(key);
+        let r = self.find(guard, h, key).is_some();
+        guard.reset(1);
+        guard.reset(0);
+        Ok(r)
+    }
+
     /// Removes `key`; returns true if it was present.
     ///
     /// # Errors

@@ -946,6 +946,79 @@ fn map_matches_a_hashmap_model_under_every_scheme() {
     every_scheme!(map_model);
 }
 
+/// `get_or_insert_with` from several threads on the same keys: each key is inserted by
+/// exactly one call, every caller sees the inserted value, and the losers' values are
+/// dropped (every value made is dropped once, the map's when the map drops).
+fn map_get_or_insert<S: Smr>(domain: S) {
+    use crate::map::Map;
+    let keys = n(2_000, 20);
+    let threads = 3;
+    let made = counters(keys * threads);
+    let next = Arc::new(AtomicUsize::new(0));
+    {
+        let m: Arc<Map<usize, Counted, S>> = Arc::new(Map::with_domain(&domain));
+        let inserted: Vec<usize> = (0..threads)
+            .map(|_| {
+                let (m, domain, made, next) =
+                    (m.clone(), domain.clone(), made.clone(), next.clone());
+                std::thread::spawn(move || {
+                    let mut h = domain.register();
+                    let mut mine = 0;
+                    for k in 0..keys {
+                        let mut g = h.pin();
+                        let (v, new) = m
+                            .get_or_insert_with(&mut g, k, || Counted {
+                                id: next.fetch_add(1, Ordering::Relaxed),
+                                drops: made.clone(),
+                            })
+                            .unwrap();
+                        assert!(v.id < keys * threads);
+                        mine += new as usize;
+                        drop(g);
+                        h.quiescent();
+                    }
+                    h.barrier().unwrap();
+                    mine
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect();
+        assert_eq!(
+            inserted.iter().sum::<usize>(),
+            keys,
+            "each key inserted once"
+        );
+        assert_eq!(m.len(), keys);
+        let mut h = domain.register();
+        // Every later call finds the same value.
+        for k in 0..keys {
+            let first = m.get_with(&mut h.pin(), &k).unwrap().map(|c| c.id);
+            let mut g = h.pin();
+            let (v, new) = m
+                .get_or_insert_with(&mut g, k, || unreachable!("present"))
+                .unwrap();
+            assert!(!new);
+            assert_eq!(Some(v.id), first);
+            drop(g);
+            assert_eq!(m.contains_key_with(&h.pin(), &k), Ok(true));
+        }
+        assert_eq!(m.contains_key_with(&h.pin(), &keys), Ok(false));
+        h.barrier().unwrap();
+    }
+    let made_n = next.load(Ordering::Relaxed);
+    for (i, d) in made.iter().enumerate() {
+        let want = u8::from(i < made_n);
+        assert_eq!(d.load(Ordering::Relaxed), want, "value {i}");
+    }
+}
+
+#[test]
+fn map_get_or_insert_inserts_each_key_once_under_every_scheme() {
+    every_scheme!(map_get_or_insert);
+}
+
 #[test]
 fn map_refuses_foreign_guards() {
     use crate::map::Map;
@@ -957,6 +1030,11 @@ fn map_refuses_foreign_guards() {
     assert!(m.get_cloned_with(&hb.pin(), &1).is_err());
     assert!(m.remove_with(&hb.pin(), &1).is_err());
     assert!(m.for_each_with(&hb.pin(), |_, _| ()).is_err());
+    assert!(m.contains_key_with(&hb.pin(), &1).is_err());
+    assert!(
+        m.get_or_insert_with(&mut hb.pin(), 1, || unreachable!("refused first"))
+            .is_err()
+    );
     assert!(m.is_empty());
 }
 
