@@ -12,10 +12,11 @@
 //!   is rebuilt at twice the size, published by pointer swap and the old one retired.
 //!   Lookups are the same lock-free probe; an insert costs amortized O(1).
 //!
-//! In both, writers take a mutex among themselves (they never block readers), and the
-//! bytes of every symbol live in grow-only chunks that are never moved or freed before the
-//! table drops, so [`resolve`](Interner::resolve) needs no guard and its `&[u8]` lives as
-//! long as the table. Both are generic over the reclamation scheme: QSBR by default, as
+//! In both, writers take a mutex among themselves (they never block readers). Every
+//! symbol has an entry in grow-only chunks; the entry holds the bytes of a symbol of up to
+//! 16 bytes and points at a box for a longer one. Neither chunks nor boxes are moved or
+//! freed before the table drops, so [`resolve`](Interner::resolve) needs no guard and its
+//! `&[u8]` lives as long as the table. Both are generic over the reclamation scheme: QSBR by default, as
 //! the read-mostly case wants, or hazard pointers (the symbol-table variant) or EBR.
 //!
 //! Hashing is a fast multiply-rotate hash over 8-byte words, keyed per table from std's
