@@ -12,15 +12,17 @@
 //!   is rebuilt at twice the size, published by pointer swap and the old one retired.
 //!   Lookups are the same lock-free probe; an insert costs amortized O(1).
 //!
-//! In both, writers take a mutex among themselves (they never block readers), and the
-//! bytes of every symbol live in grow-only chunks that are never moved or freed before the
-//! table drops, so [`resolve`](Interner::resolve) needs no guard and its `&[u8]` lives as
-//! long as the table. Both are generic over the reclamation scheme: QSBR by default, as
+//! In both, writers take a mutex among themselves (they never block readers). Every
+//! symbol has an entry in grow-only chunks; the entry holds the bytes of a symbol of up to
+//! 16 bytes and points at a box for a longer one. Neither chunks nor boxes are moved or
+//! freed before the table drops, so [`resolve`](Interner::resolve) needs no guard and its
+//! `&[u8]` lives as long as the table. Both are generic over the reclamation scheme: QSBR by default, as
 //! the read-mostly case wants, or hazard pointers (the symbol-table variant) or EBR.
 //!
 //! Hashing is a fast multiply-rotate hash over 8-byte words, keyed per table from std's
 //! `RandomState`, so that one table's collisions do not carry over to another.
 
+use crate::sync::UnsafeCell;
 use crate::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use core::fmt;
 use core::hash::{BuildHasher, Hash, Hasher};
@@ -96,14 +98,22 @@ impl Seed {
         let mut h = self.0 ^ (b.len() as u64).wrapping_mul(K);
         let mut chunks = b.chunks_exact(8);
         for c in &mut chunks {
-            let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
-            h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+            h = (h.rotate_left(5) ^ le64(c)).wrapping_mul(K);
         }
         let r = chunks.remainder();
         if !r.is_empty() {
-            let mut w = [0u8; 8];
-            w[..r.len()].copy_from_slice(r);
-            h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+            // The tail as one word, read in place: a slice of 8 bytes or more rereads the
+            // last 8 (overlapping the final chunk), a shorter one is read in two
+            // overlapping halves. Which bytes land where depends only on the length,
+            // which is hashed in above, so equal slices still hash equally; copying the
+            // tail into a zeroed buffer instead costs a `memcpy` call and a stalled
+            // store-to-load forward on every short key.
+            let w = if b.len() >= 8 {
+                le64(&b[b.len() - 8..])
+            } else {
+                tail_word(r)
+            };
+            h = (h.rotate_left(5) ^ w).wrapping_mul(K);
         }
         // Final avalanche, so that the high bits (the slot tag) and the low bits (the
         // slot index) both depend on every byte.
@@ -113,15 +123,77 @@ impl Seed {
     }
 }
 
+/// The first 8 bytes of `b` (at least 8 long) as a little-endian word.
+#[inline(always)]
+fn le64(b: &[u8]) -> u64 {
+    u64::from_le_bytes(b[..8].try_into().expect("8 bytes"))
+}
+
+/// 1 to 7 bytes as one word: two overlapping 4-byte reads from 4 bytes on, else the
+/// first, middle and last byte.
+#[inline(always)]
+fn tail_word(r: &[u8]) -> u64 {
+    let n = r.len();
+    debug_assert!((1..8).contains(&n));
+    if n >= 4 {
+        let lo = u32::from_le_bytes(r[..4].try_into().expect("4 bytes"));
+        let hi = u32::from_le_bytes(r[n - 4..].try_into().expect("4 bytes"));
+        u64::from(lo) | (u64::from(hi) << 32)
+    } else {
+        u64::from(r[0]) | (u64::from(r[n / 2]) << 8) | (u64::from(r[n - 1]) << 16)
+    }
+}
+
+/// `a == b`, without a `memcmp` call for keys of up to 16 bytes (the common case of an
+/// identifier table): equal lengths, then two overlapping word compares.
+#[inline(always)]
+fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n > 16 {
+        return a == b;
+    }
+    if n >= 8 {
+        return le64(a) == le64(b) && le64(&a[n - 8..]) == le64(&b[n - 8..]);
+    }
+    if n == 0 {
+        return true;
+    }
+    tail_word(a) == tail_word(b)
+}
+
 // === the store of interned bytes ===
 
 /// Symbols in chunk 0; chunk `k` holds `BASE << k`.
 const BASE: usize = 64;
 const CHUNKS: usize = 27;
 
+/// Bytes of up to this many are kept inside the symbol's [`Entry`].
+const INLINE: usize = 16;
+
+/// One symbol's bytes: `ptr` points at `inline` for a symbol of up to [`INLINE`] bytes,
+/// else at a leaked box of `len` bytes. Aligned to 32 so that an entry never straddles a
+/// cache line: a lookup's compare then reads the entry and a short symbol's bytes in the
+/// line it already loaded for `ptr` and `len`, instead of following `ptr` to a separate
+/// allocation.
+#[repr(C, align(32))]
 struct Entry {
     ptr: AtomicPtr<u8>,
     len: AtomicUsize,
+    /// Written once, by the writer, before the entry is published (see `Store::push`).
+    inline: UnsafeCell<[u8; INLINE]>,
+}
+
+impl Entry {
+    fn empty() -> Entry {
+        Entry {
+            ptr: AtomicPtr::new(ptr::null_mut()),
+            len: AtomicUsize::new(0),
+            inline: UnsafeCell::new([0; INLINE]),
+        }
+    }
 }
 
 /// Grow-only storage: symbol `s` lives in chunk `k`, offset `o` with
@@ -164,8 +236,9 @@ impl Store {
     unsafe fn get_unchecked(&self, s: u32) -> &[u8] {
         let (k, o) = locate(s);
         let c = self.chunks[k].load(Ordering::Relaxed);
-        // SAFETY: the chunk and entry exist (caller); the bytes are a leaked box that
-        // lives until the store drops.
+        // SAFETY: the chunk and entry exist and were written before the issue (caller);
+        // the bytes are the entry's inline buffer or a leaked box, both written once
+        // before the issue, never again, and alive until the store drops.
         unsafe {
             let e = &*c.add(o);
             core::slice::from_raw_parts(
@@ -184,22 +257,26 @@ impl Store {
         let (k, o) = locate(s);
         let mut c = self.chunks[k].load(Ordering::Relaxed);
         if c.is_null() {
-            let chunk: Box<[Entry]> = (0..BASE << k)
-                .map(|_| Entry {
-                    ptr: AtomicPtr::new(ptr::null_mut()),
-                    len: AtomicUsize::new(0),
-                })
-                .collect();
+            let chunk: Box<[Entry]> = (0..BASE << k).map(|_| Entry::empty()).collect();
             c = Box::into_raw(chunk).cast::<Entry>();
             self.chunks[k].store(c, Ordering::Relaxed);
         }
-        let b: Box<[u8]> = bytes.into();
-        let len = b.len();
         // SAFETY: offset `o` is inside chunk `k`; only the writer writes entries.
         let e = unsafe { &*c.add(o) };
-        e.ptr
-            .store(Box::into_raw(b).cast::<u8>(), Ordering::Relaxed);
-        e.len.store(len, Ordering::Relaxed);
+        let p = if bytes.len() <= INLINE {
+            e.inline.with_mut(|p| {
+                let p = p.cast::<u8>();
+                // SAFETY: the entry is not published yet (no reader reaches it before the
+                // Release below), `bytes` fits in the buffer, and the two cannot overlap
+                // (`bytes` is the caller's, the buffer the store's).
+                unsafe { ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len()) };
+                p
+            })
+        } else {
+            Box::into_raw(Box::<[u8]>::from(bytes)).cast::<u8>()
+        };
+        e.ptr.store(p, Ordering::Relaxed);
+        e.len.store(bytes.len(), Ordering::Relaxed);
         // Release: readers that see the new length (or the index word naming `s`, which
         // is stored after this) see the entry.
         self.len.store(s + 1, Ordering::Release);
@@ -212,15 +289,16 @@ impl Drop for Store {
         let n = self.len.load(Ordering::Relaxed);
         for s in 0..n {
             let (k, o) = locate(s);
-            // SAFETY: `&mut self`: every issued entry is ours; the bytes are a leaked box
-            // of `len` bytes, freed once.
+            // SAFETY: `&mut self`: every issued entry is ours; the bytes of a symbol longer
+            // than `INLINE` are a leaked box of `len` bytes, freed once (shorter ones live
+            // in the entry and go with the chunk).
             unsafe {
                 let e = &*self.chunks[k].load(Ordering::Relaxed).add(o);
-                let p = ptr::slice_from_raw_parts_mut(
-                    e.ptr.load(Ordering::Relaxed),
-                    e.len.load(Ordering::Relaxed),
-                );
-                drop(Box::from_raw(p));
+                let len = e.len.load(Ordering::Relaxed);
+                if len > INLINE {
+                    let p = ptr::slice_from_raw_parts_mut(e.ptr.load(Ordering::Relaxed), len);
+                    drop(Box::from_raw(p));
+                }
             }
         }
         for (k, c) in self.chunks.iter().enumerate() {
@@ -309,7 +387,7 @@ impl<S: Smr> Interner<S> {
             if w >> 32 == tag {
                 let s = (w as u32).wrapping_sub(1);
                 // SAFETY: the word was stored after the symbol was issued (Acquire above).
-                if unsafe { self.store.get_unchecked(s) } == bytes {
+                if bytes_eq(unsafe { self.store.get_unchecked(s) }, bytes) {
                     return Some(s);
                 }
             }

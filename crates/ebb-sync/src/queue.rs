@@ -43,12 +43,25 @@ struct Slot<T> {
 struct Segment<T> {
     /// Next slot index for an enqueuer (grows past `SEGMENT` once the segment is full).
     enq: CachePadded<AtomicUsize>,
-    /// Next slot index for a dequeuer (grows past `SEGMENT` once it is drained).
-    deq: CachePadded<AtomicUsize>,
+    /// The dequeuers' line: their index and their last sight of `enq`.
+    deq: CachePadded<DeqSide>,
     next: AtomicPtr<Segment<T>>,
     /// Position of slot 0 in the queue's whole sequence (for `len`).
     base: usize,
     slots: [Slot<T>; SEGMENT],
+}
+
+/// The words only dequeuers touch, on a line of their own.
+struct DeqSide {
+    /// Next slot index for a dequeuer (grows past `SEGMENT` once it is drained).
+    next: AtomicUsize,
+    /// A value `enq` had (capped at `SEGMENT`), so a lower bound of it: slots below it
+    /// were claimed by enqueuers. A dequeuer whose slot is below it knows the queue is
+    /// not empty without reading `enq`, the enqueuers' hot word (reading it on every pop
+    /// would pull its line away from the next enqueuer's fetch-and-add). Any dequeuer
+    /// may store here, in any order: every value stored was one of `enq`'s, and `enq`
+    /// only grows, so the word never exceeds `enq` even when a stale store lowers it.
+    enq_seen: AtomicUsize,
 }
 
 impl<T> Segment<T> {
@@ -61,7 +74,10 @@ impl<T> Segment<T> {
         // pointers before `assume_init`; no reference to an uninitialised field is made.
         unsafe {
             ptr::addr_of_mut!((*p).enq).write(CachePadded::new(AtomicUsize::new(0)));
-            ptr::addr_of_mut!((*p).deq).write(CachePadded::new(AtomicUsize::new(0)));
+            ptr::addr_of_mut!((*p).deq).write(CachePadded::new(DeqSide {
+                next: AtomicUsize::new(0),
+                enq_seen: AtomicUsize::new(0),
+            }));
             ptr::addr_of_mut!((*p).next).write(AtomicPtr::new(ptr::null_mut()));
             ptr::addr_of_mut!((*p).base).write(base);
             let slots = ptr::addr_of_mut!((*p).slots).cast::<Slot<T>>();
@@ -197,7 +213,7 @@ impl<T, S: Smr> Queue<T, S> {
             let seg = guard.protect_shared(0, &self.head);
             // SAFETY: protected.
             let s = unsafe { &*seg };
-            let d = s.deq.load(Ordering::Relaxed);
+            let d = s.deq.next.load(Ordering::Relaxed);
             if d >= SEGMENT {
                 // Drained: move `head` to the next segment, if there is one.
                 let next = s.next.load(Ordering::Acquire);
@@ -224,26 +240,33 @@ impl<T, S: Smr> Queue<T, S> {
                 }
                 continue;
             }
-            if d >= s.enq.load(Ordering::Relaxed).min(SEGMENT) {
-                // No enqueuer has claimed slot `d`: empty now.
-                return Ok(None);
+            // Relaxed: both words only hand out slots; a slot's state orders its value.
+            if d >= s.deq.enq_seen.load(Ordering::Relaxed) {
+                let e = s.enq.load(Ordering::Relaxed).min(SEGMENT);
+                if d >= e {
+                    // No enqueuer has claimed slot `d`: empty now.
+                    return Ok(None);
+                }
+                s.deq.enq_seen.store(e, Ordering::Relaxed);
             }
-            let i = s.deq.fetch_add(1, Ordering::Relaxed);
+            let i = s.deq.next.fetch_add(1, Ordering::Relaxed);
             if i >= SEGMENT {
                 continue;
             }
             let slot = &s.slots[i];
             // The enqueuer holding slot `i` may still be writing: wait a little. A slot
             // seen FULL is final (its enqueuer is done with it and slot `i` is ours), so
-            // it is taken with a plain store instead of a read-modify-write.
+            // its value is taken by reading alone: the slot stays FULL, and nobody reads
+            // it again (`Drop` skips the slots below `deq`, which dequeuers claimed). Not
+            // writing the slot keeps its line, which holds the next values too, in the
+            // enqueuer's cache.
             for _ in 0..PATIENCE {
                 // Acquire: pairs with the enqueuer's Release of FULL.
                 if slot.state.load(Ordering::Acquire) == FULL {
                     // SAFETY: as below.
-                    let v = slot.value.with(|p| unsafe { (*p).assume_init_read() });
-                    // Relaxed: only `Drop` (which has `&mut self`) reads it again.
-                    slot.state.store(TAKEN, Ordering::Relaxed);
-                    return Ok(Some(v));
+                    return Ok(Some(
+                        slot.value.with(|p| unsafe { (*p).assume_init_read() }),
+                    ));
                 }
                 crate::sync::spin();
             }
@@ -271,7 +294,7 @@ impl<T, S: Smr> Queue<T, S> {
         let t = guard.protect_shared(1, &self.tail);
         // SAFETY: both protected.
         let (h, t) = unsafe { (&*h, &*t) };
-        let front = h.base + h.deq.load(Ordering::Relaxed).min(SEGMENT);
+        let front = h.base + h.deq.next.load(Ordering::Relaxed).min(SEGMENT);
         let back = t.base + t.enq.load(Ordering::Relaxed).min(SEGMENT);
         guard.reset(0);
         guard.reset(1);
@@ -336,11 +359,14 @@ impl<T, S: Smr> Drop for Queue<T, S> {
     fn drop(&mut self) {
         let mut p = self.head.load(Ordering::Relaxed);
         while !p.is_null() {
-            // SAFETY: `&mut self`: no operation is in flight, the linked segments are
-            // ours alone, and every FULL slot holds a value nobody took.
+            // SAFETY: `&mut self`: no operation is in flight and the linked segments are
+            // ours alone. A slot below `deq` was claimed by a dequeuer, which took its
+            // value or gave it back to the enqueuer (TAKEN); a FULL slot from `deq` on
+            // holds a value nobody took.
             unsafe {
                 let s = &*p;
-                for slot in &s.slots {
+                let taken = s.deq.next.load(Ordering::Relaxed).min(SEGMENT);
+                for slot in &s.slots[taken..] {
                     if slot.state.load(Ordering::Relaxed) == FULL {
                         slot.value.with_mut(|v| (*v).assume_init_drop());
                     }
