@@ -5,7 +5,9 @@
 //!   thread looks up one hot key, or keys drawn uniformly. `ebb` is `Interner` under QSBR
 //!   (a quiescent state every 100 lookups, inside the loop), `ebb-cow` the copy-on-write
 //!   `CowInterner`, `ebb-hp` `Interner` under hazard pointers; peers: `Mutex<HashMap>`,
-//!   `RwLock<HashMap>`, lasso's `ThreadedRodeo`, `DashMap<String, u32>`.
+//!   `RwLock<HashMap>`, lasso's `ThreadedRodeo` with its default hasher (SipHash) and
+//!   with ahash (`lasso-ahash`, the faster hasher lasso documents; ebb's tables hash with
+//!   their own multiply-rotate hash), `DashMap<String, u32>`.
 //! * `intern_insert_1k` / `_100k` / `_1m` (`ops_per_sec`): the threads intern disjoint
 //!   fresh strings into an empty table until it holds N symbols. `ebb-cow` copies the
 //!   whole table per insert, so it runs the 1k size only (at 100k one insert copies a
@@ -135,6 +137,8 @@ fn intern_lookup(cfg: &Config, sink: &mut Sink) {
     let ebb_hp: Interner<hp::Domain> = Interner::with_domain(&hpd);
     let mut mutex = HashMap::new();
     let lasso = lasso::ThreadedRodeo::default();
+    let lasso_ahash: lasso::ThreadedRodeo<lasso::Spur, ahash::RandomState> =
+        lasso::ThreadedRodeo::with_hasher(ahash::RandomState::new());
     let dash = DashMap::new();
     {
         let h = q.register();
@@ -145,6 +149,7 @@ fn intern_lookup(cfg: &Config, sink: &mut Sink) {
             ebb_hp.intern_with(&hh.pin(), s.as_bytes()).unwrap();
             mutex.insert(s.clone(), i as u32);
             lasso.get_or_intern(s.as_str());
+            lasso_ahash.get_or_intern(s.as_str());
             dash.insert(s.clone(), i as u32);
         }
     }
@@ -230,6 +235,13 @@ fn intern_lookup(cfg: &Config, sink: &mut Sink) {
             }
         });
         sink.push(workload, "lasso", "ops_per_sec", "ops/s", st);
+        let st = throughput(cfg, ops, t, |id| {
+            let mut r = rng(id as u64 + 1);
+            for _ in 0..ops {
+                black_box(lasso_ahash.get(s[pick(hot, &mut r)].as_str()));
+            }
+        });
+        sink.push(workload, "lasso-ahash", "ops_per_sec", "ops/s", st);
         let st = throughput(cfg, ops, t, |id| {
             let mut r = rng(id as u64 + 1);
             for _ in 0..ops {
@@ -325,6 +337,15 @@ fn intern_insert(cfg: &Config, sink: &mut Sink, workload: &str, n: u64) {
     });
     runs("lasso", &|| {
         let r = lasso::ThreadedRodeo::default();
+        run_parallel(t, |id| {
+            for i in 0..per {
+                black_box(r.get_or_intern(std::str::from_utf8(key(id, i)).unwrap()));
+            }
+        })
+    });
+    runs("lasso-ahash", &|| {
+        let r: lasso::ThreadedRodeo<lasso::Spur, ahash::RandomState> =
+            lasso::ThreadedRodeo::with_hasher(ahash::RandomState::new());
         run_parallel(t, |id| {
             for i in 0..per {
                 black_box(r.get_or_intern(std::str::from_utf8(key(id, i)).unwrap()));
