@@ -42,7 +42,8 @@
 //!   runner than `system` the impls are named `ebb-jemalloc`, `dashmap-ebballoc` and so on.
 //! * `intern_insert`, `intern_lookup` (`ops/s`): every thread interns 100k strings of
 //!   its own; every thread looks up random strings from 100k interned ones. ebb's
-//!   `SharedMapping`, lasso's `ThreadedRodeo`, a `DashMap<Vec<u8>, u64>` with a shared
+//!   `SharedMapping`, lasso's `ThreadedRodeo` (and for lookups `lasso-ahash`, the same
+//!   with ahash, the faster hasher lasso documents), a `DashMap<Vec<u8>, u64>` with a shared
 //!   counter, and `ebb-sync`: ebb-sync's lock-free `Interner` under QSBR (one registered
 //!   handle per thread, a quiescent state every 100 operations).
 
@@ -791,9 +792,13 @@ fn intern(cfg: &Config, sink: &mut Sink) {
         }
     }
     let r: lasso::ThreadedRodeo = lasso::ThreadedRodeo::new();
+    // lasso with ahash, the faster hasher it documents (its default is SipHash).
+    let ra: lasso::ThreadedRodeo<lasso::Spur, ahash::RandomState> =
+        lasso::ThreadedRodeo::with_hasher(ahash::RandomState::new());
     let dm: dashmap::DashMap<Vec<u8>, u64> = dashmap::DashMap::new();
     for (i, s) in all.iter().enumerate() {
         r.get_or_intern(s);
+        ra.get_or_intern(s);
         dm.insert(s.as_bytes().to_vec(), i as u64);
     }
     let ops = cfg.scale(500_000, 100_000);
@@ -823,6 +828,13 @@ fn intern(cfg: &Config, sink: &mut Sink) {
         "ops_per_sec",
         "ops/s",
         look(&|s| r.get(s).is_some()),
+    );
+    sink.push(
+        "intern_lookup",
+        "lasso-ahash",
+        "ops_per_sec",
+        "ops/s",
+        look(&|s| ra.get(s).is_some()),
     );
     sink.push(
         "intern_lookup",
