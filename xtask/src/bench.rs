@@ -20,8 +20,10 @@ pub struct BenchArgs {
     #[arg(long = "suite", value_name = "NAME")]
     suites: Vec<String>,
     /// Thread counts to sweep; counts above the machine's cores are run and labelled
-    /// as oversubscribed.
-    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8")]
+    /// as oversubscribed. Default: powers of two up to twice the cores (1,2,4 on 2
+    /// cores, 1,2,...,32 on 16), so that a full run stays bounded on a small machine
+    /// and still shows one oversubscribed step.
+    #[arg(long, value_delimiter = ',')]
     threads: Vec<usize>,
     /// Short runs (seconds per suite), for CI smoke tests.
     #[arg(long)]
@@ -226,7 +228,7 @@ pub const SUITES: &[Suite] = &[
     },
 ];
 
-pub fn run(args: BenchArgs) -> Result<(), String> {
+pub fn run(mut args: BenchArgs) -> Result<(), String> {
     let suites: Vec<&Suite> = if args.suites.is_empty() {
         SUITES.iter().collect()
     } else {
@@ -240,7 +242,11 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
             })
             .collect::<Result<_, _>>()?
     };
-    if args.threads.is_empty() || args.threads.contains(&0) {
+    let machine = Machine::detect();
+    if args.threads.is_empty() {
+        args.threads = default_threads(machine.cores);
+    }
+    if args.threads.contains(&0) {
         return Err("--threads needs positive counts, e.g. --threads 1,2,4,8".into());
     }
     let repeats = args.repeats.unwrap_or(if args.quick { 3 } else { 5 });
@@ -252,7 +258,6 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         return Err("--publish needs a full run (without --quick)".into());
     }
 
-    let machine = Machine::detect();
     let started = std::time::Instant::now();
     let load_start = machine::load_average();
     let profile = if args.quick { "release" } else { "bench" };
@@ -572,6 +577,14 @@ fn write_docs(
 /// `-C target-feature=+aes,+sse2` (in `target/bench-build`, so that the flags do not
 /// invalidate the workspace's own build): the `pathmap` peer's hasher refuses to build
 /// without them, and the `trie` suite has no `pathmap` rows then.
+/// The default sweep: powers of two from 1 to twice `cores` (at least 1 and 2).
+fn default_threads(cores: usize) -> Vec<usize> {
+    let top = (2 * cores).max(2);
+    std::iter::successors(Some(1usize), |t| Some(t * 2))
+        .take_while(|&t| t <= top)
+        .collect()
+}
+
 fn build_runners(profile: &str) -> Result<BTreeMap<String, PathBuf>, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
@@ -721,6 +734,14 @@ mod tests {
             max,
             unit: "ns".into(),
         }
+    }
+
+    #[test]
+    fn default_sweep_goes_to_twice_the_cores() {
+        assert_eq!(default_threads(1), vec![1, 2]);
+        assert_eq!(default_threads(2), vec![1, 2, 4]);
+        assert_eq!(default_threads(3), vec![1, 2, 4]);
+        assert_eq!(default_threads(16), vec![1, 2, 4, 8, 16, 32]);
     }
 
     #[test]
