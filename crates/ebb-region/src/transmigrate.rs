@@ -15,9 +15,15 @@
 //!   and never cleared (the bit says whether an entry is valid), gives its copy. Sharing
 //!   and cycles are preserved: a second path to an object finds its bit set and points at
 //!   the same copy. The block of a source object is found by masking its address (blocks
-//!   are aligned to their size) and its index read from the block's header, so a lookup is
-//!   a few loads and no hashing. Pointers that the source accepts but that lie outside its
-//!   own blocks (into regions it adopted or spliced) go through a small hash map.
+//!   are aligned to their size); its slot is that of one of the two blocks looked up last,
+//!   or found in a small table from block base to slot ([`BlockMap`]), the block's header
+//!   being read only when the graph first reaches it. Pointers that the source accepts but
+//!   that lie outside its own blocks (into regions it adopted or spliced) go through a
+//!   small hash map.
+//! * **Prefetching.** An object copied by its own allocation has its children's source
+//!   objects and bitmap and forwarding entries prefetched at once ([`Prefetcher`]); in a
+//!   large source it then waits in a short FIFO (the delay line, [`Tables::delay`]) before
+//!   it is scanned, so that the cache misses of several objects' children overlap.
 //!
 //! A pointer the source does not accept (into a third region, or a freed one) stops the
 //! copy with [`RegionError::Foreign`]; what was copied before stays in the destination,
@@ -235,11 +241,11 @@ pub(crate) struct Tables {
     delay_len: usize,
     /// Whether fresh compact copies go through the delay line (a large source).
     delayed: bool,
-    /// The child copied last while scanning the current object (the tail loop's next),
-    /// and its type.
-    /// Kept as separate words rather than an `Option<Item>`: the tail loop reads them
-    /// right after `forward` writes them, and word-sized stores forward to word-sized
-    /// loads. `next.obj` is null when there is none.
+    /// The object `run` scans next, before the worklist, and its type: the child copied
+    /// last by a scan through the `Copier` tracer (the root, slices), or the child that
+    /// [`scan_one`]'s loop hands back (another type, or the budget spent). `scan_one`
+    /// keeps its own next child in a local while it loops. `next.obj` is null when there
+    /// is none; it is null whenever a scan function starts.
     next: Item,
     next_ty: TypeId,
     error: Option<RegionError>,
