@@ -74,8 +74,21 @@ fn prefetch<T>(p: *const T) {
 struct Item {
     obj: *mut u8,
     len: usize,
-    scan: unsafe fn(&mut Copier<'_>, *mut u8, usize),
+    scan: &'static Scanner,
 }
+
+/// How to scan an [`Item`]: the scan function, and the type it scans (`T` for
+/// `scan_one::<T>`, `[T]` for `scan_slice::<T>`).
+struct Scanner {
+    scan: unsafe fn(&mut Copier<'_>, *mut u8, usize),
+    ty: TypeId,
+}
+
+/// The scanner of an empty [`Tables::next`] (never called).
+static NO_SCAN: Scanner = Scanner {
+    scan: scan_none,
+    ty: TypeId::of::<()>(),
+};
 
 // Forwarding tables reused across transmigrations on a thread (their entries are valid
 // only where the bitmap says so, so they are never cleared).
@@ -285,7 +298,7 @@ impl Tables {
             delay: [Item {
                 obj: ptr::null_mut(),
                 len: 0,
-                scan: scan_none,
+                scan: &NO_SCAN,
             }; DELAY],
             delay_head: 0,
             delay_len: 0,
@@ -293,7 +306,7 @@ impl Tables {
             next: Item {
                 obj: ptr::null_mut(),
                 len: 0,
-                scan: scan_none,
+                scan: &NO_SCAN,
             },
             next_ty: TypeId::of::<()>(),
             error: None,
@@ -679,7 +692,12 @@ impl Copier<'_> {
             Item {
                 obj: c,
                 len: 1,
-                scan: scan_one::<T>,
+                scan: const {
+                    &Scanner {
+                        scan: scan_one::<T>,
+                        ty: TypeId::of::<T>(),
+                    }
+                },
             },
             got == Got::Copied,
         ))
@@ -713,7 +731,12 @@ impl Copier<'_> {
             Item {
                 obj: c,
                 len: s.len,
-                scan: scan_slice::<T>,
+                scan: const {
+                    &Scanner {
+                        scan: scan_slice::<T>,
+                        ty: TypeId::of::<[T]>(),
+                    }
+                },
             },
             got == Got::Copied,
         ))
@@ -771,7 +794,7 @@ impl Copier<'_> {
             };
             // SAFETY: items are pushed by `forward` with the scan function of the type
             // (and length) it copied into `obj`, a destination object owned by this copy.
-            unsafe { (item.scan)(self, item.obj, item.len) };
+            unsafe { (item.scan.scan)(self, item.obj, item.len) };
             self.budget -= 1;
         }
     }
@@ -779,8 +802,9 @@ impl Copier<'_> {
 
 /// Scans one copied `T`, then, while the child copied last is another `T` (a list's
 /// tail), that child: the tail loop runs here with the type known, without returning to
-/// [`Copier::run`]'s indirect call. The child to scan next is kept in a local [`Scan`]
-/// rather than in the tables, so that the loop carries it in a register.
+/// [`Copier::run`]'s indirect call. At a leaf it goes on with the worklist's top when
+/// that is another `T`, as `run` would. The child to scan next is kept in a local
+/// [`Scan`] rather than in the tables, so that the loop carries it in a register.
 ///
 /// # Safety
 ///
@@ -792,7 +816,7 @@ unsafe fn scan_one<T: Trace>(c: &mut Copier<'_>, obj: *mut u8, _len: usize) {
         next: Item {
             obj: ptr::null_mut(),
             len: 0,
-            scan: scan_none,
+            scan: &NO_SCAN,
         },
         next_ty: TypeId::of::<()>(),
         bc: BitCache::EMPTY,
@@ -803,7 +827,21 @@ unsafe fn scan_one<T: Trace>(c: &mut Copier<'_>, obj: *mut u8, _len: usize) {
         unsafe { &mut *obj.cast::<T>() }.trace(&mut sc);
         let next = sc.next;
         if next.obj.is_null() {
-            break;
+            // No child to follow (a leaf): go on with the worklist's top, as `run` would,
+            // if it is another `T` (its scanner's type is `T` only for `scan_one::<T>`).
+            match sc.c.t.work.last() {
+                Some(top)
+                    if top.scan.ty == TypeId::of::<T>()
+                        && sc.c.budget > 1
+                        && sc.c.t.error.is_none() =>
+                {
+                    obj = top.obj;
+                    sc.c.t.work.pop();
+                    sc.c.budget -= 1;
+                    continue;
+                }
+                _ => break,
+            }
         }
         // `next_ty` is the type of `next`'s object: another `T`. One object of the
         // budget is kept for the scan that `run` counts on return. Otherwise `run` scans
