@@ -15,9 +15,15 @@
 //!   and never cleared (the bit says whether an entry is valid), gives its copy. Sharing
 //!   and cycles are preserved: a second path to an object finds its bit set and points at
 //!   the same copy. The block of a source object is found by masking its address (blocks
-//!   are aligned to their size) and its index read from the block's header, so a lookup is
-//!   a few loads and no hashing. Pointers that the source accepts but that lie outside its
-//!   own blocks (into regions it adopted or spliced) go through a small hash map.
+//!   are aligned to their size); its slot is that of one of the two blocks looked up last,
+//!   or found in a small table from block base to slot ([`BlockMap`]), the block's header
+//!   being read only when the graph first reaches it. Pointers that the source accepts but
+//!   that lie outside its own blocks (into regions it adopted or spliced) go through a
+//!   small hash map.
+//! * **Prefetching.** An object copied by its own allocation has its children's source
+//!   objects and bitmap and forwarding entries prefetched at once ([`Prefetcher`]); in a
+//!   large source it then waits in a short FIFO (the delay line, [`Tables::delay`]) before
+//!   it is scanned, so that the cache misses of several objects' children overlap.
 //!
 //! A pointer the source does not accept (into a third region, or a freed one) stops the
 //! copy with [`RegionError::Foreign`]; what was copied before stays in the destination,
@@ -48,14 +54,41 @@ use std::ptr::{self, NonNull};
 
 const NO_SLOT: u32 = u32::MAX;
 
+/// Asks the CPU to bring the line at `p` into its caches (a hint: no architectural
+/// read, no fault, whatever the address). A no-op off x86-64 and under Miri.
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    // SAFETY: `prefetcht0` neither reads memory architecturally nor faults, for any
+    // address; SSE is part of the x86-64 baseline.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast())
+    };
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    let _ = p;
+}
+
 /// One pending scan: a copy in the destination whose pointer fields still point into
 /// the source.
 #[derive(Clone, Copy)]
 struct Item {
     obj: *mut u8,
     len: usize,
-    scan: unsafe fn(&mut Copier<'_>, *mut u8, usize),
+    scan: &'static Scanner,
 }
+
+/// How to scan an [`Item`]: the scan function, and the type it scans (`T` for
+/// `scan_one::<T>`, `[T]` for `scan_slice::<T>`).
+struct Scanner {
+    scan: unsafe fn(&mut Copier<'_>, *mut u8, usize),
+    ty: TypeId,
+}
+
+/// The scanner of an empty [`Tables::next`] (never called).
+static NO_SCAN: Scanner = Scanner {
+    scan: scan_none,
+    ty: TypeId::of::<()>(),
+};
 
 // Forwarding tables reused across transmigrations on a thread (their entries are valid
 // only where the bitmap says so, so they are never cleared).
@@ -67,8 +100,12 @@ std::thread_local! {
 /// Forwarding storage kept for reuse: at most 8M entries (64 MiB).
 const SCRATCH_KEEP: usize = 8 << 20;
 
-/// Mirroring is considered only for sources of at least this many blocks.
+/// Mirroring, and the delay line, are used only for sources of at least this many
+/// blocks.
 const MIRROR_MIN_BLOCKS: usize = 32;
+/// Length of the delay line (a power of two): a fresh compact copy is scanned about this
+/// many copies after it was made.
+const DELAY: usize = 8;
 /// Mirrored destination blocks allowed beyond twice the bytes copied into them.
 const MIRROR_SLACK_BLOCKS: usize = 16;
 
@@ -85,6 +122,78 @@ fn give_scratch(v: Vec<*mut u8>) {
     if v.capacity() <= SCRATCH_KEEP {
         #[cfg(not(ebb_loom))]
         let _ = SCRATCH.try_with(|s| s.set(v));
+    }
+}
+
+/// Source block base address -> slot, by open addressing with linear probing: a lookup
+/// reads this table (a few KiB for a few hundred blocks, kept in the cache) instead of the
+/// block's header, which for a graph spread over a large source is on a page of its own
+/// and often a TLB miss.
+struct BlockMap {
+    /// `(base, slot)`; `base` 0 marks an empty entry (no block starts at address 0).
+    entries: Vec<(usize, u32)>,
+    /// `log2(entries.len())`.
+    bits: u32,
+    len: usize,
+    /// `log2(block_size)`: bases are multiples of the block size.
+    shift: u32,
+}
+
+impl BlockMap {
+    fn new(blocks: usize, block_size: usize) -> BlockMap {
+        let bits = (2 * blocks.max(8)).next_power_of_two().trailing_zeros();
+        BlockMap {
+            entries: vec![(0, 0); 1 << bits],
+            bits,
+            len: 0,
+            shift: block_size.trailing_zeros(),
+        }
+    }
+
+    #[inline(always)]
+    fn home(&self, base: usize) -> usize {
+        // Fibonacci hashing of the block number.
+        let h = ((base >> self.shift) as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        (h >> (u64::BITS - self.bits)) as usize
+    }
+
+    /// The slot of the block at `base`, if it has one.
+    #[inline(always)]
+    fn get(&self, base: usize) -> Option<usize> {
+        let mask = self.entries.len() - 1;
+        let mut i = self.home(base);
+        loop {
+            let (b, s) = self.entries[i];
+            if b == base {
+                return Some(s as usize);
+            }
+            if b == 0 {
+                return None;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Records `base -> slot` (`base` not present, non-zero).
+    fn insert(&mut self, base: usize, slot: u32) {
+        if 2 * (self.len + 1) > self.entries.len() {
+            let old = std::mem::take(&mut self.entries);
+            self.bits += 1;
+            self.entries = vec![(0, 0); 1 << self.bits];
+            self.len = 0;
+            for (b, s) in old {
+                if b != 0 {
+                    self.insert(b, s);
+                }
+            }
+        }
+        let mask = self.entries.len() - 1;
+        let mut i = self.home(base);
+        while self.entries[i].0 != 0 {
+            i = (i + 1) & mask;
+        }
+        self.entries[i] = (base, slot);
+        self.len += 1;
     }
 }
 
@@ -108,6 +217,8 @@ pub(crate) struct Tables {
     wpb: usize,
     /// Source block index -> slot in `slot`/`bits`, or `NO_SLOT` until first touched.
     slots: Vec<u32>,
+    /// Source block base address -> slot, for the blocks that have one.
+    map: BlockMap,
     slot: Vec<Slot>,
     /// The base addresses of the two source blocks looked up last, and their slots
     /// (`last` the most recent): a parent and its children often lie in two blocks,
@@ -128,21 +239,33 @@ pub(crate) struct Tables {
     /// Mirrored blocks, and bytes copied into them.
     mirrored: usize,
     mirror_bytes: usize,
+    /// Part of `mirror_bytes` already counted in the destination's used bytes (the rest
+    /// is counted when a run returns).
+    mirror_counted: usize,
     /// Copies of objects outside the source's own blocks, by source address.
     outside: HashMap<usize, *mut u8>,
     work: Vec<Item>,
-    /// The child copied last while scanning the current object (the tail loop's next),
-    /// and its type.
-    /// Kept as separate words rather than an `Option<Item>`: the tail loop reads them
-    /// right after `forward` writes them, and word-sized stores forward to word-sized
-    /// loads. `next.obj` is null when there is none.
+    /// The delay line: fresh compact copies of a large source, oldest at `delay_head`,
+    /// `delay_len` of them. Their children's source objects were prefetched when they
+    /// were copied; a copy leaves the line for the worklist's top when `DELAY` newer
+    /// ones have entered, so that those prefetches have had time to land.
+    delay: [Item; DELAY],
+    delay_head: usize,
+    delay_len: usize,
+    /// Whether fresh compact copies go through the delay line (a large source).
+    delayed: bool,
+    /// The object `run` scans next, before the worklist, and its type: the child copied
+    /// last by a scan through the `Copier` tracer (the root, slices), or the child that
+    /// [`scan_one`]'s loop hands back (another type, or the budget spent). `scan_one`
+    /// keeps its own next child in a local while it loops. `next.obj` is null when there
+    /// is none; it is null whenever a scan function starts.
     next: Item,
     next_ty: TypeId,
     error: Option<RegionError>,
     /// Objects copied.
     pub(crate) objects: usize,
-    /// Bytes copied.
-    pub(crate) bytes: usize,
+    /// Bytes copied by allocation (`bytes()` adds the mirrored ones).
+    compact_bytes: usize,
 }
 
 impl Tables {
@@ -157,6 +280,7 @@ impl Tables {
             block_size: bs,
             wpb: bs / 8,
             slots: vec![NO_SLOT; blocks],
+            map: BlockMap::new(blocks, bs),
             slot: Vec::new(),
             last_base: 0,
             last_slot: 0,
@@ -168,17 +292,26 @@ impl Tables {
             mirror_ok: dst.block_size() == bs && blocks >= MIRROR_MIN_BLOCKS,
             mirrored: 0,
             mirror_bytes: 0,
+            mirror_counted: 0,
             outside: HashMap::new(),
             work: Vec::new(),
+            delay: [Item {
+                obj: ptr::null_mut(),
+                len: 0,
+                scan: &NO_SCAN,
+            }; DELAY],
+            delay_head: 0,
+            delay_len: 0,
+            delayed: blocks >= MIRROR_MIN_BLOCKS,
             next: Item {
                 obj: ptr::null_mut(),
                 len: 0,
-                scan: scan_none,
+                scan: &NO_SCAN,
             },
             next_ty: TypeId::of::<()>(),
             error: None,
             objects: 0,
-            bytes: 0,
+            compact_bytes: 0,
         }
     }
 
@@ -213,6 +346,9 @@ impl Tables {
     /// * As for [`index`](Self::index).
     #[inline(never)]
     unsafe fn index_slow(&mut self, addr: *const u8, dst: &Region) -> usize {
+        if let Some(s) = self.map.get(addr.addr() & !(self.block_size - 1)) {
+            return s;
+        }
         let h = header_of(addr, self.block_size);
         // SAFETY: the caller says `addr` is in a live source block; objects start in the
         // first `block_size` bytes of their block, so `h` is its header.
@@ -242,6 +378,7 @@ impl Tables {
         }
         let slot = self.slot.len();
         self.slots[bi] = u32::try_from(slot).expect("fewer than 4G source blocks");
+        self.map.insert(block.addr(), slot as u32);
         self.bits.resize(self.bits.len() + self.wpb / 64, 0);
         // Mirror an ordinary block while the mirrored blocks stay at most twice what was
         // copied into them, plus a slack: the waste is bounded, and a dense graph (the
@@ -282,12 +419,6 @@ impl Tables {
         self.bits[w >> 6] & (1 << (w & 63)) != 0
     }
 
-    #[inline(always)]
-    fn set(&mut self, s: usize, w: usize) {
-        let w = s * self.wpb + w;
-        self.bits[w >> 6] |= 1 << (w & 63);
-    }
-
     /// The copy of word `w`'s object of slot `s` (whose bit is set).
     #[inline(always)]
     fn copy_of(&self, s: usize, w: usize) -> *mut u8 {
@@ -319,9 +450,63 @@ impl Tables {
         }
     }
 
+    /// Prefetches what forwarding the source object at `addr` will read: the object
+    /// itself and, if its block already has a slot, the slot's bitmap word and its
+    /// forwarding entry (compact slot) or its copy (mirrored slot).
+    ///
+    /// # Safety
+    ///
+    /// * `addr` is the start of an object in one of the source's own blocks, and the
+    ///   source is alive.
+    #[inline(always)]
+    unsafe fn prefetch_source(&self, addr: *const u8) {
+        prefetch(addr);
+        if let Some(s) = self.map.get(addr.addr() & !(self.block_size - 1)) {
+            let w = (addr.addr() & (self.block_size - 1)) >> 3;
+            let b = s * self.wpb + w;
+            prefetch(self.bits.as_ptr().wrapping_add(b >> 6));
+            let slot = self.slot[s];
+            if slot.mirror.is_null() {
+                prefetch(self.fwd.as_ptr().wrapping_add(slot.fwd + w));
+            } else {
+                prefetch(slot.mirror.wrapping_add(w << 3));
+            }
+        }
+    }
+
+    /// Bytes copied.
+    pub(crate) fn bytes(&self) -> usize {
+        self.compact_bytes + self.mirror_bytes
+    }
+
     /// Every object reachable so far has been copied and scanned.
     pub(crate) fn done(&self) -> bool {
-        self.work.is_empty() && self.next.obj.is_null()
+        self.work.is_empty() && self.next.obj.is_null() && self.delay_len == 0
+    }
+
+    /// Puts a fresh copy into the delay line; the oldest moves to the worklist's top
+    /// when the line is full.
+    #[inline(always)]
+    fn delay(&mut self, item: Item) {
+        if self.delay_len == DELAY {
+            let old = std::mem::replace(&mut self.delay[self.delay_head], item);
+            self.delay_head = (self.delay_head + 1) % DELAY;
+            self.work.push(old);
+        } else {
+            self.delay[(self.delay_head + self.delay_len) % DELAY] = item;
+            self.delay_len += 1;
+        }
+    }
+
+    /// The oldest item of the delay line, if any.
+    fn undelay(&mut self) -> Option<Item> {
+        if self.delay_len == 0 {
+            return None;
+        }
+        let item = self.delay[self.delay_head];
+        self.delay_head = (self.delay_head + 1) % DELAY;
+        self.delay_len -= 1;
+        Some(item)
     }
 }
 
@@ -329,6 +514,43 @@ impl Drop for Tables {
     fn drop(&mut self) {
         give_scratch(std::mem::take(&mut self.fwd));
     }
+}
+
+/// The bitmap word a scan last tested and set, held outside `Tables::bits` (in registers,
+/// when the scan loop is inlined) so that consecutive objects of one word do not each
+/// wait for the previous object's store to the word. `Tables::bits[idx]` is stale until
+/// [`flush`](Self::flush), which every holder calls before returning to code that reads
+/// the bitmap.
+struct BitCache {
+    /// Index in `Tables::bits`, or `usize::MAX` for none.
+    idx: usize,
+    val: u64,
+}
+
+impl BitCache {
+    const EMPTY: BitCache = BitCache {
+        idx: usize::MAX,
+        val: 0,
+    };
+
+    #[inline(always)]
+    fn flush(&mut self, bits: &mut [u64]) {
+        if self.idx != usize::MAX {
+            bits[self.idx] = self.val;
+            self.idx = usize::MAX;
+        }
+    }
+}
+
+/// How [`Copier::forward`] obtained a copy.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Got {
+    /// Copied before (found in the bitmap or the outside map).
+    Before,
+    /// Just now, by its own allocation and copy: its bytes are in the cache.
+    Copied,
+    /// Just now, in a mirrored block (copied with the block when the slot was made).
+    Mirrored,
 }
 
 /// The tracer that copies: the tables plus the two regions.
@@ -362,7 +584,7 @@ impl Copier<'_> {
                 // at least `bytes` in another region, so they do not overlap.
                 unsafe { ptr::copy_nonoverlapping(from, to, bytes) };
                 self.t.objects += 1;
-                self.t.bytes += bytes;
+                self.t.compact_bytes += bytes;
                 Some(to)
             }
             Err(e) => {
@@ -372,95 +594,196 @@ impl Copier<'_> {
         }
     }
 
-    /// Where a source pointer is forwarded, copying its object if it is the first visit.
-    /// `None` when the pointer is left as it is (a destination pointer, or an error).
+    /// Where a source pointer is forwarded, copying its object if it is the first visit,
+    /// and how the copy was obtained. `None` when the pointer is left as it is (a
+    /// destination pointer, or an error).
     ///
     /// # Safety
     ///
     /// * `addr`, if accepted by the source, is the start of a live object of `bytes`
-    ///   bytes of the type `scan` expects (with `len` elements for slices), whose type
-    ///   is `ty`.
+    ///   bytes.
     #[inline(always)]
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "one call site per pointer kind, inlined"
-    )]
     unsafe fn forward(
         &mut self,
         id: u64,
         addr: *const u8,
         bytes: usize,
         align: usize,
-        len: usize,
-        scan: Option<unsafe fn(&mut Copier<'_>, *mut u8, usize)>,
-        ty: TypeId,
-    ) -> Option<*mut u8> {
-        let copy = if id == self.t.src_id {
+        bc: &mut BitCache,
+    ) -> Option<(*mut u8, Got)> {
+        if id == self.t.src_id {
             // SAFETY: the pointer carries the source's id, so it was made by allocation in
             // one of the source's own blocks (splicing consumes its source), which are alive.
             let (s, w) = unsafe { self.t.index(addr, self.dst) };
-            if self.t.test(s, w) {
-                return Some(self.t.copy_of(s, w));
+            let b = s * self.t.wpb + w;
+            if b >> 6 != bc.idx {
+                bc.flush(&mut self.t.bits);
+                bc.idx = b >> 6;
+                bc.val = self.t.bits[b >> 6];
+            }
+            let bit = 1 << (b & 63);
+            if bc.val & bit != 0 {
+                return Some((self.t.copy_of(s, w), Got::Before));
             }
             let mirror = self.t.slot[s].mirror;
-            let c = if mirror.is_null() {
+            let got = if mirror.is_null() {
                 // SAFETY: the caller's obligation.
                 let c = unsafe { self.copy_bytes(addr, bytes, align) }?;
                 let f = self.t.slot[s].fwd + w;
                 self.t.fwd[f] = c;
-                c
+                (c, Got::Copied)
             } else {
                 // The mirrored block is as large and as aligned as the source block and
                 // holds a copy of all of it (made when the slot was created), so the copy
                 // of the object is at its own offset, aligned as it was; its bit was clear,
                 // so it has not been scanned yet.
-                let c = mirror.wrapping_add(w << 3);
                 self.t.objects += 1;
-                self.t.bytes += bytes;
                 self.t.mirror_bytes += bytes;
-                self.dst.add_used(bytes);
-                c
+                (mirror.wrapping_add(w << 3), Got::Mirrored)
             };
-            self.t.set(s, w);
-            c
+            bc.val |= bit;
+            Some(got)
         } else if id == self.t.dst_id || self.keep.is_some_and(|k| k(id)) {
-            return None;
+            None
         } else if self.src.rcb().accepts(id, addr.addr()) {
             if let Some(&c) = self.t.outside.get(&addr.addr()) {
-                return Some(c);
+                return Some((c, Got::Before));
             }
             // SAFETY: accepted by the source: the object lives in a region it keeps alive.
             let c = unsafe { self.copy_bytes(addr, bytes, align) }?;
             self.t.outside.insert(addr.addr(), c);
-            c
+            Some((c, Got::Copied))
         } else {
             self.t.error.get_or_insert(RegionError::Foreign {
                 pointer: id,
                 region: self.t.src_id,
             });
-            return None;
-        };
-        if let Some(scan) = scan {
-            let item = Item {
-                obj: copy,
-                len,
-                scan,
-            };
-            let prev = std::mem::replace(&mut self.t.next, item);
-            if !prev.obj.is_null() {
-                self.t.work.push(prev);
-            }
-            self.t.next_ty = ty;
+            None
         }
-        Some(copy)
+    }
+
+    /// Forwards the pointer field `p` and rewrites it; returns the scan the copy needs if
+    /// it was made just now (and has pointer fields), and whether it was copied alone.
+    #[inline(always)]
+    fn edge_item<T: Trace>(&mut self, p: &mut RPtr<T>, bc: &mut BitCache) -> Option<(Item, bool)> {
+        // SAFETY: an `RPtr<T>` points to the start of a `T` in its region.
+        let (c, got) = unsafe {
+            self.forward(
+                p.region,
+                p.ptr.as_ptr().cast(),
+                size_of::<T>(),
+                align_of::<T>(),
+                bc,
+            )
+        }?;
+        if T::HAS_EDGES && got == Got::Copied {
+            // The copy's children are forwarded when it is scanned: start their source
+            // reads now, while its bytes are in the cache, so that the misses of several
+            // children overlap (and, through the delay line, land before the scan).
+            let mut pf = Prefetcher { t: self.t };
+            // SAFETY: `c` is a copy of a `T` made just now, not yet scanned or referenced
+            // anywhere else; nothing else accesses it meanwhile.
+            unsafe { &mut *c.cast::<T>() }.trace(&mut pf);
+        }
+        // SAFETY: `c` is a non-null destination allocation holding a copy of the `T`.
+        p.ptr = unsafe { NonNull::new_unchecked(c.cast()) };
+        p.region = self.t.dst_id;
+        (T::HAS_EDGES && got != Got::Before).then_some((
+            Item {
+                obj: c,
+                len: 1,
+                scan: const {
+                    &Scanner {
+                        scan: scan_one::<T>,
+                        ty: TypeId::of::<T>(),
+                    }
+                },
+            },
+            got == Got::Copied,
+        ))
+    }
+
+    /// As [`edge_item`](Self::edge_item), for a slice field.
+    #[inline(always)]
+    fn slice_item<T: Trace>(
+        &mut self,
+        s: &mut RSlice<T>,
+        bc: &mut BitCache,
+    ) -> Option<(Item, bool)> {
+        if s.len == 0 {
+            s.region = self.t.dst_id;
+            return None;
+        }
+        // SAFETY: an `RSlice<T>` points to the start of `len` `T`s in its region.
+        let (c, got) = unsafe {
+            self.forward(
+                s.region,
+                s.ptr.as_ptr().cast(),
+                size_of::<T>() * s.len,
+                align_of::<T>(),
+                bc,
+            )
+        }?;
+        // SAFETY: `c` is a non-null destination allocation holding the copy.
+        s.ptr = unsafe { NonNull::new_unchecked(c.cast()) };
+        s.region = self.t.dst_id;
+        (T::HAS_EDGES && got != Got::Before).then_some((
+            Item {
+                obj: c,
+                len: s.len,
+                scan: const {
+                    &Scanner {
+                        scan: scan_slice::<T>,
+                        ty: TypeId::of::<[T]>(),
+                    }
+                },
+            },
+            got == Got::Copied,
+        ))
+    }
+
+    /// Schedules a pending scan: a copy made alone from a large source goes into the delay
+    /// line; any other becomes `next` (scanned next), the previous `next` going onto the
+    /// worklist.
+    #[inline(always)]
+    fn schedule(
+        t: &mut Tables,
+        next: &mut Item,
+        next_ty: &mut TypeId,
+        item: (Item, bool),
+        ty: TypeId,
+    ) {
+        let (item, copied) = item;
+        if copied && t.delayed {
+            t.delay(item);
+            return;
+        }
+        let prev = std::mem::replace(next, item);
+        if !prev.obj.is_null() {
+            t.work.push(prev);
+        }
+        *next_ty = ty;
     }
 
     /// Scans until the worklist is empty, or `budget` objects have been scanned.
     fn run(&mut self, budget: usize) {
+        self.scan_all(budget);
+        self.count_mirrored();
+    }
+
+    /// Counts the bytes copied into mirrored blocks since the last call in the
+    /// destination's used bytes (once per run rather than once per object).
+    fn count_mirrored(&mut self) {
+        self.dst
+            .add_used(self.t.mirror_bytes - self.t.mirror_counted);
+        self.t.mirror_counted = self.t.mirror_bytes;
+    }
+
+    fn scan_all(&mut self, budget: usize) {
         self.budget = budget;
         while self.budget > 0 && self.t.error.is_none() {
             let item = if self.t.next.obj.is_null() {
-                match self.t.work.pop() {
+                match self.t.work.pop().or_else(|| self.t.undelay()) {
                     Some(i) => i,
                     None => return,
                 }
@@ -471,7 +794,7 @@ impl Copier<'_> {
             };
             // SAFETY: items are pushed by `forward` with the scan function of the type
             // (and length) it copied into `obj`, a destination object owned by this copy.
-            unsafe { (item.scan)(self, item.obj, item.len) };
+            unsafe { (item.scan.scan)(self, item.obj, item.len) };
             self.budget -= 1;
         }
     }
@@ -479,31 +802,97 @@ impl Copier<'_> {
 
 /// Scans one copied `T`, then, while the child copied last is another `T` (a list's
 /// tail), that child: the tail loop runs here with the type known, without returning to
-/// [`Copier::run`]'s indirect call.
+/// [`Copier::run`]'s indirect call. At a leaf it goes on with the worklist's top when
+/// that is another `T`, as `run` would. The child to scan next is kept in a local
+/// [`Scan`] rather than in the tables, so that the loop carries it in a register.
 ///
 /// # Safety
 ///
 /// * `obj` is a destination copy of a `T` that nothing else references yet mutably.
 unsafe fn scan_one<T: Trace>(c: &mut Copier<'_>, obj: *mut u8, _len: usize) {
     let mut obj = obj;
+    let mut sc = Scan {
+        c,
+        next: Item {
+            obj: ptr::null_mut(),
+            len: 0,
+            scan: &NO_SCAN,
+        },
+        next_ty: TypeId::of::<()>(),
+        bc: BitCache::EMPTY,
+    };
     loop {
         // SAFETY: the caller's obligation (for the first object), and `forward`'s for
         // the next: a valid `T` copy, exclusively ours while scanning.
-        let v = unsafe { &mut *obj.cast::<T>() };
-        v.trace(c);
-        // `next_ty` is the type of `next`'s object: another `T`. One object of the
-        // budget is kept for the scan that `run` counts on return.
-        let next = c.t.next.obj;
-        if next.is_null()
-            || c.t.next_ty != TypeId::of::<T>()
-            || c.budget <= 1
-            || c.t.error.is_some()
-        {
-            return;
+        unsafe { &mut *obj.cast::<T>() }.trace(&mut sc);
+        let next = sc.next;
+        if next.obj.is_null() {
+            // No child to follow (a leaf): go on with the worklist's top, as `run` would,
+            // if it is another `T` (its scanner's type is `T` only for `scan_one::<T>`).
+            match sc.c.t.work.last() {
+                Some(top)
+                    if top.scan.ty == TypeId::of::<T>()
+                        && sc.c.budget > 1
+                        && sc.c.t.error.is_none() =>
+                {
+                    obj = top.obj;
+                    sc.c.t.work.pop();
+                    sc.c.budget -= 1;
+                    continue;
+                }
+                _ => break,
+            }
         }
-        c.t.next.obj = ptr::null_mut();
-        c.budget -= 1;
-        obj = next;
+        // `next_ty` is the type of `next`'s object: another `T`. One object of the
+        // budget is kept for the scan that `run` counts on return. Otherwise `run` scans
+        // it next (`Tables::next` is empty while a scan function runs).
+        if sc.next_ty != TypeId::of::<T>() || sc.c.budget <= 1 || sc.c.t.error.is_some() {
+            sc.c.t.next = next;
+            sc.c.t.next_ty = sc.next_ty;
+            break;
+        }
+        sc.c.budget -= 1;
+        sc.next.obj = ptr::null_mut();
+        obj = next.obj;
+    }
+    sc.bc.flush(&mut sc.c.t.bits);
+}
+
+/// The tracer of [`scan_one`]: forwards through the copier, and keeps the child to scan
+/// next.
+struct Scan<'s, 'a> {
+    c: &'s mut Copier<'a>,
+    next: Item,
+    next_ty: TypeId,
+    bc: BitCache,
+}
+
+impl Tracer for Scan<'_, '_> {
+    #[inline(always)]
+    fn edge<T: Trace>(&mut self, p: &mut RPtr<T>) {
+        if let Some(item) = self.c.edge_item(p, &mut self.bc) {
+            Copier::schedule(
+                self.c.t,
+                &mut self.next,
+                &mut self.next_ty,
+                item,
+                TypeId::of::<T>(),
+            );
+        }
+    }
+
+    #[inline(always)]
+    fn slice<T: Trace>(&mut self, s: &mut RSlice<T>) {
+        if let Some(item) = self.c.slice_item(s, &mut self.bc) {
+            // A slice is never scanned by `scan_one`: its type is not any `T`'s.
+            Copier::schedule(
+                self.c.t,
+                &mut self.next,
+                &mut self.next_ty,
+                item,
+                TypeId::of::<[T]>(),
+            );
+        }
     }
 }
 
@@ -527,61 +916,60 @@ unsafe fn scan_slice<T: Trace>(c: &mut Copier<'_>, obj: *mut u8, len: usize) {
     }
 }
 
-impl Tracer for Copier<'_> {
+/// Visits a fresh copy's pointer fields to prefetch their targets (see
+/// [`Tables::prefetch_source`]); writes nothing.
+struct Prefetcher<'a> {
+    t: &'a Tables,
+}
+
+impl Tracer for Prefetcher<'_> {
     #[inline(always)]
     fn edge<T: Trace>(&mut self, p: &mut RPtr<T>) {
-        let scan = if T::HAS_EDGES {
-            Some(scan_one::<T> as unsafe fn(&mut Copier<'_>, *mut u8, usize))
-        } else {
-            None
-        };
-        // SAFETY: an `RPtr<T>` points to the start of a `T` in its region.
-        let f = unsafe {
-            self.forward(
-                p.region,
-                p.ptr.as_ptr().cast(),
-                size_of::<T>(),
-                align_of::<T>(),
-                1,
-                scan,
-                TypeId::of::<T>(),
-            )
-        };
-        if let Some(c) = f {
-            // SAFETY: `c` is a non-null destination allocation holding a copy of the `T`.
-            p.ptr = unsafe { NonNull::new_unchecked(c.cast()) };
-            p.region = self.t.dst_id;
+        if p.region == self.t.src_id {
+            // SAFETY: the pointer carries the source's id, so it was made by allocation in
+            // one of the source's own blocks, which are alive (as in `Copier::forward`).
+            unsafe { self.t.prefetch_source(p.ptr.as_ptr().cast()) };
         }
     }
 
     #[inline(always)]
     fn slice<T: Trace>(&mut self, s: &mut RSlice<T>) {
-        if s.len == 0 {
-            s.region = self.t.dst_id;
-            return;
-        }
-        let scan = if T::HAS_EDGES {
-            Some(scan_slice::<T> as unsafe fn(&mut Copier<'_>, *mut u8, usize))
-        } else {
-            None
-        };
-        // SAFETY: an `RSlice<T>` points to the start of `len` `T`s in its region.
-        let f = unsafe {
-            self.forward(
-                s.region,
-                s.ptr.as_ptr().cast(),
-                size_of::<T>() * s.len,
-                align_of::<T>(),
-                s.len,
-                scan,
-                // A slice is never scanned by `scan_one`: its type is not any `T`'s.
-                TypeId::of::<[T]>(),
-            )
-        };
-        if let Some(c) = f {
+        if s.len != 0 && s.region == self.t.src_id {
             // SAFETY: as in `edge`.
-            s.ptr = unsafe { NonNull::new_unchecked(c.cast()) };
-            s.region = self.t.dst_id;
+            unsafe { self.t.prefetch_source(s.ptr.as_ptr().cast()) };
+        }
+    }
+}
+
+impl Tracer for Copier<'_> {
+    #[inline(always)]
+    fn edge<T: Trace>(&mut self, p: &mut RPtr<T>) {
+        let mut bc = BitCache::EMPTY;
+        let item = self.edge_item(p, &mut bc);
+        bc.flush(&mut self.t.bits);
+        if let Some(item) = item {
+            let t = &mut *self.t;
+            let mut next = t.next;
+            let mut next_ty = t.next_ty;
+            Copier::schedule(t, &mut next, &mut next_ty, item, TypeId::of::<T>());
+            t.next = next;
+            t.next_ty = next_ty;
+        }
+    }
+
+    #[inline(always)]
+    fn slice<T: Trace>(&mut self, s: &mut RSlice<T>) {
+        let mut bc = BitCache::EMPTY;
+        let item = self.slice_item(s, &mut bc);
+        bc.flush(&mut self.t.bits);
+        if let Some(item) = item {
+            let t = &mut *self.t;
+            let mut next = t.next;
+            let mut next_ty = t.next_ty;
+            // A slice is never scanned by `scan_one`: its type is not any `T`'s.
+            Copier::schedule(t, &mut next, &mut next_ty, item, TypeId::of::<[T]>());
+            t.next = next;
+            t.next_ty = next_ty;
         }
     }
 }
@@ -623,7 +1011,7 @@ pub fn transmigrate_counted<T: Trace>(
     c.run(usize::MAX);
     match t.error {
         Some(e) => Err(e),
-        None => Ok((root, (t.objects, t.bytes))),
+        None => Ok((root, (t.objects, t.bytes()))),
     }
 }
 
@@ -996,6 +1384,7 @@ impl<T: Trace> Evacuation<T> {
             budget: 0,
         };
         c.edge(&mut root);
+        c.count_mirrored();
         if let Some(e) = tables.error {
             return Err((src, e));
         }
@@ -1147,4 +1536,25 @@ pub fn evacuate<T: Trace>(
     }
     adopt(dst, src);
     Ok((root, Evacuated::Adopted))
+}
+
+#[cfg(test)]
+mod block_map_tests {
+    use super::BlockMap;
+
+    #[test]
+    fn block_map_grows_and_finds_every_block() {
+        let bs = 1 << 16;
+        let mut m = BlockMap::new(1, bs);
+        let bases: Vec<usize> = (1..200).map(|i| i * 7919 * bs).collect();
+        for (i, &b) in bases.iter().enumerate() {
+            assert_eq!(m.get(b), None);
+            m.insert(b, i as u32);
+        }
+        for (i, &b) in bases.iter().enumerate() {
+            assert_eq!(m.get(b), Some(i));
+        }
+        assert_eq!(m.get(3 * bs), None);
+        assert!(m.entries.len() >= 2 * bases.len());
+    }
 }
