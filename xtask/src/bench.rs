@@ -261,7 +261,10 @@ pub fn run(mut args: BenchArgs) -> Result<(), String> {
     let started = std::time::Instant::now();
     let load_start = machine::load_average();
     let profile = if args.quick { "release" } else { "bench" };
-    eprintln!("building bench runners (profile `{profile}`)...");
+    // The revision the runners are built from: read before the build, since the tree may
+    // move on while a long run goes.
+    let revision = machine::git_revision();
+    eprintln!("building bench runners (profile `{profile}`) at {revision}...");
     let runners = build_runners(profile)?;
     let _noise = if args.noisy {
         Some(Noise::start(machine.cores)?)
@@ -391,7 +394,7 @@ pub fn run(mut args: BenchArgs) -> Result<(), String> {
 
     let ctx = report::Context {
         machine: machine.clone(),
-        revision: machine::git_revision(),
+        revision,
         date: machine::utc_now(),
         repeats,
         quick: args.quick,
