@@ -172,14 +172,6 @@ fn with_child<V: Clone>(node: &Node<V>, b: u8, child: Option<Node<V>>) -> Vec<(u
     out
 }
 
-/// Whether `n`'s children are exactly `kids`: the same allocations under the same bytes.
-fn same_kids<V>(n: &Node<V>, kids: &[(u8, Node<V>)]) -> bool {
-    n.kid_count() == kids.len()
-        && n.kids()
-            .zip(kids)
-            .all(|((x, c), (y, d))| x == *y && Node::ptr_eq(c, d))
-}
-
 /// Starts loading the children of `a` and `b` under the bytes both have (the ones a meet
 /// recurses into).
 fn prefetch_common<V>(a: &Node<V>, b: &Node<V>) {
@@ -207,7 +199,15 @@ enum Out<V> {
     A,
     /// The result is `b` from offset `bo`.
     B,
+    /// The result is both (they are equal there): the parent may count it as either
+    /// side's, so that a tie does not stop the reuse of the side the parent keeps.
+    Both,
 }
+
+/// In [`Kids::from`]: the child is the one `a` has under its byte.
+const FROM_A: u8 = 1;
+/// In [`Kids::from`]: the child is the one `b` has under its byte.
+const FROM_B: u8 = 2;
 
 impl<V: Clone> Out<V> {
     fn node(self, a: &Node<V>, ao: usize, b: &Node<V>, bo: usize) -> Node<V> {
@@ -215,6 +215,57 @@ impl<V: Clone> Out<V> {
             Out::New(n) => n,
             Out::A => a.trimmed(ao),
             Out::B => b.trimmed(bo),
+            // A clone of the handle where one side is at a node's start, not a copy.
+            Out::Both if ao != 0 && bo == 0 => b.clone(),
+            Out::Both => a.trimmed(ao),
+        }
+    }
+
+    /// Which sides' child this result (of the step under one byte, both at offset 0) is.
+    fn from(&self) -> u8 {
+        match self {
+            Out::New(_) => 0,
+            Out::A => FROM_A,
+            Out::B => FROM_B,
+            Out::Both => FROM_A | FROM_B,
+        }
+    }
+}
+
+/// The children of a node being merged, each with whose child it is (`FROM_A`, `FROM_B`).
+struct Kids<V> {
+    kids: Vec<(u8, Node<V>)>,
+    from: Vec<u8>,
+}
+
+impl<V: Clone> Kids<V> {
+    fn with_capacity(n: usize) -> Self {
+        Kids {
+            kids: Vec::with_capacity(n),
+            from: Vec::with_capacity(n),
+        }
+    }
+
+    fn push(&mut self, b: u8, node: Node<V>, from: u8) {
+        self.kids.push((b, node));
+        self.from.push(from);
+    }
+
+    /// Whether these are exactly `n`'s children, given that each tagged `side` is `n`'s
+    /// child under its byte (the bytes are distinct, so equal counts mean equal sets).
+    fn all_of(&self, n: &Node<V>, side: u8) -> bool {
+        self.kids.len() == n.kid_count() && self.from.iter().all(|f| f & side != 0)
+    }
+
+    /// What a merged node whose value is `a`'s (`a_keeps`) or `b`'s (`b_keeps`) is.
+    fn outcome(&self, a: &Node<V>, a_keeps: bool, b: &Node<V>, b_keeps: bool) -> Option<Out<V>> {
+        let is_a = a_keeps && self.all_of(a, FROM_A);
+        let is_b = b_keeps && self.all_of(b, FROM_B);
+        match (is_a, is_b) {
+            (true, true) => Some(Out::Both),
+            (true, false) => Some(Out::A),
+            (false, true) => Some(Out::B),
+            (false, false) => None,
         }
     }
 }
@@ -236,27 +287,29 @@ fn join_pos<V: Lattice>(a: &Node<V>, ao: usize, b: &Node<V>, bo: usize) -> Out<V
             // Every child of both is cloned or recursed into: start all their loads now.
             a.prefetch_children();
             b.prefetch_children();
-            let mut kids: Vec<(u8, Node<V>)> = Vec::with_capacity(a.kid_count() + b.kid_count());
+            let mut kids = Kids::with_capacity(a.kid_count() + b.kid_count());
             let mut ia = a.kids().peekable();
             let mut ib = b.kids().peekable();
             loop {
                 match (ia.peek().copied(), ib.peek().copied()) {
                     (None, None) => break,
                     (Some((x, ca)), Some((y, cb))) if x == y => {
-                        kids.push((x, join_pos(ca, 0, cb, 0).node(ca, 0, cb, 0)));
+                        let r = join_pos(ca, 0, cb, 0);
+                        let from = r.from();
+                        kids.push(x, r.node(ca, 0, cb, 0), from);
                         ia.next();
                         ib.next();
                     }
                     (Some((x, ca)), Some((y, _))) if x < y => {
-                        kids.push((x, ca.clone()));
+                        kids.push(x, ca.clone(), FROM_A);
                         ia.next();
                     }
                     (Some((x, ca)), None) => {
-                        kids.push((x, ca.clone()));
+                        kids.push(x, ca.clone(), FROM_A);
                         ia.next();
                     }
                     (_, Some((y, cb))) => {
-                        kids.push((y, cb.clone()));
+                        kids.push(y, cb.clone(), FROM_B);
                         ib.next();
                     }
                 }
@@ -269,23 +322,20 @@ fn join_pos<V: Lattice>(a: &Node<V>, ao: usize, b: &Node<V>, bo: usize) -> Out<V
                 (_, None) => true,
                 (None, Some(_)) => false,
             };
-            if a_keeps && same_kids(a, &kids) {
-                return Out::A;
-            }
             let b_keeps = match (va, vb) {
                 (Some(x), Some(y)) => y.join_is_self(x),
                 (None, _) => true,
                 (Some(_), None) => false,
             };
-            if b_keeps && same_kids(b, &kids) {
-                return Out::B;
+            if let Some(out) = kids.outcome(a, a_keeps, b, b_keeps) {
+                return out;
             }
             let value = match (va, vb) {
                 (Some(x), Some(y)) => Some(x.join(y)),
                 (Some(x), None) | (None, Some(x)) => Some(x.clone()),
                 (None, None) => None,
             };
-            Out::New(build(pa, value, kids).expect("a join of non-empty nodes is not empty"))
+            Out::New(build(pa, value, kids.kids).expect("a join of non-empty nodes is not empty"))
         }
         (false, true) => {
             // `a` is at a node boundary; `b` goes on under `pb[c]` (no value of `b` here).
@@ -293,7 +343,7 @@ fn join_pos<V: Lattice>(a: &Node<V>, ao: usize, b: &Node<V>, bo: usize) -> Out<V
             let child = match a.child(byte) {
                 Some(ca) => match join_pos(ca, 0, b, bo + c + 1) {
                     // `a`'s child absorbs `b`: `a` is the result.
-                    Out::A => return Out::A,
+                    Out::A | Out::Both => return Out::A,
                     r => r.node(ca, 0, b, bo + c + 1),
                 },
                 None => b.trimmed(bo + c + 1),
@@ -308,7 +358,7 @@ fn join_pos<V: Lattice>(a: &Node<V>, ao: usize, b: &Node<V>, bo: usize) -> Out<V
             let byte = pa[c];
             let child = match b.child(byte) {
                 Some(cb) => match join_pos(a, ao + c + 1, cb, 0) {
-                    Out::B => return Out::B,
+                    Out::B | Out::Both => return Out::B,
                     r => r.node(a, ao + c + 1, cb, 0),
                 },
                 None => a.trimmed(ao + c + 1),
@@ -332,7 +382,7 @@ fn meet_pos<V: Lattice>(a: &Node<V>, ao: usize, b: &Node<V>, bo: usize) -> Optio
     match (c < pa.len(), c < pb.len()) {
         (true, true) => None,
         (false, false) => {
-            let mut kids = Vec::with_capacity(a.kid_count().min(b.kid_count()));
+            let mut kids = Kids::with_capacity(a.kid_count().min(b.kid_count()));
             // The children under bytes both sides have are recursed into: start their
             // loads now.
             if a.kid_count() > 1 && b.kid_count() > 1 {
@@ -341,7 +391,8 @@ fn meet_pos<V: Lattice>(a: &Node<V>, ao: usize, b: &Node<V>, bo: usize) -> Optio
             // Walk the smaller table, probe the other.
             let mut visit = |x: u8, ca: &Node<V>, cb: &Node<V>| {
                 if let Some(r) = meet_pos(ca, 0, cb, 0) {
-                    kids.push((x, r.node(ca, 0, cb, 0)));
+                    let from = r.from();
+                    kids.push(x, r.node(ca, 0, cb, 0), from);
                 }
             };
             if a.kid_count() <= b.kid_count() {
@@ -364,17 +415,14 @@ fn meet_pos<V: Lattice>(a: &Node<V>, ao: usize, b: &Node<V>, bo: usize) -> Optio
                 (None, _) => true,
                 (Some(_), None) => false,
             };
-            if keeps(va, vb) && same_kids(a, &kids) {
-                return Some(Out::A);
-            }
-            if keeps(vb, va) && same_kids(b, &kids) {
-                return Some(Out::B);
+            if let Some(out) = kids.outcome(a, keeps(va, vb), b, keeps(vb, va)) {
+                return Some(out);
             }
             let value = match (va, vb) {
                 (Some(x), Some(y)) => x.meet(y),
                 _ => None,
             };
-            build(pa, value, kids).map(Out::New)
+            build(pa, value, kids.kids).map(Out::New)
         }
         (false, true) => {
             // `a` is at a node boundary inside `b`'s prefix: `a`'s value here is not in `b`.
@@ -382,7 +430,7 @@ fn meet_pos<V: Lattice>(a: &Node<V>, ao: usize, b: &Node<V>, bo: usize) -> Optio
             let ca = a.child(byte)?;
             match meet_pos(ca, 0, b, bo + c + 1)? {
                 // All of `b` from under `byte` on: all of `b` from here.
-                Out::B => Some(Out::B),
+                Out::B | Out::Both => Some(Out::B),
                 r => {
                     let r = r.node(ca, 0, b, bo + c + 1);
                     Some(Out::New(prepend(&[pa, &[byte]].concat(), r)))
@@ -393,7 +441,7 @@ fn meet_pos<V: Lattice>(a: &Node<V>, ao: usize, b: &Node<V>, bo: usize) -> Optio
             let byte = pa[c];
             let cb = b.child(byte)?;
             match meet_pos(a, ao + c + 1, cb, 0)? {
-                Out::A => Some(Out::A),
+                Out::A | Out::Both => Some(Out::A),
                 r => {
                     let r = r.node(a, ao + c + 1, cb, 0);
                     Some(Out::New(prepend(&pa[..=c], r)))
