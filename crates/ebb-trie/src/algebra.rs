@@ -204,9 +204,9 @@ enum Out<V> {
     Both,
 }
 
-/// In [`Kids::from`]: the child is the one `a` has under its byte.
+/// Tags a merged child as the one `a` has under its byte (see [`Kids`]).
 const FROM_A: u8 = 1;
-/// In [`Kids::from`]: the child is the one `b` has under its byte.
+/// Tags a merged child as the one `b` has under its byte.
 const FROM_B: u8 = 2;
 
 impl<V: Clone> Out<V> {
@@ -232,35 +232,39 @@ impl<V: Clone> Out<V> {
     }
 }
 
-/// The children of a node being merged, each with whose child it is (`FROM_A`, `FROM_B`).
+/// The children of a node being merged, and how many of them are `a`'s child under their
+/// byte (tagged `FROM_A`) and how many `b`'s (`FROM_B`; a child may be both).
 struct Kids<V> {
     kids: Vec<(u8, Node<V>)>,
-    from: Vec<u8>,
+    of_a: usize,
+    of_b: usize,
 }
 
 impl<V: Clone> Kids<V> {
     fn with_capacity(n: usize) -> Self {
         Kids {
             kids: Vec::with_capacity(n),
-            from: Vec::with_capacity(n),
+            of_a: 0,
+            of_b: 0,
         }
     }
 
     fn push(&mut self, b: u8, node: Node<V>, from: u8) {
         self.kids.push((b, node));
-        self.from.push(from);
+        self.of_a += usize::from(from & FROM_A != 0);
+        self.of_b += usize::from(from & FROM_B != 0);
     }
 
-    /// Whether these are exactly `n`'s children, given that each tagged `side` is `n`'s
-    /// child under its byte (the bytes are distinct, so equal counts mean equal sets).
-    fn all_of(&self, n: &Node<V>, side: u8) -> bool {
-        self.kids.len() == n.kid_count() && self.from.iter().all(|f| f & side != 0)
+    /// Whether these are exactly `n`'s children, given that `of_side` of them are `n`'s
+    /// child under their byte (the bytes are distinct, so equal counts mean equal sets).
+    fn all_of(&self, n: &Node<V>, of_side: usize) -> bool {
+        of_side == self.kids.len() && self.kids.len() == n.kid_count()
     }
 
     /// What a merged node whose value is `a`'s (`a_keeps`) or `b`'s (`b_keeps`) is.
     fn outcome(&self, a: &Node<V>, a_keeps: bool, b: &Node<V>, b_keeps: bool) -> Option<Out<V>> {
-        let is_a = a_keeps && self.all_of(a, FROM_A);
-        let is_b = b_keeps && self.all_of(b, FROM_B);
+        let is_a = a_keeps && self.all_of(a, self.of_a);
+        let is_b = b_keeps && self.all_of(b, self.of_b);
         match (is_a, is_b) {
             (true, true) => Some(Out::Both),
             (true, false) => Some(Out::A),
