@@ -276,7 +276,7 @@ impl<V: Clone> Kids<V> {
 
 fn join_pos<V: Lattice>(a: &Node<V>, ao: usize, b: &Node<V>, bo: usize) -> Out<V> {
     if ao == bo && Node::ptr_eq(a, b) {
-        return Out::A;
+        return Out::Both;
     }
     let pa = &a.prefix()[ao..];
     let pb = &b.prefix()[bo..];
@@ -378,7 +378,7 @@ fn join_pos<V: Lattice>(a: &Node<V>, ao: usize, b: &Node<V>, bo: usize) -> Out<V
 
 fn meet_pos<V: Lattice>(a: &Node<V>, ao: usize, b: &Node<V>, bo: usize) -> Option<Out<V>> {
     if ao == bo && Node::ptr_eq(a, b) {
-        return Some(Out::A);
+        return Some(Out::Both);
     }
     let pa = &a.prefix()[ao..];
     let pb = &b.prefix()[bo..];
