@@ -81,6 +81,34 @@ proptest! {
     }
 
     #[test]
+    fn a_dominated_input_is_absorbed_whole(a in kvs(), pick in prop::collection::vec(any::<bool>(), 30), down in 0u8..4) {
+        // `b`: some of `a`'s keys, with values no larger, built apart from `a` (no node
+        // shared). `a.join(b)` is `a` and `a.meet(b)` is `b`: through `u8`'s
+        // `join_is_self`/`meet_is_self` every node of the result is an input's own (the
+        // dominating input's, or, where the two are equal, either's).
+        let ta = map_of(&a);
+        let ea = entries(&ta);
+        let b: Vec<(Vec<u8>, u8)> = ea
+            .iter()
+            .zip(&pick)
+            .filter(|(_, p)| **p)
+            .map(|((k, v), _)| (k.clone(), v.saturating_sub(down)))
+            .collect();
+        let tb = map_of(&b);
+        let eb = entries(&tb);
+        for j in [ta.join(&tb), tb.join(&ta)] {
+            prop_assert_eq!(entries(&j), ea.clone());
+            let (shared, total) = j.shared_nodes_with(&[&ta, &tb]);
+            prop_assert_eq!(shared, total);
+        }
+        for m in [ta.meet(&tb), tb.meet(&ta)] {
+            prop_assert_eq!(entries(&m), eb.clone());
+            let (shared, total) = m.shared_nodes_with(&[&ta, &tb]);
+            prop_assert_eq!(shared, total);
+        }
+    }
+
+    #[test]
     fn algebra_on_snapshots_matches_fresh_tries(a in kvs(), edits in kvs()) {
         // `b` shares most of its nodes with `a`; the result must equal the one computed
         // on tries rebuilt from scratch (which share nothing).
