@@ -442,6 +442,45 @@ where
         Probe::Absent(free)
     }
 
+    /// Ends a write: releases the stripe, then the protection of slot 1, then retires the
+    /// entry the write unlinked, if any; returns whether there was one.
+    fn finish<G: SmrGuard>(
+        guard: &G,
+        stripe: MutexGuard<'_, Counts>,
+        unlinked: Option<*mut Entry<K, V>>,
+    ) -> bool {
+        drop(stripe);
+        guard.reset(1);
+        if let Some(old) = unlinked {
+            Self::retire_entry(guard, old);
+        }
+        unlinked.is_some()
+    }
+
+    /// Claims the free slot `i` of `slots`, which held `was` (`EMPTY` or `TOMBSTONE`), for
+    /// `word`, counting it in the writer's stripe. False if another stripe's writer took
+    /// the slot first. Returns whether the stripe's count asks for a rebuild check.
+    fn claim(
+        counts: &mut Counts,
+        slots: &[AtomicPtr<Entry<K, V>>],
+        i: usize,
+        was: usize,
+        word: *mut Entry<K, V>,
+    ) -> Option<bool> {
+        // Another stripe's writer may claim the same free slot: CAS.
+        slots[i]
+            .compare_exchange(sentinel(was), word, Ordering::Release, Ordering::Relaxed)
+            .ok()?;
+        counts.live += 1;
+        if was != EMPTY {
+            return Some(false);
+        }
+        counts.used += 1;
+        // This stripe's share of the used slots says the table may be three quarters
+        // full: check the whole map.
+        Some(counts.used * STRIPES * 4 > slots.len() * 3)
+    }
+
     /// Retires an entry unlinked by a writer.
     fn retire_entry<G: SmrGuard>(guard: &G, e: *mut Entry<K, V>) {
         // SAFETY: unlinked (its slot now holds another word, and every other table it
@@ -477,21 +516,9 @@ where
                     return Ok(false);
                 }
                 Probe::Absent(Some((i, was))) => {
-                    // Another stripe's writer may claim the same free slot: CAS.
-                    if slots[i]
-                        .compare_exchange(sentinel(was), word, Ordering::Release, Ordering::Relaxed)
-                        .is_err()
-                    {
+                    let Some(rebuild) = Self::claim(&mut counts, slots, i, was, word) else {
                         continue;
-                    }
-                    counts.live += 1;
-                    let mut rebuild = false;
-                    if was == EMPTY {
-                        counts.used += 1;
-                        // This stripe's share of the used slots says the table may be
-                        // three quarters full: check the whole map.
-                        rebuild = counts.used * STRIPES * 4 > slots.len() * 3;
-                    }
+                    };
                     drop(counts);
                     guard.reset(1);
                     if rebuild {
@@ -551,22 +578,13 @@ where
                     return Ok((&unsafe { &*e }.value, false));
                 }
                 Probe::Absent(Some((i, was))) => {
-                    if slots[i]
-                        .compare_exchange(sentinel(was), word, Ordering::Release, Ordering::Relaxed)
-                        .is_err()
-                    {
+                    let Some(rebuild) = Self::claim(&mut counts, slots, i, was, word) else {
                         continue;
-                    }
+                    };
                     // Protect the new entry before the stripe is released: until then no
                     // other writer can replace it, so the protection validates at once.
                     let p = g.protect_shared(1, &slots[i]);
                     debug_assert_eq!(p, word);
-                    counts.live += 1;
-                    let mut rebuild = false;
-                    if was == EMPTY {
-                        counts.used += 1;
-                        rebuild = counts.used * STRIPES * 4 > slots.len() * 3;
-                    }
                     drop(counts);
                     if rebuild {
                         // A rebuild moves the entry and never retires it: the protection
@@ -625,12 +643,7 @@ where
             }
             Probe::Absent(_) => None,
         };
-        drop(counts);
-        guard.reset(1);
-        if let Some(old) = r {
-            Self::retire_entry(guard, old);
-        }
-        Ok(r.is_some())
+        Ok(Self::finish(guard, counts, r))
     }
 
     /// Replaces the value of `key` with `f(&old)`; returns false (and does not call `f`)
@@ -667,12 +680,7 @@ where
             }
             Probe::Absent(_) => None,
         };
-        drop(counts);
-        guard.reset(1);
-        if let Some(old) = r {
-            Self::retire_entry(guard, old);
-        }
-        Ok(r.is_some())
+        Ok(Self::finish(guard, counts, r))
     }
 
     /// Locks every stripe and rebuilds the table if its used slots pass three quarters
