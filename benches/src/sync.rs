@@ -811,6 +811,28 @@ fn cell_work(i: usize, j: usize) -> u64 {
     black_box((i as u64).wrapping_mul(31) ^ j as u64)
 }
 
+/// Adds the `n` x `n` wavefront to `g` (each cell after its upper and left neighbours),
+/// with `ids` as scratch for the cells' task ids.
+fn wavefront_graph(g: &mut ebb_sync::Graph<'static>, ids: &mut Vec<ebb_sync::TaskId>, n: usize) {
+    ids.clear();
+    for i in 0..n {
+        for j in 0..n {
+            let up = (i > 0).then(|| ids[(i - 1) * n + j]);
+            let left = (j > 0).then(|| ids[i * n + j - 1]);
+            let f = move || {
+                cell_work(i, j);
+            };
+            // The predecessors as a slice on the stack (no vector per cell).
+            let id = match (up, left) {
+                (Some(a), Some(b)) => g.add(&[a, b], f),
+                (Some(a), None) | (None, Some(a)) => g.add(&[a], f),
+                (None, None) => g.add(&[], f),
+            };
+            ids.push(id.expect("predecessors exist"));
+        }
+    }
+}
+
 fn dag_wavefront(cfg: &Config, sink: &mut Sink) {
     let n = if cfg.quick { 200 } else { 1000 };
     let reps = cfg.repeats.min(3);
@@ -819,22 +841,7 @@ fn dag_wavefront(cfg: &Config, sink: &mut Sink) {
         let t0 = Instant::now();
         let mut g = ebb_sync::Graph::new();
         let mut ids = Vec::with_capacity(n * n);
-        for i in 0..n {
-            for j in 0..n {
-                let up = (i > 0).then(|| ids[(i - 1) * n + j]);
-                let left = (j > 0).then(|| ids[i * n + j - 1]);
-                let f = move || {
-                    cell_work(i, j);
-                };
-                // The predecessors as a slice on the stack (no vector per cell).
-                let id = match (up, left) {
-                    (Some(a), Some(b)) => g.add(&[a, b], f),
-                    (Some(a), None) | (None, Some(a)) => g.add(&[a], f),
-                    (None, None) => g.add(&[], f),
-                };
-                ids.push(id.expect("predecessors exist"));
-            }
-        }
+        wavefront_graph(&mut g, &mut ids, n);
         ex.run(g);
         t0.elapsed().as_secs_f64()
     });
@@ -846,22 +853,7 @@ fn dag_wavefront(cfg: &Config, sink: &mut Sink) {
     let mut ids = Vec::with_capacity(n * n);
     let st = repeat(reps, || {
         let t0 = Instant::now();
-        ids.clear();
-        for i in 0..n {
-            for j in 0..n {
-                let up = (i > 0).then(|| ids[(i - 1) * n + j]);
-                let left = (j > 0).then(|| ids[i * n + j - 1]);
-                let f = move || {
-                    cell_work(i, j);
-                };
-                let id = match (up, left) {
-                    (Some(a), Some(b)) => g.add(&[a, b], f),
-                    (Some(a), None) | (None, Some(a)) => g.add(&[a], f),
-                    (None, None) => g.add(&[], f),
-                };
-                ids.push(id.expect("predecessors exist"));
-            }
-        }
+        wavefront_graph(&mut g, &mut ids, n);
         ex.run_and_clear(&mut g);
         t0.elapsed().as_secs_f64()
     });
