@@ -303,6 +303,16 @@ enum Probe<K, V> {
     Absent(Option<(usize, usize)>),
 }
 
+/// What [`Map::place`] did with a new entry.
+enum Placed<K, V> {
+    /// It replaced this entry (unlinked, for the caller to retire).
+    Replaced(*mut Entry<K, V>),
+    /// The key was present and `replace` was false: this is its entry, protected.
+    Present(*mut Entry<K, V>),
+    /// It went into a free slot.
+    Inserted,
+}
+
 impl<K, V, S, H> Map<K, V, S, H>
 where
     K: Hash + Eq + Send + Sync + 'static,
@@ -499,32 +509,67 @@ where
         guard.check_domain(self.domain)?;
         let h = self.hasher.hash_one(&key);
         let e = Box::into_raw(Box::new(Entry { key, value }));
+        let placed = self.place(guard, h, e, true);
+        guard.reset(1);
+        Ok(match placed {
+            Placed::Replaced(old) => {
+                Self::retire_entry(guard, old);
+                false
+            }
+            Placed::Present(_) => unreachable!("`place` replaces a present key when asked to"),
+            Placed::Inserted => true,
+        })
+    }
+
+    /// Publishes `e`, an entry not yet published whose key has hash `h`, under the key's
+    /// stripe: into a free slot if the key is absent (`Inserted`), or over the key's entry
+    /// if `replace` (`Replaced`, the old entry for the caller to retire), or not at all
+    /// (`Present`, the key's entry, protected in slot 1; `e` stays the caller's). Without
+    /// `replace` the caller keeps a reference to the result, so an `Inserted` entry is
+    /// protected in slot 1 before the stripe is released (a later replace cannot retire
+    /// it under the caller).
+    fn place<G: SmrGuard>(
+        &self,
+        guard: &G,
+        h: u64,
+        e: *mut Entry<K, V>,
+        replace: bool,
+    ) -> Placed<K, V> {
         let word = e.map_addr(|a| a | tag(h));
         loop {
             let mut counts = self.lock(h);
             let slots = self.writer_table(&counts);
-            // SAFETY: `e` is ours until published.
+            // SAFETY: `e` is the caller's until published.
             let key = unsafe { &(*e).key };
             match Self::probe(guard, slots, h, key) {
                 Probe::Found(i, old) => {
+                    if !replace {
+                        // `old` is protected (slot 1) by the probe, so it stays valid
+                        // after the stripe is released even if it is replaced and retired.
+                        return Placed::Present(old);
+                    }
                     // Only this stripe's writers change a slot holding one of its keys.
                     // Release: the new entry's contents are visible to its readers.
                     slots[i].store(word, Ordering::Release);
-                    drop(counts);
-                    guard.reset(1);
-                    Self::retire_entry(guard, old);
-                    return Ok(false);
+                    return Placed::Replaced(old);
                 }
                 Probe::Absent(Some((i, was))) => {
                     let Some(rebuild) = Self::claim(&mut counts, slots, i, was, word) else {
                         continue;
                     };
+                    if !replace {
+                        // Until the stripe is released no other writer can replace the
+                        // new entry, so this protection validates at once.
+                        let p = guard.protect_shared(1, &slots[i]);
+                        debug_assert_eq!(p, word);
+                    }
                     drop(counts);
-                    guard.reset(1);
                     if rebuild {
+                        // A rebuild moves the entry and never retires it: the protection
+                        // holds.
                         self.rebuild_if_needed(guard, false);
                     }
-                    return Ok(true);
+                    return Placed::Inserted;
                 }
                 Probe::Absent(None) => {
                     // No free slot on the whole probe sequence: rebuild, then retry.
@@ -560,46 +605,17 @@ where
             return Ok((&e.value, false));
         }
         let made = Box::into_raw(Box::new(Entry { key, value: make() }));
-        let word = made.map_addr(|a| a | tag(h));
-        loop {
-            let mut counts = self.lock(h);
-            let slots = self.writer_table(&counts);
-            // SAFETY: `made` is ours until published.
-            let k = unsafe { &(*made).key };
-            match Self::probe(g, slots, h, k) {
-                Probe::Found(_, e) => {
-                    // Inserted since the lock-free look. `e` is protected (slot 1) by the
-                    // probe, so it stays valid after the stripe is released even if it is
-                    // replaced and retired.
-                    drop(counts);
-                    // SAFETY: ours, never published.
-                    drop(unsafe { Box::from_raw(made) });
-                    // SAFETY: protected in slot 1 and validated in the current table.
-                    return Ok((&unsafe { &*e }.value, false));
-                }
-                Probe::Absent(Some((i, was))) => {
-                    let Some(rebuild) = Self::claim(&mut counts, slots, i, was, word) else {
-                        continue;
-                    };
-                    // Protect the new entry before the stripe is released: until then no
-                    // other writer can replace it, so the protection validates at once.
-                    let p = g.protect_shared(1, &slots[i]);
-                    debug_assert_eq!(p, word);
-                    drop(counts);
-                    if rebuild {
-                        // A rebuild moves the entry and never retires it: the protection
-                        // holds.
-                        self.rebuild_if_needed(g, false);
-                    }
-                    // SAFETY: published by us and protected (slot 1) since.
-                    return Ok((&unsafe { &*made }.value, true));
-                }
-                Probe::Absent(None) => {
-                    drop(counts);
-                    g.reset(1);
-                    self.rebuild_if_needed(g, true);
-                }
+        match self.place(g, h, made, false) {
+            Placed::Present(e) => {
+                // Inserted since the lock-free look.
+                // SAFETY: ours, never published.
+                drop(unsafe { Box::from_raw(made) });
+                // SAFETY: protected in slot 1 and validated in the current table.
+                Ok((&unsafe { &*e }.value, false))
             }
+            // SAFETY: published by `place` and protected (slot 1) since.
+            Placed::Inserted => Ok((&unsafe { &*made }.value, true)),
+            Placed::Replaced(_) => unreachable!("`place` replaces only when asked to"),
         }
     }
 
