@@ -14,7 +14,9 @@
 //!   100k-entry map: the run would take minutes).
 //! * `map_read90_{100,100k}` / `map_read70_{100,100k}` (`ops_per_sec`): a map of 100 or
 //!   100k `u64` keys; each operation reads a uniform key, or (10% / 30%) inserts one.
-//!   `ebb` is `Map` under QSBR; peers `Mutex<HashMap>`, `RwLock<HashMap>`, dashmap,
+//!   `ebb` is `Map` under QSBR (any key and value, one boxed entry each), `ebb-word`
+//!   `WordMap` under QSBR (word-sized keys and values held in the table, as every peer
+//!   here holds them); peers `Mutex<HashMap>`, `RwLock<HashMap>`, dashmap,
 //!   papaya (a guard renewed every 100 operations, as QSBR's quiescent interval).
 //! * `rcu_read` (`ns_per_op`): every thread loads a snapshot of a 64-byte value and sums
 //!   it, while one extra thread stores a new value every millisecond. `ebb` is `RcuCell`
@@ -38,7 +40,7 @@
 use crate::harness::{Config, Sink, Stat, repeat, run_parallel};
 use dashmap::DashMap;
 use ebb_smr::{Smr, SmrHandle, ebr, hp, qsbr};
-use ebb_sync::{CowInterner, Interner, Map, MsQueue, Queue, RcuCell, TreiberStack};
+use ebb_sync::{CowInterner, Interner, Map, MsQueue, Queue, RcuCell, TreiberStack, WordMap};
 use std::collections::{HashMap, VecDeque};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
@@ -412,6 +414,32 @@ fn map_mix(cfg: &Config, sink: &mut Sink, workload: &str, write_pct: u64, keys: 
         }
     });
     sink.push(workload, "ebb", "ops_per_sec", "ops/s", st);
+    drop(ebb);
+    let word: WordMap<u64, u64, qsbr::Domain> = WordMap::with_domain(&q);
+    {
+        let h = q.register();
+        for k in 0..keys {
+            word.insert_with(&h.pin(), k, k).unwrap();
+        }
+    }
+    let st = throughput(cfg, ops, t, |id| {
+        let mut h = q.register();
+        let mut r = rng(id as u64 + 7);
+        for i in 0..ops {
+            let x = r();
+            let k = x % keys;
+            if (x >> 40) % 100 < write_pct {
+                word.insert_with(&h.pin(), k, i).unwrap();
+            } else {
+                black_box(word.get_with(&h.pin(), k).unwrap());
+            }
+            if i % QUIESCE_EVERY == 0 {
+                h.quiescent();
+            }
+        }
+    });
+    sink.push(workload, "ebb-word", "ops_per_sec", "ops/s", st);
+    drop(word);
     let st = throughput(cfg, ops, t, |id| {
         let mut r = rng(id as u64 + 7);
         for i in 0..ops {

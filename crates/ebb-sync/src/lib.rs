@@ -1,5 +1,5 @@
 //! Lock-free collections on [ebb-smr](ebb_smr): a Treiber stack, two unbounded MPMC
-//! queues, a Chase-Lev work-stealing deque, an RCU cell, a read-mostly map and intern
+//! queues, a Chase-Lev work-stealing deque, an RCU cell, two read-mostly maps and intern
 //! tables.
 //!
 //! | structure | algorithm | reclaims |
@@ -10,7 +10,8 @@
 //! | [`Worker`] / [`Stealer`] | Chase & Lev 2005, orderings of Lê et al., PPoPP 2013 | outgrown buffers |
 //! | [`RcuCell`] | read-copy-update by pointer swap | replaced values |
 //! | [`Executor`] | work stealing over the deque: `join`, scopes, task graphs | (through the deque) |
-//! | [`Map`] | per-bucket copy-on-write, table doubling | replaced buckets and tables |
+//! | [`Map`] | open addressing over pointers to immutable boxed entries, striped writers | replaced entries and tables |
+//! | [`WordMap`] | open addressing over the keys and values themselves (word-sized), striped writers | replaced tables |
 //! | [`Interner`], [`CowInterner`] | grow-only open addressing; copy-on-write `HashMap` | outgrown indexes; replaced copies |
 //!
 //! # Choosing the scheme
@@ -73,6 +74,7 @@ pub mod map;
 pub mod queue;
 pub mod rcu;
 pub mod stack;
+pub mod word_map;
 
 #[cfg(all(test, ebb_loom))]
 mod loom_tests;
@@ -87,6 +89,7 @@ pub use map::Map;
 pub use queue::{MsQueue, Queue};
 pub use rcu::RcuCell;
 pub use stack::TreiberStack;
+pub use word_map::WordMap;
 
 /// The message of the convenience methods' panic when a structure made for another EBR
 /// domain is used through the default one.

@@ -1096,6 +1096,250 @@ fn map_refuses_foreign_guards() {
     assert!(m.is_empty());
 }
 
+// === word map ===
+
+/// Random inserts, replaces, updates and removes over a small key range (removals leave
+/// dead slots that rebuilds clear), checked step by
+/// step against a `HashMap`; the table stays within a bounded size under the churn.
+fn word_map_model<S: Smr>(domain: S) {
+    use crate::word_map::WordMap;
+    use std::collections::HashMap;
+    let m: WordMap<u32, u64, S> = WordMap::with_domain(&domain);
+    let mut model: HashMap<u32, u64> = HashMap::new();
+    let mut h = domain.register();
+    let mut x = 0x2545_f491_4f6c_dd1d_u64;
+    let keys = n(300, 12) as u64;
+    let mut peak = 0;
+    for step in 0..n(20_000, 300) as u64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        // Keys spread over the whole u32 range, so that their bits (not small integers)
+        // are compared.
+        let k = ((x % keys) as u32).wrapping_mul(0x9E37_79B9);
+        match (x >> 32) % 4 {
+            0 | 1 => assert_eq!(
+                m.insert_with(&h.pin(), k, step),
+                Ok(model.insert(k, step)),
+                "insert {k}"
+            ),
+            2 => assert_eq!(
+                m.update_with(&h.pin(), k, |v| v ^ step),
+                Ok(model.get_mut(&k).map(|v| {
+                    *v ^= step;
+                    *v
+                })),
+                "update {k}"
+            ),
+            _ => assert_eq!(
+                m.remove_with(&h.pin(), k),
+                Ok(model.remove(&k)),
+                "remove {k}"
+            ),
+        }
+        let probe = (((x >> 16) % keys) as u32).wrapping_mul(0x9E37_79B9);
+        assert_eq!(m.get_with(&h.pin(), probe), Ok(model.get(&probe).copied()));
+        assert_eq!(
+            m.contains_key_with(&h.pin(), probe),
+            Ok(model.contains_key(&probe))
+        );
+        assert_eq!(m.len(), model.len());
+        peak = peak.max(m.capacity());
+        h.quiescent();
+    }
+    let mut seen = Vec::new();
+    m.for_each_with(&h.pin(), |k, v| seen.push((k, v))).unwrap();
+    seen.sort_unstable();
+    let mut want: Vec<_> = model.into_iter().collect();
+    want.sort_unstable();
+    assert_eq!(seen, want);
+    // Rebuilds keep the table at most half full after each one, from a floor of 64
+    // slots: churn over `keys` keys never needs more than 4x `keys` slots.
+    assert!(
+        peak <= (4 * keys as usize).next_power_of_two().max(64),
+        "table grew to {peak} slots for {keys} keys"
+    );
+    h.quiescent();
+    h.barrier().unwrap();
+}
+
+#[test]
+fn word_map_matches_a_hashmap_model_under_every_scheme() {
+    every_scheme!(word_map_model);
+}
+
+/// Keys whose bits differ only in the high half, and the extreme values of signed keys:
+/// the map compares all 64 bits.
+#[test]
+fn word_map_keeps_keys_apart_by_all_their_bits() {
+    use crate::word_map::WordMap;
+    let d = qsbr::Domain::new();
+    let mut h = d.register();
+    let m: WordMap<u64, i64, qsbr::Domain> = WordMap::with_domain(&d);
+    let keys = [
+        0,
+        1,
+        1 << 32,
+        (1 << 32) | 1,
+        u64::MAX,
+        u64::MAX - 1,
+        1 << 63,
+    ];
+    for (i, &k) in keys.iter().enumerate() {
+        assert_eq!(m.insert_with(&h.pin(), k, -(i as i64)), Ok(None));
+    }
+    for (i, &k) in keys.iter().enumerate() {
+        assert_eq!(m.get_with(&h.pin(), k), Ok(Some(-(i as i64))), "key {k:#x}");
+    }
+    let s: WordMap<i64, bool, qsbr::Domain> = WordMap::with_domain(&d);
+    for k in [i64::MIN, -1, 0, i64::MAX] {
+        assert_eq!(s.insert_with(&h.pin(), k, k < 0), Ok(None));
+    }
+    for k in [i64::MIN, -1, 0, i64::MAX] {
+        assert_eq!(s.get_with(&h.pin(), k), Ok(Some(k < 0)));
+    }
+    assert_eq!(s.get_with(&h.pin(), 1), Ok(None));
+    h.quiescent();
+}
+
+/// Writers insert `key -> key * 2`, update it to `key * 2 + 1`, and remove and re-insert
+/// every third key (into a new slot) while readers look keys up: a reader only
+/// ever sees one of the values written for the key it asked for, across rebuilds.
+fn word_map_concurrent<S: Smr>(domain: S) {
+    use crate::word_map::WordMap;
+    let m: Arc<WordMap<u64, u64, S>> = Arc::new(WordMap::with_domain(&domain));
+    let k = n(3_000, 30) as u64;
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (m, domain, stop) = (m.clone(), domain.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut h = domain.register();
+                let mut i = 0u64;
+                while !stop.load(Ordering::Acquire) {
+                    let key = i % k;
+                    if let Some(v) = m.get_with(&h.pin(), key).unwrap() {
+                        assert!(v == key * 2 || v == key * 2 + 1, "key {key}: {v}");
+                    }
+                    i += 1;
+                    h.quiescent();
+                }
+            })
+        })
+        .collect();
+    let mut h = domain.register();
+    for key in 0..k {
+        assert_eq!(m.insert_with(&h.pin(), key, key * 2), Ok(None));
+        assert_eq!(
+            m.update_with(&h.pin(), key, |v| v + 1),
+            Ok(Some(key * 2 + 1))
+        );
+        if key % 3 == 0 {
+            assert_eq!(m.remove_with(&h.pin(), key), Ok(Some(key * 2 + 1)));
+            assert_eq!(m.insert_with(&h.pin(), key, key * 2 + 1), Ok(None));
+        }
+        h.quiescent();
+    }
+    stop.store(true, Ordering::Release);
+    for r in readers {
+        r.join().unwrap();
+    }
+    assert_eq!(m.len(), k as usize);
+    for key in 0..k {
+        assert_eq!(m.get_with(&h.pin(), key), Ok(Some(key * 2 + 1)));
+    }
+    h.quiescent();
+    h.barrier().unwrap();
+}
+
+#[test]
+fn word_map_readers_see_only_written_values() {
+    every_scheme!(word_map_concurrent);
+}
+
+/// Several threads insert disjoint key ranges and `get_or_insert_with` shared keys at
+/// once (writers of different stripes race for free slots and for rebuilds): every key
+/// is found afterwards, each shared key was inserted by exactly one call, and every
+/// caller saw the value that won.
+fn word_map_writers_race<S: Smr>(domain: S) {
+    use crate::word_map::WordMap;
+    let m: Arc<WordMap<u64, u64, S>> = Arc::new(WordMap::with_domain(&domain));
+    let per = n(4_000, 40) as u64;
+    let threads = 3u64;
+    let made = Arc::new(AtomicUsize::new(0));
+    let results: Vec<Vec<u64>> = (0..threads)
+        .map(|t| {
+            let (m, domain, made) = (m.clone(), domain.clone(), made.clone());
+            std::thread::spawn(move || {
+                let mut h = domain.register();
+                let mut seen = Vec::new();
+                for i in 0..per {
+                    let own = (t + 1) << 40 | i;
+                    assert_eq!(m.insert_with(&h.pin(), own, i), Ok(None));
+                    let (v, new) = m
+                        .get_or_insert_with(&h.pin(), i, || {
+                            made.fetch_add(1, Ordering::Relaxed);
+                            t
+                        })
+                        .unwrap();
+                    assert!(!new || v == t);
+                    seen.push(v);
+                    h.quiescent();
+                }
+                h.barrier().unwrap();
+                seen
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .collect();
+    assert_eq!(
+        made.load(Ordering::Relaxed),
+        per as usize,
+        "each shared key made once"
+    );
+    let h = domain.register();
+    for i in 0..per {
+        let v = m.get_with(&h.pin(), i).unwrap().expect("shared key");
+        for r in &results {
+            assert_eq!(r[i as usize], v, "every caller saw the winner");
+        }
+        for t in 0..threads {
+            assert_eq!(m.get_with(&h.pin(), (t + 1) << 40 | i), Ok(Some(i)));
+        }
+    }
+    assert_eq!(m.len(), (per * (threads + 1)) as usize);
+}
+
+#[test]
+fn word_map_writers_race_for_slots_under_every_scheme() {
+    every_scheme!(word_map_writers_race);
+}
+
+#[test]
+fn word_map_refuses_foreign_guards() {
+    use crate::word_map::WordMap;
+    let a = qsbr::Domain::new();
+    let b = qsbr::Domain::new();
+    let hb = b.register();
+    let m: WordMap<u8, u8, qsbr::Domain> = WordMap::with_domain(&a);
+    let e = |r: Result<Option<u8>, SmrError>| {
+        assert!(matches!(r, Err(SmrError::ForeignDomain { .. })), "{r:?}");
+    };
+    e(m.insert_with(&hb.pin(), 1, 1));
+    e(m.get_with(&hb.pin(), 1));
+    e(m.remove_with(&hb.pin(), 1));
+    e(m.update_with(&hb.pin(), 1, |v| v));
+    assert!(m.for_each_with(&hb.pin(), |_, _| ()).is_err());
+    assert!(m.contains_key_with(&hb.pin(), 1).is_err());
+    assert!(
+        m.get_or_insert_with(&hb.pin(), 1, || unreachable!("refused first"))
+            .is_err()
+    );
+    assert!(m.is_empty());
+}
+
 // === executor ===
 
 mod executor {

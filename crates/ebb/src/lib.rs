@@ -6,7 +6,7 @@
 //! | --- | --- | --- |
 //! | `smr` | [`ebb_smr`] as [`smr`] | safe memory reclamation: QSBR, EBR, hazard pointers |
 //! | `slab` | [`ebb_slab`] as [`slab`] | epoch-partitioned slab allocator with checked handles |
-//! | `sync` | `ebb_sync` as `sync` | lock-free collections: stack, queues, work-stealing deque and executor, RCU cell, map, intern tables |
+//! | `sync` | `ebb_sync` as `sync` | lock-free collections: stack, queues, work-stealing deque and executor, RCU cell, maps (boxed entries; word-sized keys and values in place), intern tables |
 //! | `trie` | `ebb_trie` as `trie` | Arc trie with zippers, trie algebra, file form, interner |
 //! | `region` | [`ebb_region`] as [`region`], and [`lisp`] | region arenas, tethering, transmigration; a small Lisp on regions |
 #![no_std]
