@@ -21,7 +21,8 @@
 //! * `rcu_read` (`ns_per_op`): every thread loads a snapshot of a 64-byte value and sums
 //!   it, while one extra thread stores a new value every millisecond. `ebb` is `RcuCell`
 //!   under QSBR, `ebb-ebr` / `ebb-hp` the same cell under EBR and hazard pointers; peers
-//!   arc-swap's `ArcSwap::load` and `RwLock<Arc<T>>` (read, clone the `Arc`).
+//!   arc-swap's `ArcSwap::load` and `RwLock<Arc<T>>` (read, clone the `Arc`);
+//!   `plain-load` reads and sums a value nothing replaces, unprotected: the floor.
 //! * `queue_mpmc` (`ops_per_sec`, pushes plus pops): `threads / 2` producers and as many
 //!   consumers (one thread alternating at 1); `queue_spsc`: one producer, one consumer,
 //!   run at 2 threads only. `ebb` is `Queue`, `ebb-ms` `MsQueue`; peers crossbeam's
@@ -606,6 +607,22 @@ fn rcu_read(cfg: &Config, sink: &mut Sink) {
         |i| *l.write().unwrap() = Arc::new(Val([i; 8])),
     );
     sink.push("rcu_read", "rwlock", "ns_per_op", "ns", st);
+    // The floor: the same read and sum of a value no writer replaces (the writer thread
+    // still wakes every millisecond), with nothing protecting it.
+    let v = Val([1; 8]);
+    let st = with_writer(
+        cfg,
+        ops,
+        |_| {
+            for _ in 0..ops {
+                black_box(sum(black_box(&v)));
+            }
+        },
+        |i| {
+            black_box(i);
+        },
+    );
+    sink.push("rcu_read", "plain-load", "ns_per_op", "ns", st);
 }
 
 // === queues ===
