@@ -7,7 +7,8 @@
 //!   `CowInterner`, `ebb-hp` `Interner` under hazard pointers; peers: `Mutex<HashMap>`,
 //!   `RwLock<HashMap>`, lasso's `ThreadedRodeo` with its default hasher (SipHash) and
 //!   with ahash (`lasso-ahash`, the faster hasher lasso documents; ebb's tables hash with
-//!   their own multiply-rotate hash), `DashMap<String, u32>`.
+//!   their own multiply-rotate hash), `DashMap<String, u32>`; `key-fetch` draws the key
+//!   and loads its bytes with no table: the harness's own cost, the floor.
 //! * `intern_insert_1k` / `_100k` / `_1m` (`ops_per_sec`): the threads intern disjoint
 //!   fresh strings into an empty table until it holds N symbols. `ebb-cow` copies the
 //!   whole table per insert, so it runs the 1k size only (at 100k one insert copies a
@@ -252,6 +253,16 @@ fn intern_lookup(cfg: &Config, sink: &mut Sink) {
             }
         });
         sink.push(workload, "dashmap", "ops_per_sec", "ops/s", st);
+        // The floor: the harness's own work per lookup (draw a key, load its bytes, as
+        // every table's comparison does), with no table.
+        let st = throughput(cfg, ops, t, |id| {
+            let mut r = rng(id as u64 + 1);
+            for _ in 0..ops {
+                let k = black_box(s[pick(hot, &mut r)].as_bytes());
+                black_box(k[0] ^ k[k.len() - 1]);
+            }
+        });
+        sink.push(workload, "key-fetch", "ops_per_sec", "ops/s", st);
     }
 }
 
