@@ -316,12 +316,6 @@ pub struct WordMap<K, V, S: Smr = ebb_smr::qsbr::Domain, H = RandomState> {
     _owns: PhantomData<(K, V, S)>,
 }
 
-// SAFETY: the map holds keys and values as atomic words (`K, V: Word` are `Send + Sync`);
-// the table is shared by design; the hasher moves with the map.
-unsafe impl<K: Word, V: Word, S: Smr, H: Send> Send for WordMap<K, V, S, H> {}
-// SAFETY: as above; readers share the hasher.
-unsafe impl<K: Word, V: Word, S: Smr, H: Sync> Sync for WordMap<K, V, S, H> {}
-
 impl<K, V, S: Smr> WordMap<K, V, S> {
     /// An empty map retiring replaced tables into `domain`.
     pub fn with_domain(domain: &S) -> Self {
