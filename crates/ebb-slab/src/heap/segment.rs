@@ -94,6 +94,9 @@ pub(crate) struct Page {
     pub(crate) thread_free: AtomicPtr<u8>,
     pub(crate) next: *mut Page,
     pub(crate) prev: *mut Page,
+    /// The class, for other threads (the hint a cross-thread push sets); beside
+    /// `thread_free`, whose line the push holds anyway.
+    pub(crate) class_shared: AtomicU8,
     /// One bit per block, set while the block is allocated. Written by the owner alone
     /// (plain load and store, no read-modify-write), read by checked frees.
     pub(crate) bits: Bits,
@@ -128,6 +131,7 @@ impl Page {
         magic: AtomicU64::new(0),
         heap: AtomicPtr::new(ptr::null_mut()),
         thread_free: AtomicPtr::new(ptr::null_mut()),
+        class_shared: AtomicU8::new(0),
         bits: Bits([const { AtomicU64::new(0) }; BIT_WORDS]),
     };
 
@@ -622,6 +626,7 @@ pub(crate) unsafe fn init_page(page: *mut Page, c: usize, heap: *mut Heap) {
         (*page).next = ptr::null_mut();
         (*page).prev = ptr::null_mut();
         (*page).stride.store(size as u32, Ordering::Relaxed);
+        (*page).class_shared.store(c as u8, Ordering::Relaxed);
         (*page).cap_shared.store(cap, Ordering::Relaxed);
         (*page)
             .magic

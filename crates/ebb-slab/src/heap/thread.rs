@@ -1025,7 +1025,7 @@ unsafe fn push_thread_free(page: *mut Page, head: *mut u8, tail: *mut u8) {
     // SAFETY: the blocks are live in `page` until the push publishes them.
     unsafe {
         let owner = (*page).heap.load(Ordering::Relaxed);
-        let c = class::class_for_size((*page).stride.load(Ordering::Relaxed) as usize);
+        let c = (*page).class_shared.load(Ordering::Relaxed) as usize;
         // SAFETY: the chain is ours until the push lands; each block's first word is its
         // link.
         tfree::push(&(*page).thread_free, head, tail, |b, next| {
