@@ -260,19 +260,19 @@ fn stats() -> HeapStats {
 
 /// Allocates `size` bytes aligned to `align` (a power of two); null when memory is
 /// exhausted or the request cannot be represented. `size` 0 is served as 1.
-#[inline]
+#[inline(always)]
 pub fn alloc(size: usize, align: usize) -> *mut u8 {
     alloc_in(size, align, false, 0)
 }
 
 /// As [`alloc`], with the bytes zeroed (fresh pages from the OS are not written again).
-#[inline]
+#[inline(always)]
 pub fn alloc_zeroed(size: usize, align: usize) -> *mut u8 {
     alloc_in(size, align, true, 0)
 }
 
 /// Allocation with `numa`, an encoded policy request its cold paths pass on.
-#[inline]
+#[inline(always)]
 fn alloc_in(size: usize, align: usize, zero: bool, numa: u32) -> *mut u8 {
     debug_assert!(align.is_power_of_two());
     match class::class_for(size, align) {
@@ -323,50 +323,65 @@ pub enum BadPointer {
 /// calling thread; a block freed by another thread and still queued for its owner
 /// counts as live until the owner collects it.
 pub fn check(p: *mut u8) -> Result<usize, BadPointer> {
-    locate(p).map(|(_, _, n, _)| n)
+    let (base, page, _) = locate(p)?;
+    if page.is_null() {
+        // SAFETY: `locate` found the large object whose header is at `base`.
+        Ok(unsafe { segment::large_usable(base) })
+    } else {
+        // SAFETY: `locate` found `p` in `page`, a descriptor in a live segment header.
+        Ok(unsafe { (*page).stride.load(Ordering::Relaxed) as usize })
+    }
 }
 
-/// What [`check`] finds: the mapping's start, the page (null for a large object) and the
-/// usable size.
-#[inline]
-fn locate(p: *mut u8) -> Result<(usize, *mut segment::Page, usize, usize), BadPointer> {
+/// What [`check`] finds: the mapping's start, the page (null for a large object) and
+/// the block's index in its page.
+#[inline(always)]
+fn locate(p: *mut u8) -> Result<(usize, *mut segment::Page, usize), BadPointer> {
     let a = p as usize;
     let base = segment::owner_base(a).ok_or(BadPointer::NotOurs)?;
     // SAFETY: the page map says `base` starts a live heap mapping, whose header is mapped.
     unsafe {
-        match *(base as *const u64) {
-            SMALL_MAGIC => {
-                if a - base < segment::SLICE_SIZE || a - base >= SEG_SIZE {
-                    return Err(BadPointer::NotOurs);
-                }
-                let page = segment::page_of(base, a);
-                let stride = (*page).stride.load(Ordering::Relaxed) as usize;
-                let start = (*page).start.load(Ordering::Relaxed);
-                let owner = (*page).heap.load(Ordering::Relaxed);
-                if owner.is_null() || stride == 0 || a < start {
-                    return Err(BadPointer::NotOurs);
-                }
-                let i = (*page).index_of(a);
-                if i * stride != a - start
-                    || i >= (*page).cap_shared.load(Ordering::Relaxed) as usize
-                {
-                    return Err(BadPointer::NotOurs);
-                }
-                if !(*page).bit(i) {
-                    return Err(BadPointer::DoubleFree);
-                }
-                Ok((base, page, stride, i))
+        let magic = *(base as *const u64);
+        if magic == SMALL_MAGIC {
+            // The descriptor of the page holding `a`. A pointer into slice 0 (the
+            // header) finds `pages[0]`, which is never a page (slice 0 is never claimed):
+            // its multiplier and capacity are 0, so `block_of` refuses it. The geometry
+            // (start, multiplier, capacity) is on the descriptor's first line; one
+            // multiply gives the index and rejects interior pointers.
+            let page = segment::page_of(base, a);
+            let i = (*page).block_of(a).ok_or(BadPointer::NotOurs)?;
+            if !(*page).bit(i) {
+                return Err(BadPointer::DoubleFree);
             }
-            LARGE_MAGIC => {
-                let h = base as *const segment::Large;
-                if (*h).user.load(Ordering::Relaxed) != a {
-                    return Err(BadPointer::NotOurs);
-                }
-                Ok((base, ptr::null_mut(), segment::large_usable(base), 0))
-            }
-            _ => Err(BadPointer::NotOurs),
+            Ok((base, page, i))
+        } else {
+            // SAFETY: as above.
+            locate_large(base, a, magic)
         }
     }
+}
+
+/// [`locate`] for a mapping that is not a small segment: a large object whose address is
+/// `a`, or an error.
+///
+/// # Safety
+/// `base` starts a live heap mapping and `magic` is its first word.
+#[cold]
+unsafe fn locate_large(
+    base: usize,
+    a: usize,
+    magic: u64,
+) -> Result<(usize, *mut segment::Page, usize), BadPointer> {
+    if magic != LARGE_MAGIC {
+        return Err(BadPointer::NotOurs);
+    }
+    let h = base as *const segment::Large;
+    // SAFETY: the caller guarantees `base` starts a live mapping; with this magic it is
+    // a large object's, whose header is a `Large`.
+    if unsafe { (*h).user.load(Ordering::Relaxed) } != a {
+        return Err(BadPointer::NotOurs);
+    }
+    Ok((base, ptr::null_mut(), 0))
 }
 
 /// The bytes usable at `p`, at least the size it was allocated with.
@@ -403,16 +418,16 @@ pub unsafe fn realloc(p: *mut u8, align: usize, new_size: usize) -> *mut u8 {
 ///
 /// # Safety
 /// If `p` is a live object of this heap, nothing uses it after this call.
-#[inline]
+#[inline(always)]
 pub unsafe fn free_checked(p: *mut u8) -> Result<(), BadPointer> {
-    let (base, page, _, i) = locate(p)?;
-    // SAFETY: `locate` found `p` to be live block `i` of `page` (or the large object at
-    // `base`).
+    let (base, page, i) = locate(p)?;
+    // SAFETY: `locate` found `p` to be block `i` of `page` with its allocation bit set
+    // (or the large object at `base`).
     unsafe {
         if page.is_null() {
             segment::large_free(base);
         } else {
-            thread::free_block_at(page, p, i);
+            thread::free_checked_block(page, p, i);
         }
     }
     Ok(())
@@ -426,7 +441,7 @@ pub unsafe fn free_checked(p: *mut u8) -> Result<(), BadPointer> {
 /// If `p` is a live object of this heap, nothing uses it after this call unless the call
 /// returns `Ok(null)` or an error.
 pub unsafe fn realloc_checked(p: *mut u8, new_size: usize) -> Result<*mut u8, BadPointer> {
-    let (base, _, _, _) = locate(p)?;
+    let (base, _, _) = locate(p)?;
     // SAFETY: `check` found `p` live with its mapping at `base`.
     Ok(unsafe { realloc_at(p, base, 16, new_size) })
 }

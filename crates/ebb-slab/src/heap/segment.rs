@@ -55,13 +55,30 @@ pub(crate) const ABANDONED: *mut Heap = ptr::without_provenance_mut(3);
 /// alone (or to whoever holds the pool lock while the page is abandoned or free); the
 /// atomic ones are also read by other threads: `heap` and `thread_free` by every free,
 /// the geometry and the bits by a checked free from another thread.
-#[repr(C)]
+///
+/// The descriptor is aligned to a cache line and its first line holds everything a
+/// `malloc` or `free` of the owner reads or writes besides the allocation bits: the
+/// local list, the owner, the geometry a checked free needs (`start`, `magic`,
+/// `cap_shared`, `stride`) and the counters. `thread_free`, written by other threads'
+/// CAS, lives in the second line with the list links, so a remote push does not take
+/// the owner's line away; the bits start on the third.
+#[repr(C, align(64))]
 pub(crate) struct Page {
     /// The local free list (next pointer in each block's first word).
     pub(crate) free: *mut u8,
+    /// The owning heap, [`ABANDONED`], or null while the span is free.
+    pub(crate) heap: AtomicPtr<Heap>,
+    /// The address of block 0 (the span's first byte).
+    pub(crate) start: AtomicUsize,
+    /// The block-index multiplier ([`class::magic_of`] of the block size); 0 while the
+    /// span is free, which makes every offset fail [`Page::block_of`].
+    pub(crate) magic: AtomicU64,
     /// Blocks handed out and not yet freed to the owner (frees waiting in `thread_free`
     /// still count).
     pub(crate) used: u32,
+    pub(crate) stride: AtomicU32,
+    /// The capacity for readers other than the owner; 0 while the span is free.
+    pub(crate) cap_shared: AtomicU32,
     /// Blocks at index `bump` and above have never been handed out.
     pub(crate) bump: u32,
     pub(crate) capacity: u32,
@@ -72,21 +89,25 @@ pub(crate) struct Page {
     pub(crate) fresh: bool,
     /// Slices in the span (1 or 16); 0 while the descriptor is unused.
     pub(crate) slices: u8,
-    pub(crate) next: *mut Page,
-    pub(crate) prev: *mut Page,
     pub(crate) empty_since: u64,
-    pub(crate) start: AtomicUsize,
-    pub(crate) stride: AtomicU32,
-    pub(crate) cap_shared: AtomicU32,
-    pub(crate) magic: AtomicU64,
-    /// The owning heap, [`ABANDONED`], or null while the span is free.
-    pub(crate) heap: AtomicPtr<Heap>,
     /// Frees from other threads: a stack pushed with CAS and taken whole with `swap`.
     pub(crate) thread_free: AtomicPtr<u8>,
+    pub(crate) next: *mut Page,
+    pub(crate) prev: *mut Page,
+    /// The class, for other threads (the hint a cross-thread push sets); beside
+    /// `thread_free`, whose line the push holds anyway.
+    pub(crate) class_shared: AtomicU8,
     /// One bit per block, set while the block is allocated. Written by the owner alone
     /// (plain load and store, no read-modify-write), read by checked frees.
-    pub(crate) bits: [AtomicU64; BIT_WORDS],
+    pub(crate) bits: Bits,
 }
+
+/// The allocation bits of a page, on a cache line of their own.
+#[repr(C, align(64))]
+pub(crate) struct Bits(pub(crate) [AtomicU64; BIT_WORDS]);
+
+const _: () = assert!(core::mem::offset_of!(Page, thread_free) == 64);
+const _: () = assert!(core::mem::offset_of!(Page, bits) == 128);
 
 impl Page {
     /// A descriptor that is never a real page: a heap's current page for a class it has
@@ -110,7 +131,8 @@ impl Page {
         magic: AtomicU64::new(0),
         heap: AtomicPtr::new(ptr::null_mut()),
         thread_free: AtomicPtr::new(ptr::null_mut()),
-        bits: [const { AtomicU64::new(0) }; BIT_WORDS],
+        class_shared: AtomicU8::new(0),
+        bits: Bits([const { AtomicU64::new(0) }; BIT_WORDS]),
     };
 
     /// The index of the block at `p` (which lies in this page's span).
@@ -120,16 +142,46 @@ impl Page {
         ((off * self.magic.load(Ordering::Relaxed)) >> 40) as usize
     }
 
+    /// The index of the block starting at `p`, or `None` when `p` is not the start of a
+    /// block of this page (below the span, inside a block, in the span's tail past the
+    /// last block, or any address while the descriptor is unused).
+    ///
+    /// One multiply decides both the index and the divisibility: with `m` =
+    /// `ceil(2^40 / s)` for the block size `s`, the product `off * m` has
+    /// `floor(off / s)` above bit 40 and, below it, a fraction that is less than `m`
+    /// exactly when `s` divides `off` (for `off < 2^20` and `s <= 2^18`, see
+    /// [`class::split_index`]). An unused descriptor has `m = 0` and capacity 0, so
+    /// nothing passes.
+    #[inline]
+    pub(crate) fn block_of(&self, p: usize) -> Option<usize> {
+        let off = p.wrapping_sub(self.start.load(Ordering::Relaxed));
+        let m = self.magic.load(Ordering::Relaxed);
+        let cap = self.cap_shared.load(Ordering::Relaxed) as usize;
+        if off >= class::MAX_SPAN {
+            return None;
+        }
+        let i = class::split_index(off as u64, m)?;
+        if i < cap { Some(i) } else { None }
+    }
+
+    #[inline]
+    fn bit_word(&self, i: usize) -> &AtomicU64 {
+        debug_assert!(i < BIT_WORDS * 64);
+        // The mask keeps the access in bounds without a panic branch; every caller
+        // passes an index below the page's capacity (at most BIT_WORDS * 64).
+        &self.bits.0[(i >> 6) & (BIT_WORDS - 1)]
+    }
+
     /// Whether block `i` is marked allocated.
     #[inline]
     pub(crate) fn bit(&self, i: usize) -> bool {
-        self.bits[i >> 6].load(Ordering::Relaxed) & (1 << (i & 63)) != 0
+        self.bit_word(i).load(Ordering::Relaxed) & (1 << (i & 63)) != 0
     }
 
     /// Marks block `i` allocated. Owner only.
     #[inline]
     pub(crate) fn set_bit(&self, i: usize) {
-        let w = &self.bits[i >> 6];
+        let w = self.bit_word(i);
         w.store(
             w.load(Ordering::Relaxed) | (1 << (i & 63)),
             Ordering::Relaxed,
@@ -139,7 +191,7 @@ impl Page {
     /// Marks block `i` free. Owner only.
     #[inline]
     pub(crate) fn clear_bit(&self, i: usize) {
-        let w = &self.bits[i >> 6];
+        let w = self.bit_word(i);
         w.store(
             w.load(Ordering::Relaxed) & !(1 << (i & 63)),
             Ordering::Relaxed,
@@ -507,6 +559,8 @@ pub(crate) fn release_span(pool: &mut Pool, page: *mut Page, decommitted: bool) 
             os::decommit((seg as usize + i * SLICE_SIZE) as *mut u8, n * SLICE_SIZE);
         }
         (*page).heap.store(ptr::null_mut(), Ordering::Relaxed);
+        (*page).magic.store(0, Ordering::Relaxed);
+        (*page).cap_shared.store(0, Ordering::Relaxed);
         (*page)
             .thread_free
             .store(ptr::null_mut(), Ordering::Relaxed);
@@ -572,6 +626,7 @@ pub(crate) unsafe fn init_page(page: *mut Page, c: usize, heap: *mut Heap) {
         (*page).next = ptr::null_mut();
         (*page).prev = ptr::null_mut();
         (*page).stride.store(size as u32, Ordering::Relaxed);
+        (*page).class_shared.store(c as u8, Ordering::Relaxed);
         (*page).cap_shared.store(cap, Ordering::Relaxed);
         (*page)
             .magic
@@ -588,10 +643,13 @@ pub(crate) unsafe fn init_page(page: *mut Page, c: usize, heap: *mut Heap) {
 #[inline]
 pub(crate) unsafe fn page_of(seg: usize, p: usize) -> *mut Page {
     let s = seg as *mut Segment;
-    let slice = (p - seg) >> SLICE_SHIFT;
+    // The masks keep both indexes in bounds without a branch; for `p` inside the segment
+    // they change nothing (and a checked free's `Page::block_of` refuses an address that
+    // is not inside the page found).
+    let slice = ((p - seg) >> SLICE_SHIFT) & (SLICES - 1);
     // SAFETY: the caller guarantees `s` is a live segment header.
     unsafe {
-        let head = (*s).slice_head[slice].load(Ordering::Relaxed) as usize;
+        let head = (*s).slice_head[slice].load(Ordering::Relaxed) as usize & (SLICES - 1);
         ptr::addr_of_mut!((*s).pages[head])
     }
 }

@@ -138,6 +138,58 @@ fn bad_frees_are_recognised() {
 }
 
 #[test]
+fn checked_free_refuses_the_header_the_tail_and_later_slices() {
+    let _serial = serial();
+    // A small class: 64 KiB pages of 48-byte blocks hold 1365 blocks, 16 bytes of tail.
+    let p = alloc(48, 16);
+    let seg = p as usize & !SEG_MASK;
+    let page = p as usize & !(segment::SLICE_SIZE - 1);
+    // The segment header (slice 0): its magic word, a descriptor, its last bytes.
+    for a in [
+        seg,
+        seg + 64,
+        seg + 128 + 640,
+        seg + segment::SLICE_SIZE - 16,
+    ] {
+        assert_eq!(check(a as *mut u8), Err(BadPointer::NotOurs), "{a:#x}");
+    }
+    // The start of where block 1365 would be: a multiple of 48 past the last block.
+    let tail = page + 1365 * 48;
+    assert_eq!(check(tail as *mut u8), Err(BadPointer::NotOurs));
+    // SAFETY: `tail` is not a live object (the check refused it), so nothing is freed.
+    let r = unsafe { free_checked(tail as *mut u8) };
+    assert_eq!(r, Err(BadPointer::NotOurs));
+    // A medium class in a 1 MiB span: slices after the first belong to the same page.
+    let m = alloc(16 * 1024, 16);
+    assert_eq!(check(m), Ok(16 * 1024));
+    // SAFETY: `m` is live and 16 KiB long; one block size past it is the next block,
+    // 8 bytes past is inside a block.
+    unsafe {
+        assert_eq!(check(m.add(8)), Err(BadPointer::NotOurs));
+        let next = m.add(16 * 1024);
+        if (next as usize) & !SEG_MASK == (m as usize) & !SEG_MASK {
+            // The next block was never handed out (or is live): never a crash.
+            assert!(matches!(check(next), Ok(_) | Err(BadPointer::DoubleFree)));
+        }
+    }
+    // SAFETY: both were allocated above and are freed once.
+    unsafe {
+        assert_eq!(free_checked(p), Ok(()));
+        assert_eq!(free_checked(m), Ok(()));
+        assert_eq!(free_checked(p), Err(BadPointer::DoubleFree));
+        assert_eq!(free_checked(m), Err(BadPointer::DoubleFree));
+    }
+}
+
+#[test]
+fn an_unused_descriptor_has_no_blocks() {
+    let d = segment::Page::EMPTY;
+    for a in [0usize, 16, 4096, 1 << 20, usize::MAX] {
+        assert_eq!(d.block_of(a), None);
+    }
+}
+
+#[test]
 fn cross_thread_frees_come_back() {
     let _serial = serial();
     const N: usize = 20_000;

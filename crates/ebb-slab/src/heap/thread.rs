@@ -642,7 +642,7 @@ pub(crate) static PHASES_LIVE: AtomicUsize = AtomicUsize::new(0);
 // Allocation.
 
 /// Allocates a block of class `c`; null when memory is exhausted.
-#[inline]
+#[inline(always)]
 pub(crate) fn alloc_class(c: usize, zero: bool, numa: u32) -> *mut u8 {
     let h = tls_get();
     if is_real(h) {
@@ -678,14 +678,17 @@ fn alloc_cold(c: usize, zero: bool, numa: u32) -> *mut u8 {
     p
 }
 
-#[inline]
+#[inline(always)]
 unsafe fn heap_alloc(h: *mut Heap, c: usize, zero: bool) -> *mut u8 {
+    debug_assert!(c < NUM_CLASSES);
     // SAFETY: the caller owns `h`; its current page is either EMPTY_PAGE (never written:
     // its capacity is 0 and its free list null, so both branches below skip it) or one of
-    // its own pages.
+    // its own pages. `c` is a class index (below NUM_CLASSES), so the unchecked indexes
+    // are in bounds.
     unsafe {
         loop {
-            let page = (*h).current[c];
+            // `c` comes from `class::class_for`, below NUM_CLASSES.
+            let page = *(*h).current.get_unchecked(c);
             let p = (*page).free;
             let (p, clean) = if !p.is_null() {
                 (*page).free = ptr::read(p.cast::<*mut u8>());
@@ -707,7 +710,7 @@ unsafe fn heap_alloc(h: *mut Heap, c: usize, zero: bool) -> *mut u8 {
                 continue;
             };
             (*page).used += 1;
-            let a = &(*h).allocs[c];
+            let a = (*h).allocs.get_unchecked(c);
             a.store(a.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
             if zero && !clean {
                 ptr::write_bytes(p, 0, class::size_of(c));
@@ -902,43 +905,71 @@ fn sweep_abandoned(force: bool) {
 // ---------------------------------------------------------------------------------------
 // Free.
 
-/// Frees block `p` of the page `page` (in a small segment).
+/// Frees block `p` of the page `page` (in a small segment). The owner's free still
+/// tests the block's allocation bit (a double free on the owning thread is fatal).
 ///
 /// # Safety
 /// `p` is a live block of `page`, handed out by this heap.
 #[inline]
 pub(crate) unsafe fn free_block(page: *mut Page, p: *mut u8) {
-    // SAFETY: forwarded; the index is `p`'s.
-    unsafe { free_block_at(page, p, (*page).index_of(p as usize)) }
-}
-
-/// As [`free_block`], with `i` the block's index in its page (already computed by a
-/// checked free).
-///
-/// # Safety
-/// As [`free_block`], and `i == (*page).index_of(p)`.
-#[inline]
-pub(crate) unsafe fn free_block_at(page: *mut Page, p: *mut u8, i: usize) {
     let h = tls_get();
     // SAFETY: the caller guarantees `p` is live in `page`.
     unsafe {
         let owner = (*page).heap.load(Ordering::Relaxed);
         if owner == h && is_real(h) {
+            let i = (*page).index_of(p as usize);
             if !(*page).bit(i) {
                 fatal(b"free(): double free detected", p as usize);
             }
-            (*page).clear_bit(i);
-            ptr::write(p.cast::<*mut u8>(), (*page).free);
-            (*page).free = p;
-            (*page).used -= 1;
-            let c = (*page).class as usize;
-            let f = &(*h).frees[c];
-            f.store(f.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-            if (*page).queue == Q_FULL || ((*page).used == 0 && (*h).current[c] != page) {
-                free_local_slow(h, page);
-            }
+            free_local(h, page, p, i);
         } else {
             free_remote(h, page, p);
+        }
+    }
+}
+
+/// As [`free_block`], for a block a checked free has just found allocated: block `i`
+/// of `page`, its bit set, so the owner's path does not test it again.
+///
+/// # Safety
+/// As [`free_block`], and `i == (*page).index_of(p)`.
+#[inline(always)]
+pub(crate) unsafe fn free_checked_block(page: *mut Page, p: *mut u8, i: usize) {
+    let h = tls_get();
+    // SAFETY: the caller guarantees `p` is live block `i` of `page`.
+    unsafe {
+        let owner = (*page).heap.load(Ordering::Relaxed);
+        if owner == h && is_real(h) {
+            free_local(h, page, p, i);
+        } else {
+            free_remote(h, page, p);
+        }
+    }
+}
+
+/// The owner's free of live block `i` of `page`, whose bit is set.
+///
+/// # Safety
+/// `h` is this thread's heap and owns `page`; `p` is live block `i` of it.
+#[inline(always)]
+unsafe fn free_local(h: *mut Heap, page: *mut Page, p: *mut u8, i: usize) {
+    // SAFETY: the caller guarantees `h` owns `page` and `p` is its live block `i`; the
+    // page's class is below NUM_CLASSES (set by `init_page`), so the unchecked indexes are
+    // in bounds.
+    unsafe {
+        (*page).clear_bit(i);
+        ptr::write(p.cast::<*mut u8>(), (*page).free);
+        (*page).free = p;
+        (*page).used -= 1;
+        // A page's class is set by `segment::init_page` from a class index, below
+        // NUM_CLASSES.
+        let c = (*page).class as usize;
+        debug_assert!(c < NUM_CLASSES);
+        let f = (*h).frees.get_unchecked(c);
+        f.store(f.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        if (*page).queue == Q_FULL || ((*page).used == 0 && *(*h).current.get_unchecked(c) != page)
+        {
+            free_local_slow(h, page);
         }
     }
 }
@@ -994,7 +1025,7 @@ unsafe fn push_thread_free(page: *mut Page, head: *mut u8, tail: *mut u8) {
     // SAFETY: the blocks are live in `page` until the push publishes them.
     unsafe {
         let owner = (*page).heap.load(Ordering::Relaxed);
-        let c = class::class_for_size((*page).stride.load(Ordering::Relaxed) as usize);
+        let c = (*page).class_shared.load(Ordering::Relaxed) as usize;
         // SAFETY: the chain is ours until the push lands; each block's first word is its
         // link.
         tfree::push(&(*page).thread_free, head, tail, |b, next| {
