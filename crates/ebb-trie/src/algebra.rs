@@ -173,7 +173,8 @@ fn with_child<V: Clone>(node: &Node<V>, b: u8, child: Option<Node<V>>) -> Vec<(u
 }
 
 /// Starts loading the children of `a` and `b` under the bytes both have (the ones a meet
-/// recurses into).
+/// recurses into): their counts and the start of their payloads, which the meet reads
+/// (prefixes compared, values met) before it clones one.
 fn prefetch_common<V>(a: &Node<V>, b: &Node<V>) {
     let (ma, mb) = (a.mask(), b.mask());
     for w in 0..4 {
@@ -181,8 +182,8 @@ fn prefetch_common<V>(a: &Node<V>, b: &Node<V>) {
         while both != 0 {
             let byte = (w * 64) as u8 + both.trailing_zeros() as u8;
             if let (Some(x), Some(y)) = (a.child(byte), b.child(byte)) {
-                x.prefetch_header();
-                y.prefetch_header();
+                x.prefetch_node();
+                y.prefetch_node();
             }
             both &= both - 1;
         }
