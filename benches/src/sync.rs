@@ -38,8 +38,13 @@
 //!   previous round's graph (`Executor::run_and_clear`; the first of its rounds maps
 //!   the memory); `rayon` runs the same dependency counting in a `rayon::scope`. All
 //!   include building the work.
+//!
+//! Repeat lengths: a repeat of the lookup, map, queue, deque and stack workloads lasts
+//! roughly 50-250 ms in a full run at the rates they run at on a 2-vCPU machine (fixed
+//! counts, sized from measured rates); `rcu_read`, whose implementations differ by 100x per read, sizes each
+//! implementation's count with a pilot run to about 120 ms.
 
-use crate::harness::{Config, Sink, Stat, repeat, run_parallel};
+use crate::harness::{Config, Sink, Stat, repeat, run_parallel, sized_ops};
 use dashmap::DashMap;
 use ebb_smr::{Smr, SmrHandle, ebr, hp, qsbr};
 use ebb_sync::{CowInterner, Interner, Map, MsQueue, Queue, RcuCell, TreiberStack, WordMap};
@@ -130,7 +135,8 @@ fn words(n: usize, prefix: &str) -> Vec<String> {
 
 fn intern_lookup(cfg: &Config, sink: &mut Sink) {
     let syms = words(10_000, "symbol");
-    let ops = cfg.scale(500_000, 100_000);
+    // At 10-30 ns a lookup, about 100 ms a repeat.
+    let ops = cfg.scale(4_000_000, 100_000);
     let t = cfg.threads;
     let pick =
         |hot: bool, r: &mut dyn FnMut() -> u64| if hot { 5000 } else { (r() % 10_000) as usize };
@@ -388,7 +394,8 @@ fn intern_insert(cfg: &Config, sink: &mut Sink, workload: &str, n: u64) {
 // === map ===
 
 fn map_mix(cfg: &Config, sink: &mut Sink, workload: &str, write_pct: u64, keys: u64) {
-    let ops = cfg.scale(300_000, 50_000);
+    // At 15-60 ns an operation, 40-150 ms a repeat.
+    let ops = cfg.scale(2_500_000, 50_000);
     let t = cfg.threads;
     let q = qsbr::Domain::new();
     let ebb: Map<u64, u64, qsbr::Domain> = Map::with_domain(&q);
@@ -521,13 +528,21 @@ fn sum(v: &Val) -> u64 {
     v.0.iter().sum()
 }
 
-/// Runs `readers` with one writer calling `write` every millisecond; returns ns per read.
+/// Runs `read(id, n)` (`n` reads per thread) with one writer calling `write` every
+/// millisecond; returns ns per read. `n` is sized per implementation by a pilot so that
+/// one repeat lasts about 120 ms in a full run (from `ops` up): a fixed count would time
+/// the cheapest readers over a few milliseconds and the dearest over seconds.
 fn with_writer(
     cfg: &Config,
     ops: u64,
-    read: impl Fn(usize) + Sync,
+    read: impl Fn(usize, u64) + Sync,
     write: impl Fn(u64) + Sync,
 ) -> Stat {
+    let target = if cfg.quick { 0.01 } else { 0.12 };
+    let ops = sized_ops(target, ops, |n| {
+        run_parallel(cfg.threads, |id| read(id, n)).as_secs_f64()
+    });
+    let read = |id| read(id, ops);
     repeat(cfg.repeats, || {
         let stop = AtomicBool::new(false);
         std::thread::scope(|s| {
@@ -539,7 +554,7 @@ fn with_writer(
                     std::thread::sleep(Duration::from_millis(1));
                 }
             });
-            let d = run_parallel(cfg.threads, &read);
+            let d = run_parallel(cfg.threads, read);
             stop.store(true, Ordering::Relaxed);
             d.as_nanos() as f64 / ops as f64
         })
@@ -551,7 +566,7 @@ fn rcu_cell<S: Smr>(cfg: &Config, ops: u64, domain: S) -> Stat {
     with_writer(
         cfg,
         ops,
-        |_| {
+        |_, ops| {
             let mut h = domain.register();
             for i in 0..ops {
                 black_box(sum(c.load(&mut h.pin()).unwrap()));
@@ -571,7 +586,8 @@ fn rcu_cell<S: Smr>(cfg: &Config, ops: u64, domain: S) -> Stat {
 }
 
 fn rcu_read(cfg: &Config, sink: &mut Sink) {
-    let ops = cfg.scale(5_000_000, 1_000_000);
+    // The pilot's first count; `with_writer` sizes each implementation's from it.
+    let ops = cfg.scale(1_000_000, 200_000);
     sink.push(
         "rcu_read",
         "ebb",
@@ -597,7 +613,7 @@ fn rcu_read(cfg: &Config, sink: &mut Sink) {
     let st = with_writer(
         cfg,
         ops,
-        |_| {
+        |_, ops| {
             for _ in 0..ops {
                 black_box(sum(&a.load()));
             }
@@ -609,7 +625,7 @@ fn rcu_read(cfg: &Config, sink: &mut Sink) {
     let st = with_writer(
         cfg,
         ops,
-        |_| {
+        |_, ops| {
             for _ in 0..ops {
                 let v = l.read().unwrap().clone();
                 black_box(sum(&v));
@@ -624,7 +640,7 @@ fn rcu_read(cfg: &Config, sink: &mut Sink) {
     let st = with_writer(
         cfg,
         ops,
-        |_| {
+        |_, ops| {
             for _ in 0..ops {
                 black_box(sum(black_box(&v)));
             }
@@ -680,7 +696,8 @@ impl Q for Mutex<VecDeque<u64>> {
 }
 
 fn queue_run(cfg: &Config, threads: usize, q: &dyn Q) -> Stat {
-    let per = cfg.scale(500_000, 100_000);
+    // 50-150 ms a repeat at the measured rates.
+    let per = cfg.scale(4_000_000, 100_000);
     repeat(cfg.repeats, || {
         if threads == 1 {
             let d = run_parallel(1, |_| {
@@ -737,7 +754,8 @@ fn queue(cfg: &Config, sink: &mut Sink, workload: &str, threads: usize) {
 // === deque ===
 
 fn deque_steal(cfg: &Config, sink: &mut Sink) {
-    let rounds = cfg.scale(10_000, 2_000);
+    // 7.7M elements: 75-250 ms a repeat at the measured rates.
+    let rounds = cfg.scale(120_000, 2_000);
     let t = cfg.threads;
     let items = rounds * 64;
     let st = repeat(cfg.repeats, || {
@@ -803,7 +821,7 @@ fn deque_steal(cfg: &Config, sink: &mut Sink) {
 // === stack ===
 
 fn stack(cfg: &Config, sink: &mut Sink) {
-    let per = cfg.scale(300_000, 50_000);
+    let per = cfg.scale(2_400_000, 50_000);
     let t = cfg.threads;
     let s = TreiberStack::<u64>::new();
     let st = throughput(cfg, 2 * per, t, |_| {
