@@ -187,9 +187,14 @@ unsafe fn free_buffer<T>(p: *mut Buffer<T>) {
     drop(unsafe { Box::from_raw(p) });
 }
 
+/// `top` and `bottom` share a cache line: every steal and every pop reads both, so on
+/// one line each operation moves one line between the owner's and a thief's cores
+/// instead of two. The buffer pointer, which changes only when the buffer grows, has a
+/// line of its own.
+#[repr(C)]
 struct Inner<T> {
-    top: CachePadded<AtomicIsize>,
-    bottom: CachePadded<AtomicIsize>,
+    top: AtomicIsize,
+    bottom: AtomicIsize,
     buffer: CachePadded<AtomicPtr<Buffer<T>>>,
     domain: DomainId,
 }
@@ -253,8 +258,8 @@ impl<T, S: Smr> Worker<T, S> {
         let buf = Buffer::boxed(MIN_CAP);
         Worker {
             inner: Arc::new(Inner {
-                top: CachePadded::new(AtomicIsize::new(0)),
-                bottom: CachePadded::new(AtomicIsize::new(0)),
+                top: AtomicIsize::new(0),
+                bottom: AtomicIsize::new(0),
                 buffer: CachePadded::new(AtomicPtr::new(buf)),
                 domain: domain.id(),
             }),
