@@ -74,6 +74,7 @@ pub mod map;
 pub mod queue;
 pub mod rcu;
 pub mod stack;
+mod stripes;
 pub mod word_map;
 
 #[cfg(all(test, ebb_loom))]

@@ -47,20 +47,17 @@
 //!
 //! [`for_each_with`]: Map::for_each_with
 
+use crate::stripes::{Counts, Stripes};
+use crate::sync::MutexGuard;
 use crate::sync::atomic::{AtomicPtr, Ordering};
-use crate::sync::{Mutex, MutexGuard};
 use core::alloc::Layout;
 use core::borrow::Borrow;
 use core::fmt;
 use core::hash::{BuildHasher, Hash};
 use core::marker::PhantomData;
 use core::ptr;
-use crossbeam_utils::CachePadded;
 use ebb_smr::{DomainId, Smr, SmrError, SmrGuard};
 use std::collections::hash_map::RandomState;
-
-/// Writer stripes.
-const STRIPES: usize = if cfg!(any(miri, ebb_loom)) { 2 } else { 64 };
 
 /// The fewest slots a table has (small under the model checkers so that their few
 /// inserts rebuild the table).
@@ -213,16 +210,6 @@ unsafe fn free_entry<K, V>(e: *mut Entry<K, V>) {
     drop(unsafe { Box::from_raw(e) });
 }
 
-/// A writer stripe's counts.
-#[derive(Default)]
-struct Counts {
-    /// Entries of this stripe's keys.
-    live: usize,
-    /// Slots this stripe's writers turned from `EMPTY` to used (entries and tombstones
-    /// count until a rebuild).
-    used: usize,
-}
-
 /// A read-mostly concurrent map (see the [module docs](self)), reclaimed through `S`
 /// (QSBR by default: the seed's registry and module map report quiescent states between
 /// steps).
@@ -230,7 +217,7 @@ pub struct Map<K, V, S: Smr = ebb_smr::qsbr::Domain, H = RandomState> {
     table: AtomicPtr<Table<K, V>>,
     /// Writer stripes: a write locks the stripe of its key's hash (`h % STRIPES`). A
     /// rebuild locks every stripe, in order.
-    writers: Box<[CachePadded<Mutex<Counts>>]>,
+    writers: Stripes,
     hasher: H,
     domain: DomainId,
     _owns: PhantomData<(Box<(K, V)>, S)>,
@@ -254,9 +241,7 @@ impl<K, V, S: Smr, H> Map<K, V, S, H> {
     pub fn with_domain_and_hasher(domain: &S, hasher: H) -> Self {
         Map {
             table: AtomicPtr::new(Table::alloc(MIN_SLOTS)),
-            writers: (0..STRIPES)
-                .map(|_| CachePadded::new(Mutex::new(Counts::default())))
-                .collect(),
+            writers: Stripes::new(),
             hasher,
             domain: domain.id(),
             _owns: PhantomData,
@@ -266,10 +251,7 @@ impl<K, V, S: Smr, H> Map<K, V, S, H> {
     /// Entries now: exact while no write runs (the stripes' counts, summed one stripe at
     /// a time), an estimate otherwise.
     pub fn len(&self) -> usize {
-        self.writers
-            .iter()
-            .map(|w| w.lock().unwrap_or_else(|e| e.into_inner()).live)
-            .sum()
+        self.writers.live()
     }
 
     /// True when [`len`](Map::len) is 0.
@@ -280,7 +262,7 @@ impl<K, V, S: Smr, H> Map<K, V, S, H> {
     /// Slots in the current table (its capacity; at most three quarters are used).
     pub fn capacity(&self) -> usize {
         // Holding one stripe keeps any rebuild from replacing (and retiring) the table.
-        let _w = self.writers[0].lock().unwrap_or_else(|e| e.into_inner());
+        let _w = self.writers.lock_one();
         // SAFETY: the current table, not retired while a stripe is held; its mask is
         // immutable.
         unsafe { (*self.table.load(Ordering::Acquire)).mask + 1 }
@@ -288,9 +270,7 @@ impl<K, V, S: Smr, H> Map<K, V, S, H> {
 
     /// Locks the writer stripe of hash `h`.
     fn lock(&self, h: u64) -> MutexGuard<'_, Counts> {
-        self.writers[(h as usize) & (STRIPES - 1)]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        self.writers.lock(h)
     }
 }
 
@@ -488,7 +468,7 @@ where
         counts.used += 1;
         // This stripe's share of the used slots says the table may be three quarters
         // full: check the whole map.
-        Some(counts.used * STRIPES * 4 > slots.len() * 3)
+        Some(counts.may_pass(slots.len(), 3, 4))
     }
 
     /// Retires an entry unlinked by a writer.
@@ -703,11 +683,7 @@ where
     /// (or, with `force`, always): see the [module docs](self).
     #[cold]
     fn rebuild_if_needed<G: SmrGuard>(&self, guard: &G, force: bool) {
-        let mut all: Vec<MutexGuard<'_, Counts>> = self
-            .writers
-            .iter()
-            .map(|w| w.lock().unwrap_or_else(|e| e.into_inner()))
-            .collect();
+        let mut all = self.writers.lock_all();
         let used: usize = all.iter().map(|c| c.used).sum();
         let live: usize = all.iter().map(|c| c.live).sum();
         let old = self.table.load(Ordering::Acquire);

@@ -53,14 +53,14 @@
 //! Iteration ([`for_each_with`](WordMap::for_each_with)) walks the table the walk started
 //! on: each key once, with its value at some moment of the walk.
 
+use crate::stripes::{Counts, Stripes};
+use crate::sync::MutexGuard;
 use crate::sync::atomic::{AtomicPtr, AtomicU8, AtomicU64, Ordering};
-use crate::sync::{Mutex, MutexGuard};
 use core::alloc::Layout;
 use core::fmt;
 use core::hash::{BuildHasher, Hash};
 use core::marker::PhantomData;
 use core::ptr;
-use crossbeam_utils::CachePadded;
 use ebb_smr::{DomainId, Smr, SmrError, SmrGuard};
 use std::collections::hash_map::RandomState;
 
@@ -121,9 +121,6 @@ impl Word for bool {
         bits != 0
     }
 }
-
-/// Writer stripes.
-const STRIPES: usize = if cfg!(any(miri, ebb_loom)) { 2 } else { 64 };
 
 /// The fewest slots a table has (small under the model checkers so that their few
 /// inserts rebuild the table).
@@ -270,16 +267,6 @@ unsafe fn free_table(t: *mut Table) {
     }
 }
 
-/// A writer stripe's counts.
-#[derive(Default)]
-struct Counts {
-    /// Live keys of this stripe.
-    live: usize,
-    /// Slots this stripe's writers took from `EMPTY` (live and dead keys, until a
-    /// rebuild).
-    used: usize,
-}
-
 /// Where a writer's probe for a key ended.
 enum Probe {
     /// The key's live slot.
@@ -310,7 +297,7 @@ pub struct WordMap<K, V, S: Smr = ebb_smr::qsbr::Domain, H = RandomState> {
     table: AtomicPtr<Table>,
     /// Writer stripes: a write locks the stripe of its key's hash (`h % STRIPES`). A
     /// rebuild locks every stripe, in order.
-    writers: Box<[CachePadded<Mutex<Counts>>]>,
+    writers: Stripes,
     hasher: H,
     domain: DomainId,
     _owns: PhantomData<(K, V, S)>,
@@ -328,9 +315,7 @@ impl<K, V, S: Smr, H> WordMap<K, V, S, H> {
     pub fn with_domain_and_hasher(domain: &S, hasher: H) -> Self {
         WordMap {
             table: AtomicPtr::new(Table::alloc(MIN_SLOTS)),
-            writers: (0..STRIPES)
-                .map(|_| CachePadded::new(Mutex::new(Counts::default())))
-                .collect(),
+            writers: Stripes::new(),
             hasher,
             domain: domain.id(),
             _owns: PhantomData,
@@ -340,10 +325,7 @@ impl<K, V, S: Smr, H> WordMap<K, V, S, H> {
     /// Live keys now: exact while no write runs (the stripes' counts, summed one stripe at
     /// a time), an estimate otherwise.
     pub fn len(&self) -> usize {
-        self.writers
-            .iter()
-            .map(|w| w.lock().unwrap_or_else(|e| e.into_inner()).live)
-            .sum()
+        self.writers.live()
     }
 
     /// True when [`len`](WordMap::len) is 0.
@@ -354,16 +336,14 @@ impl<K, V, S: Smr, H> WordMap<K, V, S, H> {
     /// Slots in the current table (at most seven eighths are used).
     pub fn capacity(&self) -> usize {
         // Holding one stripe keeps any rebuild from replacing (and retiring) the table.
-        let _w = self.writers[0].lock().unwrap_or_else(|e| e.into_inner());
+        let _w = self.writers.lock_one();
         // SAFETY: the current table, not retired while a stripe is held.
         unsafe { (*self.table.load(Ordering::Acquire)).mask + 1 }
     }
 
     /// Locks the writer stripe of hash `h`.
     fn lock(&self, h: u64) -> MutexGuard<'_, Counts> {
-        self.writers[(h as usize) & (STRIPES - 1)]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        self.writers.lock(h)
     }
 
     /// The current table, for a writer (it holds a stripe, so no rebuild replaces the
@@ -544,7 +524,7 @@ where
             counts.used += 1;
             // This stripe's share of the used slots says the table may be seven eighths
             // full: check the whole map.
-            let rebuild = counts.used * STRIPES * 8 > ctrl.len() * 7;
+            let rebuild = counts.may_pass(ctrl.len(), 7, 8);
             drop(counts);
             if rebuild {
                 self.rebuild_if_needed(guard, false);
@@ -641,11 +621,7 @@ where
     /// (or, with `force`, always): see the [module docs](self).
     #[cold]
     fn rebuild_if_needed<G: SmrGuard>(&self, guard: &G, force: bool) {
-        let mut all: Vec<MutexGuard<'_, Counts>> = self
-            .writers
-            .iter()
-            .map(|w| w.lock().unwrap_or_else(|e| e.into_inner()))
-            .collect();
+        let mut all = self.writers.lock_all();
         let used: usize = all.iter().map(|c| c.used).sum();
         let live: usize = all.iter().map(|c| c.live).sum();
         let old = self.table.load(Ordering::Acquire);
