@@ -6,9 +6,9 @@
 //!
 //! # Layout
 //!
-//! One allocation per table: a header (the slot mask), a control byte per slot, then the
-//! slots, 16 bytes each (the key's bits and the value's bits, two atomic words).
-//! Open addressing with linear probing over the control bytes, which are dense (a 64-byte
+//! One allocation per table: a header (the slot mask and the slots' offset), a control byte
+//! per slot, then the slots, 16 bytes each (the key's bits and the value's bits, two
+//! atomic words). Open addressing with linear probing over the control bytes, which are dense (a 64-byte
 //! line covers 64 slots), so a probe touches the control line and then the one slot whose
 //! tag matches. A control byte is:
 //!
