@@ -8,9 +8,9 @@
 //!
 //! One allocation per table: a header (the slot mask and the slots' offset), a control byte
 //! per slot, then the slots, 16 bytes each (the key's bits and the value's bits, two
-//! atomic words). Open addressing with linear probing over the control bytes, which are dense (a 64-byte
-//! line covers 64 slots), so a probe touches the control line and then the one slot whose
-//! tag matches. A control byte is:
+//! atomic words). Open addressing with linear probing over the control bytes, which are
+//! dense (a 64-byte line covers 64 slots), so a probe touches the control line and then
+//! the one slot whose tag matches. A control byte is:
 //!
 //! * `EMPTY` (0): never used in this table; a probe that reaches it stops.
 //! * `BUSY`: a writer claimed the slot and is writing its key; probes go past it.
