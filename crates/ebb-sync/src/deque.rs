@@ -182,6 +182,11 @@ impl<T> Buffer<T> {
 }
 
 /// Frees a retired buffer (its slots are `MaybeUninit`: copies already moved on).
+///
+/// # Safety
+///
+/// `p` came from `Box::into_raw`, no thread can reach it any more (it was unlinked and
+/// retired, and its grace period is over), and it is freed once.
 unsafe fn free_buffer<T>(p: *mut Buffer<T>) {
     // SAFETY: buffers are boxes.
     drop(unsafe { Box::from_raw(p) });

@@ -420,6 +420,11 @@ impl<F: FnOnce() -> R, R> StackJob<F, R> {
         self.done.load(Ordering::Acquire)
     }
 
+    /// The job's entry point, called through its `JobRef`.
+    ///
+    /// # Safety
+    ///
+    /// `data` points to a live job of this type (from `as_job_ref`) and the job runs once.
     unsafe fn execute(data: *const ()) {
         // SAFETY: `data` is a live `StackJob<F, R>` (see `as_job_ref`), run once.
         unsafe { Self::run_inline(data.cast::<Self>()) }
@@ -491,6 +496,11 @@ struct LatchedJob<'a, F, R> {
 }
 
 impl<F: FnOnce() -> R, R> LatchedJob<'_, F, R> {
+    /// The job's entry point, called through its `JobRef`.
+    ///
+    /// # Safety
+    ///
+    /// `data` points to a live job of this type (from `as_job_ref`) and the job runs once.
     unsafe fn execute(data: *const ()) {
         // SAFETY: `data` is a live `LatchedJob` (see `as_job_ref`), run once; after the
         // latch is set the waiter may free both, so nothing is touched afterwards.
@@ -584,6 +594,11 @@ impl<'scope> Scope<'scope> {
         }
     }
 
+    /// The entry point of a job spawned into this scope, called through its `JobRef`.
+    ///
+    /// # Safety
+    ///
+    /// `data` is the boxed `ScopeJob` that `spawn` made for this job, and the job runs once.
     unsafe fn execute<F: FnOnce(&Scope<'scope>) + Send + 'scope>(data: *const ()) {
         // SAFETY: a box made by `spawn`, run once; the scope outlives it (it waits for
         // `pending` to reach 0).
@@ -1035,6 +1050,11 @@ impl<'a> GraphRun<'a> {
     /// Runs the node at `data`, then, as long as a finished task makes successors ready,
     /// pushes all of them but one and runs that one here (a chain runs without going
     /// through the deque).
+    ///
+    /// # Safety
+    ///
+    /// `data` is a node of a live run (its starter waits for `remaining == 0`), made
+    /// ready exactly once.
     unsafe fn execute(data: *const ()) {
         // SAFETY: a node of a live run (the starter waits for `remaining == 0`), made
         // ready exactly once.

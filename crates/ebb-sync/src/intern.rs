@@ -328,6 +328,12 @@ impl Index {
     }
 }
 
+/// Frees a retired index.
+///
+/// # Safety
+///
+/// `p` came from `Box::into_raw`, no thread can reach it any more (it was unlinked and
+/// retired, and its grace period is over), and it is freed once.
 unsafe fn free_index(p: *mut Index) {
     // SAFETY: indexes are boxes.
     drop(unsafe { Box::from_raw(p) });
@@ -583,6 +589,12 @@ impl BuildHasher for SeedBuild {
 
 type CowMap = HashMap<Key, u32, SeedBuild>;
 
+/// Frees a retired copy of the map.
+///
+/// # Safety
+///
+/// `p` came from `Box::into_raw`, no thread can reach it any more (it was unlinked and
+/// retired, and its grace period is over), and it is freed once.
 unsafe fn free_map(p: *mut CowMap) {
     // SAFETY: maps are boxes.
     drop(unsafe { Box::from_raw(p) });

@@ -94,6 +94,11 @@ impl<T> Segment<T> {
 
 /// Frees a retired segment. Its values were all taken by dequeuers (a segment is retired
 /// once drained), so only the memory goes.
+///
+/// # Safety
+///
+/// `p` came from `Box::into_raw`, no thread can reach it any more (it was unlinked and
+/// retired, and its grace period is over), and it is freed once.
 unsafe fn free_segment<T>(p: *mut Segment<T>) {
     // SAFETY: segments are boxes; `MaybeUninit` slots drop nothing.
     drop(unsafe { Box::from_raw(p) });
@@ -405,6 +410,11 @@ impl<T> Node<T> {
 }
 
 /// Frees a node whose value was taken (or never set).
+///
+/// # Safety
+///
+/// `p` came from `Box::into_raw`, no thread can reach it any more (it was unlinked and
+/// retired, and its grace period is over), and it is freed once.
 unsafe fn free_node<T>(p: *mut Node<T>) {
     // SAFETY: nodes are boxes; the value is `MaybeUninit`.
     drop(unsafe { Box::from_raw(p) });

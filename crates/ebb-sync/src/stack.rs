@@ -20,6 +20,11 @@ struct Node<T> {
 }
 
 /// Frees a node whose value was moved out.
+///
+/// # Safety
+///
+/// `p` came from `Box::into_raw`, no thread can reach it any more (it was unlinked and
+/// retired, and its grace period is over), and it is freed once.
 unsafe fn free_node<T>(p: *mut Node<T>) {
     // SAFETY: nodes are boxes, and the value is `ManuallyDrop` (moved out by `pop`).
     drop(unsafe { Box::from_raw(p) });

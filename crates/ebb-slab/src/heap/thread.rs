@@ -214,6 +214,10 @@ static FALLBACK: AtomicPtr<Heap> = AtomicPtr::new(ptr::null_mut());
 // ---------------------------------------------------------------------------------------
 // Page lists.
 
+/// # Safety
+///
+/// `l` is one of a heap's page lists, owned by the calling thread, and `p` is a page of
+/// that heap in no list.
 unsafe fn list_push_front(l: &mut List, p: *mut Page) {
     // SAFETY: `p` is a page of the caller's heap, in no list.
     unsafe {
@@ -228,6 +232,10 @@ unsafe fn list_push_front(l: &mut List, p: *mut Page) {
     }
 }
 
+/// # Safety
+///
+/// `l` is one of a heap's page lists, owned by the calling thread, and `p` is a page of
+/// that heap in no list.
 unsafe fn list_push_back(l: &mut List, p: *mut Page) {
     // SAFETY: as in list_push_front.
     unsafe {
@@ -242,6 +250,9 @@ unsafe fn list_push_back(l: &mut List, p: *mut Page) {
     }
 }
 
+/// # Safety
+///
+/// `l` is one of a heap's page lists, owned by the calling thread, and `p` is in `l`.
 unsafe fn list_remove(l: &mut List, p: *mut Page) {
     // SAFETY: `p` is in `l`.
     unsafe {
@@ -261,6 +272,11 @@ unsafe fn list_remove(l: &mut List, p: *mut Page) {
 }
 
 /// Takes `p` out of whichever of this heap's lists holds it.
+///
+/// # Safety
+///
+/// The calling thread owns heap `h` (it is this thread's heap, or the fallback heap under
+/// the fallback lock); `p` is one of `h`'s pages, in one of its lists.
 unsafe fn unlink(h: *mut Heap, p: *mut Page) {
     // SAFETY: `p` is one of this heap's pages.
     unsafe {
@@ -281,6 +297,10 @@ unsafe fn unlink(h: *mut Heap, p: *mut Page) {
     }
 }
 
+/// # Safety
+///
+/// The calling thread owns heap `h` (it is this thread's heap, or the fallback heap under
+/// the fallback lock); `c` is below `NUM_CLASSES`.
 #[inline]
 unsafe fn fix_current(h: *mut Heap, c: usize) {
     // SAFETY: the caller owns `h`.
@@ -290,6 +310,10 @@ unsafe fn fix_current(h: *mut Heap, c: usize) {
     }
 }
 
+/// # Safety
+///
+/// The calling thread owns heap `h` (it is this thread's heap, or the fallback heap under
+/// the fallback lock); `p` is one of `h`'s pages, in no list.
 unsafe fn q_avail_front(h: *mut Heap, p: *mut Page) {
     // SAFETY: `p` is this heap's page, in no list.
     unsafe {
@@ -300,6 +324,10 @@ unsafe fn q_avail_front(h: *mut Heap, p: *mut Page) {
     }
 }
 
+/// # Safety
+///
+/// The calling thread owns heap `h` (it is this thread's heap, or the fallback heap under
+/// the fallback lock); `p` is one of `h`'s pages, in no list.
 unsafe fn q_avail_back(h: *mut Heap, p: *mut Page) {
     // SAFETY: as above.
     unsafe {
@@ -310,6 +338,10 @@ unsafe fn q_avail_back(h: *mut Heap, p: *mut Page) {
     }
 }
 
+/// # Safety
+///
+/// The calling thread owns heap `h` (it is this thread's heap, or the fallback heap under
+/// the fallback lock); `p` is one of `h`'s pages, in no list.
 unsafe fn q_full(h: *mut Heap, p: *mut Page) {
     // SAFETY: as above.
     unsafe {
@@ -321,6 +353,11 @@ unsafe fn q_full(h: *mut Heap, p: *mut Page) {
 
 /// Queues an empty page for return after the purge delay; the oldest goes at once when
 /// too many wait.
+///
+/// # Safety
+///
+/// The calling thread owns heap `h` (it is this thread's heap, or the fallback heap under
+/// the fallback lock); `p` is one of `h`'s pages, in no list, with no live block.
 unsafe fn q_empty(h: *mut Heap, p: *mut Page) {
     // SAFETY: `p` is this heap's page, in no list, with no live block.
     unsafe {
@@ -336,6 +373,9 @@ unsafe fn q_empty(h: *mut Heap, p: *mut Page) {
     }
 }
 
+/// # Safety
+///
+/// The calling thread owns the heap that owns page `p`.
 #[inline]
 unsafe fn has_room(p: *mut Page) -> bool {
     // SAFETY: the caller owns `p`.
@@ -343,6 +383,11 @@ unsafe fn has_room(p: *mut Page) -> bool {
 }
 
 /// Returns the span of `page` (no live block, in no list) to the pool, decommitted.
+///
+/// # Safety
+///
+/// The calling thread owns `page`, which is in no list and holds no live block; nothing
+/// uses it afterwards.
 unsafe fn retire(page: *mut Page) {
     // SAFETY: the caller owns the page and nothing in it is live.
     unsafe {
@@ -519,6 +564,11 @@ fn init_thread_heap() -> *mut Heap {
 
 /// Gives up heap `h`: pending frees pushed, empty pages returned, live pages abandoned to
 /// the pool, the descriptor recycled.
+///
+/// # Safety
+///
+/// The calling thread owns heap `h` (it is this thread's heap, or the fallback heap under
+/// the fallback lock); nothing uses `h` afterwards.
 unsafe fn abandon(h: *mut Heap) {
     // SAFETY: the caller owns `h`; every page reached is `h`'s.
     unsafe {
@@ -678,6 +728,10 @@ fn alloc_cold(c: usize, zero: bool, numa: u32) -> *mut u8 {
     p
 }
 
+/// # Safety
+///
+/// The calling thread owns heap `h` (it is this thread's heap, or the fallback heap under
+/// the fallback lock); `c` is below `NUM_CLASSES`.
 #[inline(always)]
 unsafe fn heap_alloc(h: *mut Heap, c: usize, zero: bool) -> *mut u8 {
     debug_assert!(c < NUM_CLASSES);
@@ -723,6 +777,11 @@ unsafe fn heap_alloc(h: *mut Heap, c: usize, zero: bool) -> *mut u8 {
 }
 
 /// Makes `current[c]` a page with room; false when memory is exhausted.
+///
+/// # Safety
+///
+/// The calling thread owns heap `h` (it is this thread's heap, or the fallback heap under
+/// the fallback lock); `c` is below `NUM_CLASSES`.
 #[cold]
 unsafe fn alloc_slow(h: *mut Heap, c: usize) -> bool {
     // SAFETY: the caller owns `h` and so every page in its lists.
@@ -806,6 +865,11 @@ unsafe fn alloc_slow(h: *mut Heap, c: usize) -> bool {
 }
 
 /// Adopts up to four abandoned pages of class `c`; true if one has room.
+///
+/// # Safety
+///
+/// The calling thread owns heap `h` (it is this thread's heap, or the fallback heap under
+/// the fallback lock); `c` is below `NUM_CLASSES`.
 unsafe fn adopt(h: *mut Heap, c: usize) -> bool {
     // SAFETY: the pool lock guards the abandoned lists; an adopted page becomes `h`'s.
     unsafe {
@@ -838,6 +902,11 @@ unsafe fn adopt(h: *mut Heap, c: usize) -> bool {
 }
 
 /// Returns empty pages older than the purge delay; at most once per delay per heap.
+///
+/// # Safety
+///
+/// The calling thread owns heap `h` (it is this thread's heap, or the fallback heap under
+/// the fallback lock).
 unsafe fn maybe_purge(h: *mut Heap) {
     let now = os::now_ms();
     // SAFETY: the caller owns `h`.
@@ -974,6 +1043,10 @@ unsafe fn free_local(h: *mut Heap, page: *mut Page, p: *mut u8, i: usize) {
     }
 }
 
+/// # Safety
+///
+/// The calling thread owns heap `h` (it is this thread's heap, or the fallback heap under
+/// the fallback lock) and `page`, one of `h`'s pages, in the list its `queue` field names.
 #[cold]
 unsafe fn free_local_slow(h: *mut Heap, page: *mut Page) {
     // SAFETY: the caller owns `h` and `page`.
@@ -992,6 +1065,10 @@ unsafe fn free_local_slow(h: *mut Heap, page: *mut Page) {
     }
 }
 
+/// # Safety
+///
+/// `h` is the calling thread's own heap or the empty placeholder (`is_real` tells), `p` is
+/// a live block of `page`, and the caller gives it up.
 #[cold]
 unsafe fn free_remote(h: *mut Heap, page: *mut Page, p: *mut u8) {
     // SAFETY: `p` is a live block of `page`; the pending chain is `h`'s own.
@@ -1021,6 +1098,11 @@ unsafe fn free_remote(h: *mut Heap, page: *mut Page, p: *mut u8) {
 /// Pushes the chain `head ..= tail` (linked through first words) onto `page`'s
 /// thread-free list, then tells the owner. The page may be freed by its owner as soon
 /// as the CAS lands, so everything needed afterwards is read before it.
+///
+/// # Safety
+///
+/// `head ..= tail` is a chain of live blocks of `page`, linked through their first words,
+/// that the caller gives up; `page` is in use (not returned to the pool).
 unsafe fn push_thread_free(page: *mut Page, head: *mut u8, tail: *mut u8) {
     // SAFETY: the blocks are live in `page` until the push publishes them.
     unsafe {
@@ -1043,6 +1125,10 @@ unsafe fn push_thread_free(page: *mut Page, head: *mut u8, tail: *mut u8) {
     }
 }
 
+/// # Safety
+///
+/// The calling thread owns heap `h` (it is this thread's heap, or the fallback heap under
+/// the fallback lock).
 unsafe fn flush_pending(h: *mut Heap) {
     // SAFETY: the caller owns `h`; the chain's blocks are live in the pending page.
     unsafe {
@@ -1081,6 +1167,10 @@ pub(crate) fn collect_now() {
     POOL_LOCK.unlock();
 }
 
+/// # Safety
+///
+/// The calling thread owns heap `h` (it is this thread's heap, or the fallback heap under
+/// the fallback lock) and its pages.
 unsafe fn collect_heap(h: *mut Heap) {
     // SAFETY: the caller owns `h` and its pages.
     unsafe {
