@@ -652,7 +652,7 @@ impl SlabAlloc {
                 Some((w, bit)) => {
                     ClassCounters::bump(&self.counters_of(class).fast_path_allocs);
                     let slot = w * SLOTS_PER_WORD + bit.trailing_zeros() as usize;
-                    return Ok(self.issue(chunk, i, slab, slot, class));
+                    return Ok(self.issue(chunk, i, slab, slot, class, 0));
                 }
                 None => {
                     ClassCounters::bump(&self.counters_of(class).current_partial_full);
@@ -705,7 +705,8 @@ impl SlabAlloc {
         None
     }
 
-    /// Turns a claimed slot into a live object and its handle.
+    /// Turns a claimed slot into a live object and its handle; `bias` is the owner-tag
+    /// bits its word carries (`tag << OWNER_SHIFT` of the issuing `Local`, or 0).
     #[inline]
     pub(crate) fn issue(
         &self,
@@ -714,6 +715,7 @@ impl SlabAlloc {
         slab: u32,
         slot: usize,
         class: u8,
+        bias: u32,
     ) -> RawHandle {
         let sw = chunk.slot_word(i, slot);
         // Relaxed: the slot is ours (its bit is claimed); the free that set this word
@@ -721,7 +723,7 @@ impl SlabAlloc {
         let g = sw.load(Relaxed);
         debug_assert_eq!(g & (LIVE | RETIRED), 0, "claimed a live or retired slot");
         // Release: a validator that reads LIVE also reads everything before the issue.
-        sw.store(g | LIVE, Release);
+        sw.store(g | LIVE | bias, Release);
         RawHandle::new(HandleParts {
             slab,
             generation: g & GEN_MASK,

@@ -10,11 +10,14 @@
 //! * A `Local` holds an **owner tag** (1..=31, unique among live `Local`s of one
 //!   allocator). Its magazine allocations store `generation | LIVE | tag << 26` in the slot
 //!   word: the slot is *biased* to that tag.
-//! * **Owner free** (the `Local` whose tag is in the word): store the handle into its
-//!   record's `busy` word, [`light`] fence, load the slot word, and if it still reads
-//!   `generation | LIVE | tag`, kill it with a plain store. No locked instruction. If it
-//!   reads the same with [`REVOKING`] set, a remote is revoking and has left the decision
-//!   to the owner: the owner takes the slot with a CAS.
+//! * **Owner free** (the `Local` whose tag is in the word): a first load of the slot
+//!   word; a word not biased to this owner under this handle (an unbiased slot, another
+//!   owner's, a stale handle) skips the rest and runs the shared CAS election (or is
+//!   refused), since a live generation's tag never changes. Otherwise store the handle
+//!   into its record's `busy` word, [`light`] fence, load the slot word again, and if it
+//!   still reads `generation | LIVE | tag`, kill it with a plain store. No locked
+//!   instruction. If it reads the same with [`REVOKING`] set, a remote is revoking and has
+//!   left the decision to the owner: the owner takes the slot with a CAS.
 //! * **Any other free** finds the tag with its CAS's failure value and *revokes*: set
 //!   [`REVOKING`] with a CAS (one remote wins that CAS; the others lose with
 //!   `DoubleFree`), [`heavy`] fence, load the owner's `busy`. If it names this handle, the
@@ -176,6 +179,17 @@ pub(crate) fn owner_kill(
     next: u32,
     handle: u64,
 ) -> Result<bool, u32> {
+    // A first look decides whether the announcement is needed at all. Only a word live
+    // under this handle's generation and biased to this owner can be revoked in a way that
+    // consults `busy`; a word that reads anything else here (unbiased, another owner's
+    // tag, another generation) never reads `biased` again for this handle, because a
+    // generation's tag is fixed when it is issued and only grows past it afterwards. Such
+    // a free goes straight to the shared election (or is refused) with no store to `busy`.
+    // Acquire: as the load below.
+    let first = sw.load(Acquire);
+    if first & !REVOKING != biased {
+        return Err(first);
+    }
     rec.busy.store(handle, Relaxed);
     light();
     // Acquire: the Release store (or the previous holder of the tag, through the

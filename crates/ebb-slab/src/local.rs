@@ -467,7 +467,8 @@ impl<'a> Local<'a> {
                 m.clear();
             }
             let slot = word * SLOTS_PER_WORD + bit;
-            let h = alloc.issue(chunk, index, slab, slot, class);
+            // The magazine's first object carries the magazine's bias, as the rest do.
+            let h = alloc.issue(chunk, index, slab, slot, class, bias);
             return Ok((h, alloc.slot_ptr(chunk, index, slot, class)));
         }
     }

@@ -23,7 +23,7 @@ fn tiny() -> SlabConfig {
 }
 
 /// One class whose 4 KiB slabs hold 3 objects: a `Local`'s magazine keeps a slot after
-/// the refill's and one biased allocation.
+/// two allocations (the refill's and one from the magazine, both biased).
 fn tiny3() -> SlabConfig {
     SlabConfig {
         size_classes: vec![1344],
@@ -231,7 +231,7 @@ fn loom_owner_plain_free_races_revoking_free() {
     model("owner plain free vs revoking free", || {
         let a = Arc::new(SlabAlloc::with_config(tiny3()).unwrap());
         let mut l = a.local();
-        // The refill's allocation is unbiased; the magazine's next one is biased to `l`,
+        // Both allocations are biased to `l` (the refill's too); `h` is the magazine's,
         // and the magazine keeps the third slot, so `l.free(h)` takes the inline path.
         let h0 = l.alloc(8).unwrap();
         let h = l.alloc(8).unwrap();
@@ -269,6 +269,42 @@ fn loom_owner_plain_free_races_revoking_free() {
         l.free(x).unwrap();
         l.free(y).unwrap();
         l.free(h0).unwrap();
+    });
+}
+
+#[test]
+fn loom_owner_free_of_unbiased_slot_races_remote_free() {
+    model("tagged free of an unbiased slot vs remote free", || {
+        let a = Arc::new(SlabAlloc::with_config(tiny()).unwrap());
+        let mut l = a.local();
+        // A biased free leaves its handle in `l`'s `busy`.
+        let h0 = l.alloc(8).unwrap();
+        l.free(h0).unwrap();
+        // A slot of the shared path is unbiased: `l` holds a tag but its first look at the
+        // word skips the announcement, and both frees run the CAS election.
+        let h = a.alloc(8).unwrap();
+        let p = h.parts().unwrap();
+        let (chunk, i) = a.chunk(p.slab).unwrap();
+        let sw = chunk.slot_word(i, p.slot as usize);
+        assert_eq!(
+            sw.load(loom::sync::atomic::Ordering::Relaxed) & crate::bias::OWNER_MASK,
+            0
+        );
+        let a2 = a.clone();
+        let t = thread::spawn(move || a2.free(h));
+        let mine = l.free(h);
+        let theirs = t.join().unwrap();
+        assert!(mine.is_ok() != theirs.is_ok(), "{mine:?} {theirs:?}");
+        assert_eq!(mine.err().or(theirs.err()), Some(Error::DoubleFree));
+        assert_eq!(a.validate(h), Err(Error::Stale));
+        if l.tag != 0 {
+            let busy = a
+                .owners()
+                .record(l.tag)
+                .busy
+                .load(loom::sync::atomic::Ordering::Relaxed);
+            assert_eq!(busy, h0.to_bits(), "no announcement for an unbiased slot");
+        }
     });
 }
 

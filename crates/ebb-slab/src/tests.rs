@@ -846,9 +846,10 @@ fn biasing_or_skip() -> bool {
     false
 }
 
-/// Allocates from `l` until a handle comes out biased (the refill's first is not); where
-/// the process does not bias, the first handle (the tests that use this check what holds
-/// either way: one winner per race, one free per object).
+/// Allocates from `l` until a handle comes out biased (a `Local` whose slots were revoked
+/// allocates unbiased for a while); where the process does not bias, the first handle
+/// (the tests that use this check what holds either way: one winner per race, one free
+/// per object).
 fn biased_alloc(a: &SlabAlloc, l: &mut Local<'_>) -> RawHandle {
     if !crate::bias::enabled() {
         return l.alloc(64).unwrap();
@@ -879,6 +880,63 @@ fn owner_frees_its_biased_slots_without_revocation() {
         assert_eq!(a.validate(h), Err(Error::Stale));
     }
     assert_eq!(a.counters(0).unwrap().bias_revocations, 0);
+}
+
+#[test]
+fn every_allocation_of_a_fresh_local_is_biased() {
+    if !biasing_or_skip() {
+        return;
+    }
+    let a = SlabAlloc::with_config(small()).unwrap();
+    let mut l = a.local();
+    // The first allocation of each magazine (the refill's) carries the tag like the
+    // rest, so the owner frees every one of them with the plain store.
+    let hs: Vec<_> = (0..n(500, 70)).map(|_| l.alloc(64).unwrap()).collect();
+    let tag = owner_bits(&a, hs[0]);
+    assert_ne!(tag, 0);
+    assert!(hs.iter().all(|&h| owner_bits(&a, h) == tag));
+    for &h in &hs {
+        l.free(h).unwrap();
+        assert_eq!(l.free(h), Err(Error::DoubleFree));
+    }
+    assert_eq!(a.counters(0).unwrap().bias_revocations, 0);
+}
+
+#[test]
+fn owner_free_of_an_unbiased_slot_skips_the_announcement() {
+    let a = SlabAlloc::with_config(small()).unwrap();
+    let mut l = a.local();
+    // Slots of the shared path are unbiased: a `Local` with a tag frees them with the
+    // shared CAS election, and its record's `busy` is never written for them.
+    let hs: Vec<_> = (0..n(200, 40)).map(|_| a.alloc(64).unwrap()).collect();
+    assert!(hs.iter().all(|&h| owner_bits(&a, h) == 0));
+    let busy =
+        |l: &Local<'_>| (l.tag != 0).then(|| a.owners().record(l.tag).busy.load(Ordering::Relaxed));
+    // A biased free first leaves its handle in `busy` (where biasing is on), so a free
+    // that announced and withdrew would show as a change.
+    let h0 = l.alloc(64).unwrap();
+    l.free(h0).unwrap();
+    let before = busy(&l);
+    if crate::bias::enabled() {
+        assert_eq!(before, Some(h0.to_bits()));
+    }
+    for &h in &hs {
+        l.free(h).unwrap();
+        assert_eq!(busy(&l), before);
+        // Exact double-free detection is unchanged: the second free loses.
+        assert_eq!(l.free(h), Err(Error::DoubleFree));
+        assert_eq!(a.free(h), Err(Error::DoubleFree));
+        assert_eq!(a.validate(h), Err(Error::Stale));
+    }
+    assert_eq!(busy(&l), before);
+    // A handle of a slot biased to another `Local` is a remote free for `l`: it revokes
+    // (where biasing is on) and wins once.
+    let mut other = a.local();
+    let h = biased_alloc(&a, &mut other);
+    assert_eq!(l.free(h), Ok(()));
+    assert_eq!(busy(&l), before);
+    assert_eq!(other.free(h), Err(Error::DoubleFree));
+    assert_eq!(l.free(h), Err(Error::DoubleFree));
 }
 
 #[test]
