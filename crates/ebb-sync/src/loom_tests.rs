@@ -165,8 +165,10 @@ fn queue_drop_model<S: Smr>(make: fn() -> S) {
 /// popped), the two pushes fill the first segment's last slot and start a second one;
 /// without it they share one segment. Either way the slot the pop looks at first may
 /// still be in its enqueuer's hands while the other value is published after it: the
-/// predecessor mark (one segment) or the link to the next segment (two) must send the
-/// pop past the EMPTY slot.
+/// pop must find that slot claimed (the enqueue index is past it), give it up after its
+/// patience, and go on to the published value. (A head-slot empty check must keep this
+/// true: one without a mark for out-of-order publication, or without looking for a
+/// linked next segment, fails these models.)
 fn queue_out_of_order_model<S: Smr>(make: fn() -> S, first: bool) {
     let domain = make();
     let drops = Arc::new(AtomicUsize::new(0));

@@ -14,7 +14,7 @@
 //! the order it pushed them.
 
 use crate::sync::UnsafeCell;
-use crate::sync::atomic::{AtomicBool, AtomicIsize, AtomicPtr, AtomicUsize, Ordering};
+use crate::sync::atomic::{AtomicIsize, AtomicPtr, AtomicUsize, Ordering};
 use core::fmt;
 use core::marker::PhantomData;
 use core::mem::MaybeUninit;
@@ -62,10 +62,6 @@ struct DeqSide {
     /// may store here, in any order: every value stored was one of `enq`'s, and `enq`
     /// only grows, so the word never exceeds `enq` even when a stale store lowers it.
     enq_seen: AtomicUsize,
-    /// Set (never cleared) by an enqueuer that publishes slot `i` while slot `i - 1` is
-    /// not yet FULL: from then on a slot found EMPTY no longer proves that every slot
-    /// after it is EMPTY too, and an empty check must read `enq` (see `pop_with`).
-    unordered: AtomicBool,
 }
 
 impl<T> Segment<T> {
@@ -81,7 +77,6 @@ impl<T> Segment<T> {
             ptr::addr_of_mut!((*p).deq).write(CachePadded::new(DeqSide {
                 next: AtomicUsize::new(0),
                 enq_seen: AtomicUsize::new(0),
-                unordered: AtomicBool::new(false),
             }));
             ptr::addr_of_mut!((*p).next).write(AtomicPtr::new(ptr::null_mut()));
             ptr::addr_of_mut!((*p).base).write(base);
@@ -107,54 +102,6 @@ impl<T> Segment<T> {
 unsafe fn free_segment<T>(p: *mut Segment<T>) {
     // SAFETY: segments are boxes; `MaybeUninit` slots drop nothing.
     drop(unsafe { Box::from_raw(p) });
-}
-
-impl<T> Segment<T> {
-    /// True when a slot of this segment found EMPTY ends the queue: no enqueuer of the
-    /// segment published a slot while the one before it was unwritten, and no later
-    /// segment is linked. Then every slot after an EMPTY one is EMPTY too, as far as any
-    /// push that happens before the caller's check goes: that push's enqueuer saw its
-    /// predecessor FULL (Acquire, so the predecessor's own check happened before it, and
-    /// so on down to the EMPTY slot, which would then have been seen FULL) or marked the
-    /// segment before publishing; and a push into a later segment happens after that
-    /// segment was linked here.
-    #[inline]
-    fn ends_at_empty(&self) -> bool {
-        // Relaxed: the happens-before chain above orders both stores before the check.
-        !self.deq.unordered.load(Ordering::Relaxed) && self.next.load(Ordering::Relaxed).is_null()
-    }
-}
-
-/// Takes the value of slot `slot`, claimed by the caller's fetch-and-add on the dequeue
-/// index, waiting a little for an enqueuer still writing it; `None` once it gave up and
-/// marked the slot TAKEN (its enqueuer then retries elsewhere).
-///
-/// A slot seen FULL is final (its enqueuer is done with it and the slot is the caller's),
-/// so its value is taken by reading alone: the slot stays FULL, and nobody reads it again
-/// (`Drop` skips the slots below `deq`, which dequeuers claimed). Not writing the slot
-/// keeps its line, which holds the next values too, in the enqueuer's cache.
-///
-/// # Safety
-///
-/// The caller's fetch-and-add on its segment's dequeue index returned this slot's index:
-/// no other dequeuer takes it.
-#[inline]
-unsafe fn take_slot<T>(slot: &Slot<T>) -> Option<T> {
-    for _ in 0..PATIENCE {
-        // Acquire: pairs with the enqueuer's Release of FULL.
-        if slot.state.load(Ordering::Acquire) == FULL {
-            // SAFETY: as below.
-            return Some(slot.value.with(|p| unsafe { (*p).assume_init_read() }));
-        }
-        crate::sync::spin();
-    }
-    // Acquire: pairs with the enqueuer's Release of FULL.
-    if slot.state.swap(TAKEN, Ordering::Acquire) == FULL {
-        // SAFETY: FULL: the value was written and published; the slot was handed to the
-        // caller alone by the fetch-and-add, so its value is taken once.
-        return Some(slot.value.with(|p| unsafe { (*p).assume_init_read() }));
-    }
-    None
 }
 
 /// The default unbounded MPMC queue: segments of [`SEGMENT`] slots claimed by
@@ -200,18 +147,6 @@ impl<T, S: Smr> Queue<T, S> {
             let i = s.enq.fetch_add(1, Ordering::Relaxed);
             if i < SEGMENT {
                 let slot = &s.slots[i];
-                // Publishing out of order (slot `i - 1` is still being written, or was
-                // given up): tell dequeuers that an EMPTY slot no longer ends the queue.
-                // Acquire: when slot `i - 1` is FULL, its enqueuer's own check (and the
-                // checks it saw, down the segment) happen before our publication, so a
-                // dequeuer that sees any later FULL sees their marks too. The store is
-                // ordered before our Release of FULL below.
-                if i > 0
-                    && s.slots[i - 1].state.load(Ordering::Acquire) != FULL
-                    && !s.deq.unordered.load(Ordering::Relaxed)
-                {
-                    s.deq.unordered.store(true, Ordering::Relaxed);
-                }
                 // SAFETY: slot `i` was handed to us alone by the fetch-and-add; a
                 // dequeuer that claims it reads the value only after seeing FULL.
                 slot.value.with_mut(|p| unsafe { (*p).write(value) });
@@ -274,65 +209,11 @@ impl<T, S: Smr> Queue<T, S> {
 
     /// Removes the oldest value, `None` at once when the queue is empty.
     ///
-    /// `pop` never waits for an enqueuer. It returns `None` only if, at some moment
-    /// during the call, every value whose push *happens before* that moment (pushed
-    /// earlier on this thread, or by a thread this one synchronized with after its push
-    /// returned) had been taken by a pop. A push still in progress when `pop` looks may
-    /// or may not be seen. Each producer's values come out in the order it pushed them.
-    ///
-    /// The check looks at the slot the next value would be read from, not at the
-    /// enqueuers' index: an EMPTY slot ends the queue unless an enqueuer of its segment
-    /// published a later slot while an earlier one was unwritten (each enqueuer checks
-    /// its predecessor slot and marks the segment then) or a later segment is linked;
-    /// only then does `pop` read the enqueue index to tell "nobody claimed this slot"
-    /// from "its enqueuer is still writing".
-    ///
     /// # Errors
     ///
     /// [`SmrError::ForeignDomain`] if `guard` is not of the queue's domain.
-    #[inline]
     pub fn pop_with<G: SmrGuard>(&self, guard: &G) -> Result<Option<T>, SmrError> {
         guard.check_domain(self.domain)?;
-        // The common cases, kept small: the head slot is FULL (take it) or EMPTY at the
-        // end of an in-order segment (empty). Everything else goes to `pop_slow`.
-        let seg = guard.protect_shared(0, &self.head);
-        // SAFETY: protected; segments stay allocated while protected.
-        let s = unsafe { &*seg };
-        let d = s.deq.next.load(Ordering::Relaxed);
-        if d < SEGMENT {
-            // Acquire: pairs with the enqueuer's Release of FULL.
-            match s.slots[d].state.load(Ordering::Acquire) {
-                FULL => {
-                    // Relaxed: the index only hands out slots.
-                    let i = s.deq.next.fetch_add(1, Ordering::Relaxed);
-                    if i == d {
-                        // SAFETY: slot `d` was seen FULL (Acquire: its value is
-                        // visible) and the fetch-and-add handed it to us alone; see
-                        // `take_slot` for why the slot is left FULL.
-                        return Ok(Some(
-                            s.slots[i]
-                                .value
-                                .with(|p| unsafe { (*p).assume_init_read() }),
-                        ));
-                    }
-                    if i < SEGMENT {
-                        // SAFETY: slot `i` was handed to us alone by the fetch-and-add.
-                        if let Some(v) = unsafe { take_slot(&s.slots[i]) } {
-                            return Ok(Some(v));
-                        }
-                    }
-                }
-                EMPTY if s.ends_at_empty() => return Ok(None),
-                _ => {}
-            }
-        }
-        Ok(self.pop_slow(guard))
-    }
-
-    /// `pop_with`'s loop: moves `head` past drained segments, and tells an EMPTY slot
-    /// that ends the queue from one whose enqueuer is still writing.
-    #[inline(never)]
-    fn pop_slow<G: SmrGuard>(&self, guard: &G) -> Option<T> {
         loop {
             let seg = guard.protect_shared(0, &self.head);
             // SAFETY: protected.
@@ -342,7 +223,7 @@ impl<T, S: Smr> Queue<T, S> {
                 // Drained: move `head` to the next segment, if there is one.
                 let next = s.next.load(Ordering::Acquire);
                 if next.is_null() {
-                    return None;
+                    return Ok(None);
                 }
                 // `tail` must not point to a segment we retire: it only moves forward,
                 // so once it is past `seg` it stays past.
@@ -364,31 +245,43 @@ impl<T, S: Smr> Queue<T, S> {
                 }
                 continue;
             }
-            // Acquire: pairs with the enqueuer's Release of FULL.
-            if s.slots[d].state.load(Ordering::Acquire) == EMPTY {
-                if s.ends_at_empty() {
-                    return None;
+            // Relaxed: both words only hand out slots; a slot's state orders its value.
+            if d >= s.deq.enq_seen.load(Ordering::Relaxed) {
+                let e = s.enq.load(Ordering::Relaxed).min(SEGMENT);
+                if d >= e {
+                    // No enqueuer has claimed slot `d`: empty now.
+                    return Ok(None);
                 }
-                // Slot `d` may be claimed by an enqueuer still writing it, with later
-                // values already published: ask `enq`, through its cached lower bound
-                // first. Relaxed: both words only hand out slots; a slot's state
-                // orders its value.
-                if d >= s.deq.enq_seen.load(Ordering::Relaxed) {
-                    let e = s.enq.load(Ordering::Relaxed).min(SEGMENT);
-                    if d >= e {
-                        // No enqueuer has claimed slot `d`: empty now.
-                        return None;
-                    }
-                    s.deq.enq_seen.store(e, Ordering::Relaxed);
-                }
+                s.deq.enq_seen.store(e, Ordering::Relaxed);
             }
             let i = s.deq.next.fetch_add(1, Ordering::Relaxed);
             if i >= SEGMENT {
                 continue;
             }
-            // SAFETY: slot `i` was handed to us alone by the fetch-and-add.
-            if let Some(v) = unsafe { take_slot(&s.slots[i]) } {
-                return Some(v);
+            let slot = &s.slots[i];
+            // The enqueuer holding slot `i` may still be writing: wait a little. A slot
+            // seen FULL is final (its enqueuer is done with it and slot `i` is ours), so
+            // its value is taken by reading alone: the slot stays FULL, and nobody reads
+            // it again (`Drop` skips the slots below `deq`, which dequeuers claimed). Not
+            // writing the slot keeps its line, which holds the next values too, in the
+            // enqueuer's cache.
+            for _ in 0..PATIENCE {
+                // Acquire: pairs with the enqueuer's Release of FULL.
+                if slot.state.load(Ordering::Acquire) == FULL {
+                    // SAFETY: as below.
+                    return Ok(Some(
+                        slot.value.with(|p| unsafe { (*p).assume_init_read() }),
+                    ));
+                }
+                crate::sync::spin();
+            }
+            // Acquire: pairs with the enqueuer's Release of FULL.
+            if slot.state.swap(TAKEN, Ordering::Acquire) == FULL {
+                // SAFETY: FULL: the value was written and published; slot `i` was handed
+                // to us alone by the fetch-and-add, so we take it once.
+                return Ok(Some(
+                    slot.value.with(|p| unsafe { (*p).assume_init_read() }),
+                ));
             }
             // The slot was empty: its enqueuer will see TAKEN and retry elsewhere.
         }
