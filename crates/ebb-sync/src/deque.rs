@@ -89,6 +89,23 @@ impl<T> Steal<T> {
     }
 }
 
+/// `n` null slot words from zeroed memory: the allocator hands a large buffer out as
+/// pages that are zero already, so a grown buffer costs no pass that writes every word
+/// before the copy.
+#[cfg(not(ebb_loom))]
+fn null_words(n: usize) -> Box<[AtomicPtr<()>]> {
+    let b = Box::<[AtomicPtr<()>]>::new_zeroed_slice(n);
+    // SAFETY: `AtomicPtr<()>` has the bit validity of `*mut ()`, and all-zero bytes are
+    // the null pointer.
+    unsafe { b.assume_init() }
+}
+
+/// `n` null slot words (loom's atomics are not plain words: built one by one).
+#[cfg(ebb_loom)]
+fn null_words(n: usize) -> Box<[AtomicPtr<()>]> {
+    (0..n).map(|_| AtomicPtr::new(ptr::null_mut())).collect()
+}
+
 /// Bytes in one slot word.
 const WORD: usize = size_of::<*mut ()>();
 
@@ -107,9 +124,7 @@ impl<T> Buffer<T> {
         debug_assert!(cap.is_power_of_two());
         Box::into_raw(Box::new(Buffer {
             mask: cap - 1,
-            words: (0..cap * Self::WORDS)
-                .map(|_| AtomicPtr::new(ptr::null_mut()))
-                .collect(),
+            words: null_words(cap * Self::WORDS),
             _elements: PhantomData,
         }))
     }

@@ -13,7 +13,7 @@ use crate::stack::TreiberStack;
 use ebb_smr::{Smr, SmrHandle, ebr, hp, qsbr};
 use loom::cell::UnsafeCell;
 use loom::sync::Arc;
-use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 fn model(name: &str, f: impl Fn() + Sync + Send + 'static) {
     eprintln!("loom model: {name}");
@@ -158,6 +158,71 @@ fn queue_drop_model<S: Smr>(make: fn() -> S) {
     drop(q);
     drop(domain);
     assert_eq!(drops.load(Ordering::Relaxed), 2);
+}
+
+/// Two pushes racing, then a pop that knows the second push returned (a Release/Acquire
+/// flag): the pop must not answer empty. With `first` in the queue beforehand (and
+/// popped), the two pushes fill the first segment's last slot and start a second one;
+/// without it they share one segment. Either way the slot the pop looks at first may
+/// still be in its enqueuer's hands while the other value is published after it: the
+/// pop must find that slot claimed (the enqueue index is past it), give it up after its
+/// patience, and go on to the published value. (A head-slot empty check must keep this
+/// true: one without a mark for out-of-order publication, or without looking for a
+/// linked next segment, fails these models.)
+fn queue_out_of_order_model<S: Smr>(make: fn() -> S, first: bool) {
+    let domain = make();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let q = Arc::new(Queue::<Payload, S>::with_domain(&domain));
+    let h = domain.register();
+    if first {
+        q.push_with(&h.pin(), Payload::new(9, &drops)).unwrap();
+        let v = q.pop_with(&h.pin()).unwrap().map(|p| p.get());
+        assert_eq!(v, Some(9));
+    }
+    let done = Arc::new(AtomicBool::new(false));
+    let spawn_push = |v: u64, flag: Option<Arc<AtomicBool>>| {
+        let (q, domain, drops) = (q.clone(), domain.clone(), drops.clone());
+        loom::thread::spawn(move || {
+            let h = domain.register();
+            q.push_with(&h.pin(), Payload::new(v, &drops)).unwrap();
+            if let Some(f) = flag {
+                f.store(true, Ordering::Release);
+            }
+        })
+    };
+    let t1 = spawn_push(1, None);
+    let t2 = spawn_push(2, Some(done.clone()));
+    let mut got = Vec::new();
+    if done.load(Ordering::Acquire) {
+        let v = q.pop_with(&h.pin()).unwrap().map(|p| p.get());
+        assert!(v.is_some(), "pop answered empty after a push had returned");
+        got.extend(v);
+    }
+    t1.join().unwrap();
+    t2.join().unwrap();
+    while let Some(p) = q.pop_with(&h.pin()).unwrap() {
+        got.push(p.get());
+    }
+    got.sort_unstable();
+    assert_eq!(got, [1, 2]);
+    drop(h);
+    drop(q);
+    drop(domain);
+    assert_eq!(drops.load(Ordering::Relaxed), if first { 3 } else { 2 });
+}
+
+#[test]
+fn loom_queue_out_of_order_one_segment_ebr() {
+    model("queue out-of-order publication, one segment (ebr)", || {
+        queue_out_of_order_model(ebr::Domain::new, false)
+    });
+}
+
+#[test]
+fn loom_queue_out_of_order_two_segments_ebr() {
+    model("queue out-of-order publication, two segments (ebr)", || {
+        queue_out_of_order_model(ebr::Domain::new, true)
+    });
 }
 
 #[test]
