@@ -60,7 +60,7 @@ fn loom_local_cache_flush() {
         let p = r.alloc(3u8);
         let h = r.handle();
         let t = thread::spawn(move || {
-            let cache = TetherCache::new();
+            let cache = TetherCache::unguarded();
             let e1 = cache.tether(h.rcb).unwrap();
             let e2 = cache.tether(h.rcb).unwrap();
             assert_eq!(e1, e2);

@@ -14,7 +14,9 @@
 //!   in use, so that a region a thread tethers all the time keeps its entry instead of
 //!   dropping and retaking its atomic tether (two writes of the shared reference word) at
 //!   every quiescent point. A region tethered by a thread's cache outlives its last local
-//!   tether until that thread's second quiescent point after it (or exit).
+//!   tether until that thread's second quiescent point after it (or exit). The cache has
+//!   no destructor (its thread-local slot is reached without a state check); a separate
+//!   guard thread-local lets its entries go at thread exit.
 //!
 //! Hazard-pointer and epoch tethers are in [`crate::smr`].
 
@@ -119,12 +121,29 @@ pub(crate) const CACHE_ENTRIES: usize = 8;
 
 /// One thread's cache of tethered regions: each entry owns one atomic tether on its
 /// region and counts the thread's live [`LocalTether`]s on it.
+///
+/// The cache has no `Drop` of its own, so that the thread-local holding it is a plain
+/// thread-local slot: reaching it checks no registration or teardown state, and it stays
+/// usable until the thread is gone. A separate guard ([`CacheGuard`]), registered when the
+/// cache first takes an atomic tether, lets the entries go at thread exit.
 pub(crate) struct TetherCache {
     regions: [Cell<Option<NonNull<Rcb>>>; CACHE_ENTRIES],
-    counts: [Cell<u32>; CACHE_ENTRIES],
+    /// Live local tethers per entry. A `u64`, so that no count of takes (leaked tethers
+    /// included: one instruction each) can wrap it to zero under a live tether.
+    counts: [Cell<u64>; CACHE_ENTRIES],
     /// Tethered since the last quiescent point (the entry's second chance).
     used: [Cell<bool>; CACHE_ENTRIES],
+    /// [`UNGUARDED`], [`GUARDED`] or [`TORN_DOWN`]: whether the cache may take a new
+    /// atomic tether (only while a guard will let it go).
+    state: Cell<u8>,
 }
+
+/// No exit guard registered yet.
+const UNGUARDED: u8 = 0;
+/// The thread's exit guard is registered: new entries will be let go at exit.
+const GUARDED: u8 = 1;
+/// The exit guard has run (or cannot be registered): no new entries.
+const TORN_DOWN: u8 = 2;
 
 impl TetherCache {
     pub(crate) const fn new() -> TetherCache {
@@ -132,26 +151,41 @@ impl TetherCache {
             regions: [const { Cell::new(None) }; CACHE_ENTRIES],
             counts: [const { Cell::new(0) }; CACHE_ENTRIES],
             used: [const { Cell::new(false) }; CACHE_ENTRIES],
+            state: Cell::new(UNGUARDED),
         }
     }
 
+    /// A cache whose entries the caller lets go itself (with [`flush`](Self::flush)); for
+    /// the loom models, which have no thread-local guard.
+    #[cfg(all(test, ebb_loom))]
+    pub(crate) fn unguarded() -> TetherCache {
+        let c = TetherCache::new();
+        c.state.set(GUARDED);
+        c
+    }
+
     /// Counts one local tether on `rcb` (which the caller keeps alive); returns its entry,
-    /// or `None` when every entry is busy (the caller then takes an atomic tether).
+    /// or `None` when every entry is busy or the thread's cache is torn down (the caller
+    /// then takes an atomic tether).
     #[inline]
     pub(crate) fn tether(&self, rcb: NonNull<Rcb>) -> Option<usize> {
-        let mut free = None;
         for i in 0..CACHE_ENTRIES {
-            match self.regions[i].get() {
-                Some(r) if r == rcb => {
-                    self.counts[i].set(self.counts[i].get() + 1);
-                    self.used[i].set(true);
-                    return Some(i);
-                }
-                None if free.is_none() => free = Some(i),
-                _ => {}
+            if self.regions[i].get() == Some(rcb) {
+                self.counts[i].set(self.counts[i].get() + 1);
+                self.used[i].set(true);
+                return Some(i);
             }
         }
-        let i = match free {
+        self.tether_new(rcb)
+    }
+
+    /// Takes an entry for a region the cache does not hold.
+    #[cold]
+    fn tether_new(&self, rcb: NonNull<Rcb>) -> Option<usize> {
+        if self.state.get() != GUARDED && !self.guard() {
+            return None;
+        }
+        let i = match (0..CACHE_ENTRIES).find(|&i| self.regions[i].get().is_none()) {
             Some(i) => i,
             None => self.evict_idle()?,
         };
@@ -162,8 +196,21 @@ impl TetherCache {
         Some(i)
     }
 
+    /// Registers the thread's exit guard; false if the thread is tearing down its
+    /// thread-locals (the cache then takes no new entry: nothing would let it go).
+    #[cfg(not(ebb_loom))]
+    fn guard(&self) -> bool {
+        let ok = self.state.get() == UNGUARDED && GUARD.try_with(|_| ()).is_ok();
+        self.state.set(if ok { GUARDED } else { TORN_DOWN });
+        ok
+    }
+
+    #[cfg(ebb_loom)]
+    fn guard(&self) -> bool {
+        false
+    }
+
     /// Drops the atomic tether of one idle entry, to make room.
-    #[cold]
     fn evict_idle(&self) -> Option<usize> {
         let i = (0..CACHE_ENTRIES).find(|&i| self.counts[i].get() == 0)?;
         self.drop_entry(i);
@@ -214,19 +261,34 @@ impl TetherCache {
         }
         n
     }
-}
 
-impl Drop for TetherCache {
-    fn drop(&mut self) {
-        // Entries with live local tethers (possible only if a `LocalTether` was leaked or
-        // outlives the cache in thread-local teardown) keep their tether: leaked, not freed.
+    /// Thread exit: lets go of every idle entry and takes no new one. Entries with live
+    /// local tethers (possible only if a `LocalTether` was leaked or is dropped later in
+    /// thread-local teardown) keep their tether: leaked, not freed.
+    #[cfg(not(ebb_loom))]
+    fn tear_down(&self) {
+        self.state.set(TORN_DOWN);
         self.release(true);
     }
 }
 
 #[cfg(not(ebb_loom))]
 std::thread_local! {
+    /// No drop glue: a plain thread-local slot, reachable without a state check.
     static CACHE: TetherCache = const { TetherCache::new() };
+    /// Registered by the cache's first entry; its drop at thread exit lets the entries go.
+    static GUARD: CacheGuard = const { CacheGuard };
+}
+
+/// Lets the thread's cache go when the thread's thread-locals are destroyed.
+#[cfg(not(ebb_loom))]
+struct CacheGuard;
+
+#[cfg(not(ebb_loom))]
+impl Drop for CacheGuard {
+    fn drop(&mut self) {
+        CACHE.with(TetherCache::tear_down);
+    }
 }
 
 /// A quiescent point for this thread's tether cache: lets go of the regions it holds no
@@ -234,7 +296,7 @@ std::thread_local! {
 /// up to 8 regions alive until it exits.
 #[cfg(not(ebb_loom))]
 pub fn quiescent() -> usize {
-    CACHE.try_with(|c| c.flush()).unwrap_or(0)
+    CACHE.with(TetherCache::flush)
 }
 
 // === impl LocalTether ===
@@ -261,14 +323,10 @@ impl LocalTether {
     #[cfg(not(ebb_loom))]
     #[inline]
     fn new(rcb: NonNull<Rcb>) -> LocalTether {
-        let entry = CACHE
-            .try_with(|c| c.tether(rcb))
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| {
-                add_tether(rcb);
-                usize::MAX
-            });
+        let entry = CACHE.with(|c| c.tether(rcb)).unwrap_or_else(|| {
+            add_tether(rcb);
+            usize::MAX
+        });
         LocalTether {
             rcb,
             entry,
@@ -312,12 +370,9 @@ impl Drop for LocalTether {
             unsafe { drop_ref(self.rcb, TETHER) };
             return;
         }
+        // The cache has no drop glue, so it is reachable for as long as this thread runs
+        // (thread-local teardown included, where its entry keeps its count).
         #[cfg(not(ebb_loom))]
-        {
-            let entry = self.entry;
-            // If the cache is gone (thread-local teardown), its entry was leaked with a
-            // non-zero count: nothing to do.
-            let _ = CACHE.try_with(|c| c.untether(entry));
-        }
+        CACHE.with(|c| c.untether(self.entry));
     }
 }
