@@ -46,6 +46,9 @@ pub(crate) struct Block {
     pub(crate) base: NonNull<u8>,
     /// Length in bytes (`== pool.block_size()` for ordinary blocks).
     pub(crate) bytes: usize,
+    /// Carved from one of its pool's slabs ([`BlockPool::prefault`]): never freed alone,
+    /// always kept by the pool, freed with the slab when the pool is dropped.
+    pub(crate) slab: bool,
 }
 
 // SAFETY: a `Block` is an owned allocation with no thread affinity.
@@ -78,12 +81,18 @@ pub(crate) fn header_of(addr: *const u8, block_size: usize) -> *const Header {
 ///
 /// Blocks returned by regions are kept (up to `max_cached`) and handed out again before
 /// any new memory is allocated; [`prefault`](Self::prefault) allocates blocks ahead of
-/// time and touches every page, so that a region filling them pays no page faults.
+/// time and touches every page, so that a region filling them pays no page faults. The
+/// pool hands out its free blocks last in, first out. Prefaulted blocks are always kept
+/// (they are freed with their slab when the pool is dropped), so the free list holds at
+/// most `max_cached` blocks besides them.
 #[derive(Debug)]
 pub struct BlockPool {
     block_size: usize,
     max_cached: usize,
     free: Mutex<Vec<Block>>,
+    /// The contiguous allocations that [`prefault`](Self::prefault) carved blocks from;
+    /// freed when the pool is dropped, when every block is back in `free`.
+    slabs: Mutex<Vec<Block>>,
 }
 
 /// Error building a pool or a region with an invalid block size.
@@ -103,7 +112,8 @@ impl std::fmt::Display for BlockSizeError {
 impl std::error::Error for BlockSizeError {}
 
 impl BlockPool {
-    /// A pool of blocks of `block_size` bytes that keeps at most `max_cached` free ones.
+    /// A pool of blocks of `block_size` bytes that keeps at most `max_cached` free ones
+    /// besides the prefaulted ones.
     pub fn new(block_size: usize, max_cached: usize) -> Result<Arc<BlockPool>, BlockSizeError> {
         if !block_size.is_power_of_two() || !(MIN_BLOCK_SIZE..=MAX_BLOCK_SIZE).contains(&block_size)
         {
@@ -113,6 +123,7 @@ impl BlockPool {
             block_size,
             max_cached,
             free: Mutex::new(Vec::new()),
+            slabs: Mutex::new(Vec::new()),
         }))
     }
 
@@ -137,16 +148,40 @@ impl BlockPool {
 
     /// Allocates blocks until `n` are free in the pool (at most `max_cached`), touching
     /// every 4 KiB page of each so that later use takes no first-touch fault.
+    ///
+    /// The new blocks are carved from one contiguous allocation (a slab) and handed out
+    /// in ascending address order, so that a region filling them one after another
+    /// writes one ascending run of memory, which the hardware prefetchers follow from
+    /// block to block (separate allocations leave gaps that restart their streams at every
+    /// block). The pool keeps these blocks until it is dropped, whatever `max_cached`.
     pub fn prefault(&self, n: usize) {
         let n = n.min(self.max_cached);
-        let have = self.cached();
-        let mut fresh = Vec::with_capacity(n.saturating_sub(have));
-        for _ in have..n {
-            let b = raw_alloc(self.block_size, self.block_size);
-            touch(&b);
-            fresh.push(b);
+        let k = n.saturating_sub(self.cached());
+        if k == 0 {
+            return;
         }
-        self.lock().append(&mut fresh);
+        let bytes = self
+            .block_size
+            .checked_mul(k)
+            .expect("prefaulted bytes fit in usize");
+        let slab = raw_alloc(bytes, self.block_size);
+        touch(&slab);
+        let base = slab.base;
+        self.slabs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(slab);
+        let mut free = self.lock();
+        // Highest first: the free list is popped from its end.
+        for j in (0..k).rev() {
+            free.push(Block {
+                // SAFETY: `j * block_size < bytes`: inside the slab, a live allocation
+                // that the pool frees only when it is dropped.
+                base: unsafe { base.add(j * self.block_size) },
+                bytes: self.block_size,
+                slab: true,
+            });
+        }
     }
 
     /// A block of `block_size` bytes: a cached one, else a fresh allocation.
@@ -163,8 +198,13 @@ impl BlockPool {
         raw_alloc(bytes, self.block_size)
     }
 
-    /// Takes a block back: cached if it is an ordinary block and there is room, else freed.
+    /// Takes a block back: kept if it is a slab block, or an ordinary block and there is
+    /// room; else freed.
     pub(crate) fn put(&self, b: Block) {
+        if b.slab {
+            self.lock().push(b);
+            return;
+        }
         if b.bytes == self.block_size {
             let mut free = self.lock();
             if free.len() < self.max_cached {
@@ -190,7 +230,19 @@ impl Drop for BlockPool {
             .unwrap_or_else(|e| e.into_inner())
             .drain(..)
         {
-            raw_free(b, align);
+            // Slab blocks go with their slab: every block of a pool is back in `free`
+            // when the pool is dropped (regions and spliced blocks hold the pool).
+            if !b.slab {
+                raw_free(b, align);
+            }
+        }
+        for s in self
+            .slabs
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            raw_free(s, align);
         }
     }
 }
@@ -213,11 +265,16 @@ fn raw_alloc(bytes: usize, align: usize) -> Block {
     let Some(base) = NonNull::new(p) else {
         alloc::handle_alloc_error(layout)
     };
-    Block { base, bytes }
+    Block {
+        base,
+        bytes,
+        slab: false,
+    }
 }
 
-/// Frees a block allocated by [`raw_alloc`] with the same alignment.
+/// Frees a block allocated by [`raw_alloc`] with the same alignment (not a slab block).
 fn raw_free(b: Block, align: usize) {
+    debug_assert!(!b.slab, "a slab block is freed with its slab");
     let layout = Layout::from_size_align(b.bytes, align).expect("block layout is valid");
     // SAFETY: `b` came from `raw_alloc(b.bytes, align)` and is freed once (a `Block` is
     // not `Clone`, and `put`/`Drop` consume it).

@@ -438,7 +438,10 @@ pub(crate) unsafe fn free_rcb(rcb: NonNull<Rcb>) {
             counter,
             ..
         } = *b;
-        for blk in chain.into_inner().blocks {
+        // Last block first: the pool hands out last in, first out, so the next region
+        // takes these blocks in the order this one did (ascending, for a prefaulted
+        // slab: see `BlockPool::prefault`).
+        for blk in chain.into_inner().blocks.into_iter().rev() {
             pool.put(blk);
         }
         let mut m = members.into_inner();

@@ -581,6 +581,58 @@ fn pool_recycles_and_prefaults() {
 }
 
 #[test]
+fn prefaulted_blocks_are_adjacent_and_keep_their_order() {
+    // Blocks of 4 KiB, objects of 1 KiB: three objects a block (after the header).
+    let pool = BlockPool::new(4096, 4).unwrap();
+    pool.prefault(4);
+    let bases = |pool: &Arc<BlockPool>| {
+        let r = Region::with_config(RegionConfig::new().pool(pool.clone()));
+        let v: Vec<usize> = (0..9)
+            .map(|i| r.get(r.alloc([i as u8; 1024])).unwrap() as *const _ as usize & !4095)
+            .collect();
+        assert_eq!(*r.get(r.alloc(7u8)).unwrap(), 7, "a fourth block");
+        v
+    };
+    let first = bases(&pool);
+    assert_eq!(
+        first[3],
+        first[0] + 4096,
+        "the second block follows the first"
+    );
+    assert_eq!(first[6], first[3] + 4096);
+    assert_eq!(pool.cached(), 4, "all back");
+    assert_eq!(
+        bases(&pool),
+        first,
+        "the next region takes them in the same order"
+    );
+
+    // Slab blocks are always kept; other blocks only while fewer than `max_cached` are
+    // free. Six blocks: four from the slab, two fresh, given back last first.
+    let r = Region::with_config(RegionConfig::new().pool(pool.clone()));
+    for i in 0..18 {
+        r.alloc([i as u8; 1024]);
+    }
+    assert_eq!(pool.cached(), 0);
+    drop(r);
+    assert_eq!(
+        pool.cached(),
+        6,
+        "both fresh blocks came back to a list with room"
+    );
+    let r = Region::with_config(RegionConfig::new().pool(pool.clone()));
+    for i in 0..27 {
+        r.alloc([i as u8; 1024]); // nine blocks: the six, three more fresh
+    }
+    assert_eq!(pool.cached(), 0);
+    drop(r);
+    // Given back last first: four fresh blocks fill the list to `max_cached`, the fifth
+    // is freed, the slab's four are kept.
+    assert_eq!(pool.cached(), 8);
+    drop(pool);
+}
+
+#[test]
 fn deep_list_uses_no_stack() {
     // 10M under the integration test; here enough to overflow a recursive copy of a small
     // thread's stack, which the worklist does not use.
