@@ -581,8 +581,14 @@ impl<T> Stealer<T> {
     /// [`steal_with`](Stealer::steal_with)).
     #[inline]
     pub fn steal(&self) -> Steal<T> {
-        // An empty deque is answered without pinning: no buffer is read.
+        // An empty deque is answered without pinning: no buffer is read. (The domain is
+        // still checked, so that a deque of another domain panics whatever it holds.)
         let Some(t) = self.front() else {
+            assert!(
+                self.inner.domain == ebb_smr::ebr::default_domain().id(),
+                "{}",
+                crate::DEFAULT_DOMAIN_ONLY
+            );
             return Steal::Empty;
         };
         ebb_smr::ebr::with_guard(|g| {
