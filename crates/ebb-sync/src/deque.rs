@@ -455,7 +455,8 @@ impl<T, S: Smr> Stealer<T, S> {
         guard.check_domain(self.inner.domain)?;
         Ok(match self.front() {
             None => Steal::Empty,
-            Some(t) => self.take(guard, t),
+            // SAFETY: the guard's domain was checked above.
+            Some(t) => unsafe { self.take(guard, t) },
         })
     }
 
@@ -475,11 +476,15 @@ impl<T, S: Smr> Stealer<T, S> {
     }
 
     /// The second half of a steal: copies slot `t` out of the buffer (protected by
-    /// `guard`, of the deque's domain) and claims index `t` with a compare-and-swap on
-    /// `top`. `t` came from [`front`](Stealer::front): the buffer is loaded only now,
-    /// after `bottom`, as in the paper.
+    /// `guard`) and claims index `t` with a compare-and-swap on `top`. `t` came from
+    /// [`front`](Stealer::front): the buffer is loaded only now, after `bottom`, as in
+    /// the paper.
+    ///
+    /// # Safety
+    ///
+    /// `guard` belongs to the deque's domain (else it does not protect the buffer).
     #[inline(always)]
-    pub(crate) fn take<G: SmrGuard>(&self, guard: &G, t: isize) -> Steal<T> {
+    pub(crate) unsafe fn take<G: SmrGuard>(&self, guard: &G, t: isize) -> Steal<T> {
         let inner = &*self.inner;
         let buf = guard.protect_shared(0, &inner.buffer);
         // SAFETY: the buffer is protected. The copy is atomic word by word and becomes a
@@ -594,7 +599,8 @@ impl<T> Stealer<T> {
         ebb_smr::ebr::with_guard(|g| {
             g.check_domain(self.inner.domain)
                 .expect(crate::DEFAULT_DOMAIN_ONLY);
-            self.take(g, t)
+            // SAFETY: the guard's domain was checked on the line above.
+            unsafe { self.take(g, t) }
         })
     }
 

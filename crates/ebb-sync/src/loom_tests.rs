@@ -337,7 +337,8 @@ fn loom_deque_growth_with_a_late_pinning_thief() {
                     // then the pin, the buffer and the compare-and-swap.
                     match st.front() {
                         None => Steal::Empty,
-                        Some(t) => st.take(&h.pin(), t),
+                        // SAFETY: `h` was registered with the deque's domain.
+                        Some(t) => unsafe { st.take(&h.pin(), t) },
                     }
                 })
             };
