@@ -15,6 +15,14 @@
 //! loads `top` (acquire), a `SeqCst` fence, `bottom` (acquire), the buffer, the slot, and
 //! claims it with a `SeqCst` compare-and-swap on `top`.
 //!
+//! A thief needs its guard only for the buffer: `top` and `bottom` are integers, and the
+//! element is claimed by the compare-and-swap whatever buffer was read. So
+//! [`Stealer::steal`] reads `top`, the fence and `bottom` before it pins the default EBR
+//! domain, and pins (then loads the buffer under the guard) only when the deque held an
+//! element: an empty deque is answered without touching the thread's EBR record, and the
+//! fence does not follow the pin's store to that record. [`Stealer::steal_with`] runs
+//! the same two halves under the caller's guard.
+//!
 //! # The speculative read, made race-free
 //!
 //! A thief reads slot `top` before its compare-and-swap decides whether the element is
@@ -445,6 +453,18 @@ impl<T, S: Smr> Stealer<T, S> {
     #[inline]
     pub fn steal_with<G: SmrGuard>(&self, guard: &G) -> Result<Steal<T>, SmrError> {
         guard.check_domain(self.inner.domain)?;
+        Ok(match self.front() {
+            None => Steal::Empty,
+            // SAFETY: the guard's domain was checked above.
+            Some(t) => unsafe { self.take(guard, t) },
+        })
+    }
+
+    /// The first half of a steal, which needs no guard: loads `top`, a `SeqCst` fence
+    /// and `bottom`, and returns `top` when the deque held an element (`None` for
+    /// [`Steal::Empty`]).
+    #[inline(always)]
+    pub(crate) fn front(&self) -> Option<isize> {
         let inner = &*self.inner;
         // Acquire: pairs with the compare-and-swap of an earlier steal.
         let t = inner.top.load(Ordering::Acquire);
@@ -452,9 +472,20 @@ impl<T, S: Smr> Stealer<T, S> {
         atomic::fence(Ordering::SeqCst);
         // Acquire: the slots below `bottom` are visible (the owner's release fence).
         let b = inner.bottom.load(Ordering::Acquire);
-        if b.wrapping_sub(t) <= 0 {
-            return Ok(Steal::Empty);
-        }
+        (b.wrapping_sub(t) > 0).then_some(t)
+    }
+
+    /// The second half of a steal: copies slot `t` out of the buffer (protected by
+    /// `guard`) and claims index `t` with a compare-and-swap on `top`. `t` came from
+    /// [`front`](Stealer::front): the buffer is loaded only now, after `bottom`, as in
+    /// the paper.
+    ///
+    /// # Safety
+    ///
+    /// `guard` belongs to the deque's domain (else it does not protect the buffer).
+    #[inline(always)]
+    pub(crate) unsafe fn take<G: SmrGuard>(&self, guard: &G, t: isize) -> Steal<T> {
+        let inner = &*self.inner;
         let buf = guard.protect_shared(0, &inner.buffer);
         // SAFETY: the buffer is protected. The copy is atomic word by word and becomes a
         // `T` only if the compare-and-swap below gives us index `t`.
@@ -465,13 +496,13 @@ impl<T, S: Smr> Stealer<T, S> {
             .is_err()
         {
             guard.reset(0);
-            return Ok(Steal::Retry);
+            return Steal::Retry;
         }
         guard.reset(0);
         // SAFETY: index `t` is ours, and the words copied are the element the owner
         // wrote there before the `bottom` we loaded: the owner rewrites slot `t` only for
         // index `t + cap`, after `top` passed `t`, which our compare-and-swap saw not yet.
-        Ok(Steal::Success(unsafe { v.assume_init() }))
+        Steal::Success(unsafe { v.assume_init() })
     }
 
     /// Steals up to half of the elements (at most 32) into `dest`, one compare-and-swap
@@ -555,7 +586,22 @@ impl<T> Stealer<T> {
     /// [`steal_with`](Stealer::steal_with)).
     #[inline]
     pub fn steal(&self) -> Steal<T> {
-        ebb_smr::ebr::with_guard(|g| self.steal_with(g)).expect(crate::DEFAULT_DOMAIN_ONLY)
+        // An empty deque is answered without pinning: no buffer is read. (The domain is
+        // still checked, so that a deque of another domain panics whatever it holds.)
+        let Some(t) = self.front() else {
+            assert!(
+                self.inner.domain == ebb_smr::ebr::default_domain().id(),
+                "{}",
+                crate::DEFAULT_DOMAIN_ONLY
+            );
+            return Steal::Empty;
+        };
+        ebb_smr::ebr::with_guard(|g| {
+            g.check_domain(self.inner.domain)
+                .expect(crate::DEFAULT_DOMAIN_ONLY);
+            // SAFETY: the guard's domain was checked on the line above.
+            unsafe { self.take(g, t) }
+        })
     }
 
     /// Steals up to half of the elements into `dest` (see

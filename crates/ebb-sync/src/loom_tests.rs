@@ -319,6 +319,50 @@ fn loom_deque_growth_with_a_thief() {
 }
 
 #[test]
+fn loom_deque_growth_with_a_late_pinning_thief() {
+    model(
+        "deque growth with a thief that pins after reading bottom (ebr)",
+        || {
+            let domain = ebr::Domain::new();
+            let w = Worker::<u64, ebr::Domain>::with_domain(&domain);
+            let st = w.stealer();
+            let h = domain.register();
+            w.push_with(&h.pin(), 1).unwrap();
+            w.push_with(&h.pin(), 2).unwrap();
+            let t = {
+                let domain = domain.clone();
+                loom::thread::spawn(move || {
+                    let h = domain.register();
+                    // The shape of `Stealer::steal`: `top`, the fence and `bottom` unpinned,
+                    // then the pin, the buffer and the compare-and-swap.
+                    match st.front() {
+                        None => Steal::Empty,
+                        // SAFETY: `h` was registered with the deque's domain.
+                        Some(t) => unsafe { st.take(&h.pin(), t) },
+                    }
+                })
+            };
+            // Grows the 2-slot buffer and retires the old one while the thief may be between
+            // its load of `bottom` and its pin.
+            w.push_with(&h.pin(), 3).unwrap();
+            let mut got = Vec::new();
+            while let Some(v) = w.pop() {
+                got.push(v);
+            }
+            // Collect what can be collected, so that a buffer freed too early is a use after
+            // free that loom reports.
+            drop(h);
+            if let Steal::Success(v) = t.join().unwrap() {
+                assert_eq!(v, 1, "a thief takes the oldest");
+                got.push(v);
+            }
+            got.sort_unstable();
+            assert_eq!(got, [1, 2, 3]);
+        },
+    );
+}
+
+#[test]
 fn loom_deque_steal_races_last_pop() {
     model("deque steal vs last pop (hp)", || {
         let domain = hp::Domain::new();

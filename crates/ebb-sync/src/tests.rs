@@ -141,6 +141,24 @@ fn default_methods_refuse_a_structure_of_another_domain() {
     q.push(1);
 }
 
+#[test]
+#[should_panic(expected = "belongs to another domain")]
+fn steal_refuses_an_empty_deque_of_another_domain() {
+    let other = ebr::Domain::new();
+    let w: Worker<u8> = Worker::with_domain(&other);
+    // An empty deque is answered before any pin, and the domain is still checked.
+    let _ = w.stealer().steal();
+}
+
+#[test]
+#[should_panic(expected = "belongs to another domain")]
+fn steal_refuses_a_deque_of_another_domain() {
+    let other = ebr::Domain::new();
+    let w: Worker<u8> = Worker::with_domain(&other);
+    w.push_with(&other.register().pin(), 1).unwrap();
+    let _ = w.stealer().steal();
+}
+
 // === queues ===
 
 fn queue_fifo<S: Smr>(domain: S) {
