@@ -265,7 +265,7 @@ pub fn run(mut args: BenchArgs) -> Result<(), String> {
     // move on while a long run goes.
     let revision = machine::git_revision();
     eprintln!("building bench runners (profile `{profile}`) at {revision}...");
-    let runners = build_runners(profile)?;
+    let (runners, rustflags) = build_runners(profile)?;
     let _noise = if args.noisy {
         Some(Noise::start(machine.cores)?)
     } else {
@@ -405,6 +405,7 @@ pub fn run(mut args: BenchArgs) -> Result<(), String> {
             machine::load_average()
         ),
         wall: format!("{:.1} min", started.elapsed().as_secs_f64() / 60.0),
+        rustflags,
     };
     let out_dir = project_root().join("target").join("bench");
     let tag = if args.noisy { "-noisy" } else { "" };
@@ -573,13 +574,6 @@ fn write_docs(
     Ok(())
 }
 
-/// Builds the runner binaries and returns them by allocator name
-/// (`ebb-bench-jemalloc` → `jemalloc`).
-///
-/// Where the CPU has AES instructions and `RUSTFLAGS` is unset, the runners are built with
-/// `-C target-feature=+aes,+sse2` (in `target/bench-build`, so that the flags do not
-/// invalidate the workspace's own build): the `pathmap` peer's hasher refuses to build
-/// without them, and the `trie` suite has no `pathmap` rows then.
 /// The default sweep: powers of two from 1 to twice `cores` (at least 1 and 2).
 fn default_threads(cores: usize) -> Vec<usize> {
     let top = (2 * cores).max(2);
@@ -588,20 +582,42 @@ fn default_threads(cores: usize) -> Vec<usize> {
         .collect()
 }
 
-fn build_runners(profile: &str) -> Result<BTreeMap<String, PathBuf>, String> {
+/// Code alignment for every Rust crate in the runners, ebb's and the peers' alike: each
+/// loop starts on a 64-byte boundary, so a loop of up to 64 bytes sits in one line of
+/// instruction fetch. LLVM aligns loops to 16 bytes by default, and then whether a short
+/// hot loop straddles a 64-byte line depends on where the linker happens to place it: on
+/// the AMD EPYC hosts measured, a five-instruction read loop that straddles one takes two
+/// cycles an iteration instead of one, which doubles a `protected_read_k100` row at the
+/// plain-load floor between two builds of the same source (`docs/benchmarks/methodology.md`,
+/// "Code alignment at the floor"). The C peers (jemalloc, mimalloc) keep their own build
+/// scripts' flags.
+const LOOP_ALIGN: &str = "-C llvm-args=-align-loops=64";
+
+/// Builds the runner binaries and returns them by allocator name
+/// (`ebb-bench-jemalloc` → `jemalloc`).
+///
+/// Where `RUSTFLAGS` is unset, the runners are built with [`LOOP_ALIGN`] and, where the
+/// CPU has AES instructions, `-C target-feature=+aes,+sse2` (in `target/bench-build`, so
+/// that the flags do not invalidate the workspace's own build): the `pathmap` peer's
+/// hasher refuses to build without AES, and the `trie` suite has no `pathmap` rows then.
+/// A user who sets `RUSTFLAGS` gets exactly those flags. Returns the flags with the
+/// runners, for the report.
+fn build_runners(profile: &str) -> Result<(BTreeMap<String, PathBuf>, String), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
+    let mut rustflags = std::env::var("RUSTFLAGS").unwrap_or_default();
     if std::env::var_os("RUSTFLAGS").is_none() {
+        let mut flags = String::from(LOOP_ALIGN);
         if cpu_has_aes() {
-            cmd.env("RUSTFLAGS", "-C target-feature=+aes,+sse2").env(
-                "CARGO_TARGET_DIR",
-                project_root().join("target/bench-build"),
-            );
+            flags.push_str(" -C target-feature=+aes,+sse2");
         } else {
             eprintln!(
                 "note: this CPU has no AES instructions; the trie suite runs without pathmap"
             );
         }
+        cmd.env("RUSTFLAGS", &flags)
+            .env("CARGO_TARGET_DIR", project_root().join("target/bench-build"));
+        rustflags = flags;
     }
     let mut child = cmd
         .current_dir(project_root())
@@ -636,7 +652,7 @@ fn build_runners(profile: &str) -> Result<BTreeMap<String, PathBuf>, String> {
             runners.insert(alloc.to_string(), PathBuf::from(exe));
         }
     }
-    Ok(runners)
+    Ok((runners, rustflags))
 }
 
 /// Whether `/proc/cpuinfo` lists the `aes` flag (x86 AES-NI).

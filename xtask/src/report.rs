@@ -29,6 +29,8 @@ pub struct Context {
     pub load: String,
     /// How long the whole run took.
     pub wall: String,
+    /// The `RUSTFLAGS` the runners were built with.
+    pub rustflags: String,
 }
 
 /// Whether a larger value of this metric is better.
@@ -131,6 +133,7 @@ pub fn markdown(
     let _ = writeln!(s, "| cores | {} |", m.cores);
     let _ = writeln!(s, "| os | {} |", m.os);
     let _ = writeln!(s, "| rustc | {} |", m.rustc);
+    let _ = writeln!(s, "| runner flags | `RUSTFLAGS={}` |", ctx.rustflags);
     let mode = if ctx.quick { "quick" } else { "full" };
     let _ = writeln!(
         s,
@@ -392,6 +395,7 @@ mod tests {
             noisy: false,
             load: "0.1".into(),
             wall: "1 s".into(),
+            rustflags: String::new(),
         };
         let md = markdown(&suite, &refs, &ctx, None);
         // ebb's column comes first even though mimalloc appeared first.
