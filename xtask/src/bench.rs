@@ -615,8 +615,10 @@ fn build_runners(profile: &str) -> Result<(BTreeMap<String, PathBuf>, String), S
                 "note: this CPU has no AES instructions; the trie suite runs without pathmap"
             );
         }
-        cmd.env("RUSTFLAGS", &flags)
-            .env("CARGO_TARGET_DIR", project_root().join("target/bench-build"));
+        cmd.env("RUSTFLAGS", &flags).env(
+            "CARGO_TARGET_DIR",
+            project_root().join("target/bench-build"),
+        );
         rustflags = flags;
     }
     let mut child = cmd
