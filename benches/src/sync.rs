@@ -695,41 +695,43 @@ impl Q for Mutex<VecDeque<u64>> {
     }
 }
 
-fn queue_run(cfg: &Config, threads: usize, q: &dyn Q) -> Stat {
+/// One repeat of a queue workload on `q`: pushes plus pops per second.
+fn queue_once(cfg: &Config, threads: usize, q: &dyn Q) -> f64 {
     // 50-150 ms a repeat at the measured rates.
     let per = cfg.scale(4_000_000, 100_000);
-    repeat(cfg.repeats, || {
-        if threads == 1 {
-            let d = run_parallel(1, |_| {
-                for i in 0..per {
-                    q.push(i);
-                    black_box(q.pop());
-                }
-            });
-            return (2 * per) as f64 / d.as_secs_f64();
-        }
-        let pairs = threads / 2;
-        let popped = AtomicUsize::new(0);
-        let total = (pairs as u64 * per) as usize;
-        let d = run_parallel(2 * pairs, |id| {
-            if id < pairs {
-                for i in 0..per {
-                    q.push(i);
-                }
-            } else {
-                while popped.load(Ordering::Relaxed) < total {
-                    if q.pop().is_some() {
-                        popped.fetch_add(1, Ordering::Relaxed);
-                    } else {
-                        std::hint::spin_loop();
-                    }
-                }
+    if threads == 1 {
+        let d = run_parallel(1, |_| {
+            for i in 0..per {
+                q.push(i);
+                black_box(q.pop());
             }
         });
-        (2 * total) as f64 / d.as_secs_f64()
-    })
+        return (2 * per) as f64 / d.as_secs_f64();
+    }
+    let pairs = threads / 2;
+    let popped = AtomicUsize::new(0);
+    let total = (pairs as u64 * per) as usize;
+    let d = run_parallel(2 * pairs, |id| {
+        if id < pairs {
+            for i in 0..per {
+                q.push(i);
+            }
+        } else {
+            while popped.load(Ordering::Relaxed) < total {
+                if q.pop().is_some() {
+                    popped.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    std::hint::spin_loop();
+                }
+            }
+        }
+    });
+    (2 * total) as f64 / d.as_secs_f64()
 }
 
+/// The queues take turns, one repeat each per round (methodology.md, rule 8), so a slow
+/// phase of the machine, or of the producer-consumer race a 2-thread run falls into,
+/// lands on all of them alike.
 fn queue(cfg: &Config, sink: &mut Sink, workload: &str, threads: usize) {
     let impls: [(&str, Box<dyn Q>); 4] = [
         ("ebb", Box::new(Queue::<u64>::new())),
@@ -740,14 +742,15 @@ fn queue(cfg: &Config, sink: &mut Sink, workload: &str, threads: usize) {
         ),
         ("mutex", Box::new(Mutex::new(VecDeque::<u64>::new()))),
     ];
-    for (name, q) in &impls {
-        sink.push(
-            workload,
-            name,
-            "ops_per_sec",
-            "ops/s",
-            queue_run(cfg, threads, &**q),
-        );
+    let impls: Vec<_> = impls.iter().filter(|(name, _)| cfg.runs(name)).collect();
+    let mut samples = vec![Vec::new(); impls.len()];
+    for _ in 0..cfg.repeats.max(1) {
+        for (i, (_, q)) in impls.iter().enumerate() {
+            samples[i].push(queue_once(cfg, threads, &**q));
+        }
+    }
+    for ((name, _), v) in impls.iter().zip(samples) {
+        sink.push(workload, name, "ops_per_sec", "ops/s", Stat::of(&v));
     }
 }
 
