@@ -730,8 +730,7 @@ fn queue_once(cfg: &Config, threads: usize, q: &dyn Q) -> f64 {
 }
 
 /// The queues take turns, one repeat each per round (methodology.md, rule 8), so a slow
-/// phase of the machine, or of the producer-consumer race a 2-thread run falls into,
-/// lands on all of them alike.
+/// phase of the machine lands on all of them alike.
 fn queue(cfg: &Config, sink: &mut Sink, workload: &str, threads: usize) {
     let impls: [(&str, Box<dyn Q>); 4] = [
         ("ebb", Box::new(Queue::<u64>::new())),
