@@ -166,6 +166,27 @@ impl Sink {
     }
 }
 
+/// Measures every implementation `repeats` times, round-robin (one sample of each, then
+/// the next round), so that a disturbance of the shared machine lands on all of them
+/// alike instead of on whichever ran during it; returns median/min/max per implementation.
+pub fn interleaved<'a>(
+    impls: &[&'a str],
+    repeats: usize,
+    mut sample: impl FnMut(usize, &str) -> f64,
+) -> Vec<(&'a str, Stat)> {
+    let mut samples = vec![Vec::new(); impls.len()];
+    for _ in 0..repeats.max(1) {
+        for (i, &imp) in impls.iter().enumerate() {
+            samples[i].push(sample(i, imp));
+        }
+    }
+    impls
+        .iter()
+        .zip(samples)
+        .map(|(&imp, v)| (imp, Stat::of(&v)))
+        .collect()
+}
+
 /// Runs `f` `repeats` times and reduces the results.
 pub fn repeat(repeats: usize, mut f: impl FnMut() -> f64) -> Stat {
     let samples: Vec<f64> = (0..repeats.max(1)).map(|_| f()).collect();

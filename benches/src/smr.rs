@@ -30,7 +30,7 @@
 //! The ebb rows are written once, generically over [`ebb_smr::Smr`]: the suite is also a
 //! check that the common interface costs nothing.
 
-use crate::harness::{self, Config, Sink, Stat, percentiles, repeat, run_parallel};
+use crate::harness::{self, Config, Sink, Stat, interleaved, percentiles, repeat, run_parallel};
 use ebb_smr::{AtomicPtr, Smr, SmrGuard, SmrHandle, drop_box};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
@@ -461,27 +461,6 @@ fn protected_read(cfg: &Config, sink: &mut Sink) {
             sink.push(&w, imp, "ns_per_op", "ns", s);
         }
     }
-}
-
-/// Measures every implementation `repeats` times, round-robin (one sample of each, then
-/// the next round), so that a disturbance of the shared machine lands on all of them
-/// alike instead of on whichever ran during it; returns median/min/max per implementation.
-fn interleaved<'a>(
-    impls: &[&'a str],
-    repeats: usize,
-    mut sample: impl FnMut(usize, &str) -> f64,
-) -> Vec<(&'a str, Stat)> {
-    let mut samples = vec![Vec::new(); impls.len()];
-    for _ in 0..repeats.max(1) {
-        for (i, &imp) in impls.iter().enumerate() {
-            samples[i].push(sample(i, imp));
-        }
-    }
-    impls
-        .iter()
-        .zip(samples)
-        .map(|(&imp, v)| (imp, Stat::of(&v)))
-        .collect()
 }
 
 /// Seconds for `threads` threads to do `ops` protected reads each, `k` per read section.

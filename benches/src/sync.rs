@@ -44,7 +44,7 @@
 //! counts, sized from measured rates); `rcu_read`, whose implementations differ by 100x per read, sizes each
 //! implementation's count with a pilot run to about 120 ms.
 
-use crate::harness::{Config, Sink, Stat, repeat, run_parallel, sized_ops};
+use crate::harness::{Config, Sink, Stat, interleaved, repeat, run_parallel, sized_ops};
 use dashmap::DashMap;
 use ebb_smr::{Smr, SmrHandle, ebr, hp, qsbr};
 use ebb_sync::{CowInterner, Interner, Map, MsQueue, Queue, RcuCell, TreiberStack, WordMap};
@@ -742,14 +742,12 @@ fn queue(cfg: &Config, sink: &mut Sink, workload: &str, threads: usize) {
         ("mutex", Box::new(Mutex::new(VecDeque::<u64>::new()))),
     ];
     let impls: Vec<_> = impls.iter().filter(|(name, _)| cfg.runs(name)).collect();
-    let mut samples = vec![Vec::new(); impls.len()];
-    for _ in 0..cfg.repeats.max(1) {
-        for (i, (_, q)) in impls.iter().enumerate() {
-            samples[i].push(queue_once(cfg, threads, &**q));
-        }
-    }
-    for ((name, _), v) in impls.iter().zip(samples) {
-        sink.push(workload, name, "ops_per_sec", "ops/s", Stat::of(&v));
+    let names: Vec<&str> = impls.iter().map(|(name, _)| *name).collect();
+    let rows = interleaved(&names, cfg.repeats, |i, _| {
+        queue_once(cfg, threads, &*impls[i].1)
+    });
+    for (name, st) in rows {
+        sink.push(workload, name, "ops_per_sec", "ops/s", st);
     }
 }
 
